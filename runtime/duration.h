@@ -1,0 +1,18 @@
+// Durations in pipeline files: "500ms", "1s", "5m", "1h", "1d", "250us"; a bare number is
+// seconds. Kept in microseconds, the unit of event time.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace edgeflow {
+
+std::optional<int64_t> parse_duration_us(std::string_view text);
+std::string format_duration(int64_t us);
+
+// ISO 8601 UTC with milliseconds when they are not zero: 2010-01-01T00:00:00Z.
+std::string format_iso8601(int64_t epoch_us);
+
+}  // namespace edgeflow

@@ -1,0 +1,86 @@
+// The operator API. An operator declares its contract (OperatorSpec), is built from validated
+// Options, and is driven by the runtime through open / process / close. The runtime never
+// calls one instance from two threads at once, so operators need no locks of their own.
+//
+// Bad data at run time goes to ctx.error(), never to an exception: exceptions belong to
+// construction (OptionError) and open() (OperatorError: a missing file, an absent device).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "runtime/message.h"
+#include "runtime/schema.h"
+
+namespace edgeflow {
+
+class OperatorError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Context {
+ public:
+  virtual ~Context() = default;
+
+  virtual const std::string& stage() const = 0;  // stage id from the pipeline file
+  virtual const std::string& node() const = 0;   // node this instance runs on
+  // Wall clock in µs since the epoch, injected: a fake clock under the test harness. Use it
+  // for pacing sources only; windows and timers run on event time.
+  virtual int64_t now_us() const = 0;
+
+  // Sends a message on output port `port` (index into the spec's outputs).
+  virtual void emit(int port, MessagePtr message) = 0;
+  void emit(MessagePtr message) { emit(0, std::move(message)); }
+
+  // Bad data: counted, logged, and sent on the "error" output as a record holding `what`,
+  // the stage, and the offending message's stream, origin and event time when there is one.
+  virtual void error(const Message* about, const std::string& what) = 0;
+
+  // Event-time timer: on_timer(origin, t) runs once the watermark of `origin` on this stage
+  // (the highest event time seen from it) reaches t, and at end of input for all that remain.
+  virtual void set_timer(const std::string& origin, int64_t event_time_us) = 0;
+
+  // A new message stamped with this stage as stream, this node as origin, and the next
+  // sequence number of this stage.
+  virtual std::shared_ptr<Message> make_message(int64_t event_time_us) = 0;
+};
+
+// What a source did in one call of generate().
+struct SourceStep {
+  enum Kind { kEmitted, kWaitUntil, kDone };
+  Kind kind = kDone;
+  int64_t wake_us = 0;  // kWaitUntil: wall-clock time (Context::now_us) to call again
+
+  static SourceStep emitted() { return {kEmitted, 0}; }
+  static SourceStep wait_until(int64_t us) { return {kWaitUntil, us}; }
+  static SourceStep done() { return {kDone, 0}; }
+};
+
+class Operator {
+ public:
+  virtual ~Operator() = default;
+
+  virtual void open(Context& ctx) { (void)ctx; }
+  // Transforms and sinks: one message on input port `port`. The runtime passes its own
+  // reference, so make_mutable(std::move(message)) edits in place on a straight chain.
+  virtual void process(int port, MessagePtr message, Context& ctx) {
+    (void)port, (void)message, (void)ctx;
+  }
+  virtual void on_timer(const std::string& origin, int64_t event_time_us, Context& ctx) {
+    (void)origin, (void)event_time_us, (void)ctx;
+  }
+  // End of input or shutdown: emit what is buffered, flush files. Called once.
+  virtual void close(Context& ctx) { (void)ctx; }
+
+  // Sources (no input ports): emit a few messages (bounded work per call) and say when to
+  // call again. The runtime calls this only while downstream queues have room.
+  virtual SourceStep generate(Context& ctx) {
+    (void)ctx;
+    return SourceStep::done();
+  }
+};
+
+}  // namespace edgeflow
