@@ -1,0 +1,241 @@
+#include "brokers/codec.h"
+
+#include <msgpack.hpp>
+
+namespace edgeflow {
+namespace {
+
+constexpr int kFormat = 1;
+constexpr size_t kMaxDepth = 32;
+
+struct StringBuffer {
+  std::string& out;
+  void write(const char* data, size_t size) { out.append(data, size); }
+};
+
+using Packer = msgpack::packer<StringBuffer>;
+
+void pack_value(Packer& pk, const Value& v);
+
+void pack_fields(Packer& pk, const Fields& fields) {
+  pk.pack_map(static_cast<uint32_t>(fields.size()));
+  for (const Field& f : fields) {
+    pk.pack_str(static_cast<uint32_t>(f.key.size()));
+    pk.pack_str_body(f.key.data(), static_cast<uint32_t>(f.key.size()));
+    pack_value(pk, f.value);
+  }
+}
+
+void pack_value(Packer& pk, const Value& v) {
+  switch (v.v.index()) {
+    case 0:
+      pk.pack_nil();
+      break;
+    case 1:
+      std::get<bool>(v.v) ? pk.pack_true() : pk.pack_false();
+      break;
+    case 2:
+      pk.pack_int64(std::get<int64_t>(v.v));
+      break;
+    case 3:
+      pk.pack_double(std::get<double>(v.v));
+      break;
+    case 4: {
+      const std::string& s = std::get<std::string>(v.v);
+      pk.pack_str(static_cast<uint32_t>(s.size()));
+      pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+      break;
+    }
+    case 5: {
+      const Array& a = std::get<Array>(v.v);
+      pk.pack_array(static_cast<uint32_t>(a.size()));
+      for (const Value& item : a) pack_value(pk, item);
+      break;
+    }
+    case 6:
+      pack_fields(pk, std::get<Fields>(v.v));
+      break;
+  }
+}
+
+// Limits derived from the input length: every element takes at least one byte, so no
+// header may announce more than the bytes that remain.
+msgpack::unpack_limit limits_for(size_t size) {
+  size_t n = std::min<size_t>(size, 0xffffffff);
+  return msgpack::unpack_limit(n, n / 2 + 1, n, n, n, kMaxDepth);
+}
+
+bool to_value(const msgpack::object& o, Value& out, std::string& error, size_t depth);
+
+bool to_fields(const msgpack::object& o, Fields& out, std::string& error, size_t depth) {
+  if (o.type != msgpack::type::MAP) {
+    error = "expected a map of fields";
+    return false;
+  }
+  out.clear();
+  out.reserve(o.via.map.size);
+  for (uint32_t i = 0; i < o.via.map.size; ++i) {
+    const msgpack::object_kv& kv = o.via.map.ptr[i];
+    if (kv.key.type != msgpack::type::STR) {
+      error = "field names must be strings";
+      return false;
+    }
+    Field f;
+    f.key.assign(kv.key.via.str.ptr, kv.key.via.str.size);
+    if (!to_value(kv.val, f.value, error, depth + 1)) return false;
+    out.push_back(std::move(f));
+  }
+  return true;
+}
+
+bool to_value(const msgpack::object& o, Value& out, std::string& error, size_t depth) {
+  if (depth > kMaxDepth) {
+    error = "nested deeper than " + std::to_string(kMaxDepth);
+    return false;
+  }
+  switch (o.type) {
+    case msgpack::type::NIL:
+      out = Value();
+      return true;
+    case msgpack::type::BOOLEAN:
+      out = Value(o.via.boolean);
+      return true;
+    case msgpack::type::POSITIVE_INTEGER:
+      out = Value(static_cast<int64_t>(o.via.u64));
+      return true;
+    case msgpack::type::NEGATIVE_INTEGER:
+      out = Value(o.via.i64);
+      return true;
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64:
+      out = Value(o.via.f64);
+      return true;
+    case msgpack::type::STR:
+      out = Value(std::string(o.via.str.ptr, o.via.str.size));
+      return true;
+    case msgpack::type::BIN:
+      out = Value(std::string(o.via.bin.ptr, o.via.bin.size));
+      return true;
+    case msgpack::type::ARRAY: {
+      Array a;
+      a.reserve(o.via.array.size);
+      for (uint32_t i = 0; i < o.via.array.size; ++i) {
+        Value item;
+        if (!to_value(o.via.array.ptr[i], item, error, depth + 1)) return false;
+        a.push_back(std::move(item));
+      }
+      out = Value(std::move(a));
+      return true;
+    }
+    case msgpack::type::MAP: {
+      Fields f;
+      if (!to_fields(o, f, error, depth)) return false;
+      out = Value(std::move(f));
+      return true;
+    }
+    default:
+      error = "unsupported msgpack type (ext)";
+      return false;
+  }
+}
+
+bool unpack(const char* data, size_t size, msgpack::object_handle& handle, size_t& offset,
+            std::string& error) {
+  try {
+    msgpack::unpack(handle, data, size, offset, nullptr, nullptr, limits_for(size));
+    return true;
+  } catch (const msgpack::insufficient_bytes&) {
+    error = "truncated msgpack (" + std::to_string(size) + " bytes)";
+  } catch (const msgpack::depth_size_overflow&) {
+    error = "msgpack nested too deep";
+  } catch (const msgpack::size_overflow& e) {
+    error = std::string("msgpack size larger than the data: ") + e.what();
+  } catch (const std::exception& e) {
+    error = std::string("malformed msgpack: ") + e.what();
+  }
+  return false;
+}
+
+}  // namespace
+
+void encode_message(const Message& m, std::string& out) {
+  StringBuffer buf{out};
+  Packer pk(buf);
+  pk.pack_array(8);
+  pk.pack_int(kFormat);
+  pk.pack_str(static_cast<uint32_t>(m.stream.size()));
+  pk.pack_str_body(m.stream.data(), static_cast<uint32_t>(m.stream.size()));
+  pk.pack_int64(m.event_time_us);
+  pk.pack_uint64(m.seq);
+  pk.pack_str(static_cast<uint32_t>(m.origin.size()));
+  pk.pack_str_body(m.origin.data(), static_cast<uint32_t>(m.origin.size()));
+  pack_fields(pk, m.fields);
+  if (m.blob.empty() || !m.blob.bytes) {
+    pk.pack_nil();
+    pk.pack_nil();
+  } else {
+    pk.pack_str(static_cast<uint32_t>(m.blob.type.size()));
+    pk.pack_str_body(m.blob.type.data(), static_cast<uint32_t>(m.blob.type.size()));
+    pk.pack_bin(static_cast<uint32_t>(m.blob.bytes->size()));
+    pk.pack_bin_body(m.blob.bytes->data(), static_cast<uint32_t>(m.blob.bytes->size()));
+  }
+}
+
+DecodeResult decode_message(const char* data, size_t size) {
+  DecodeResult r;
+  msgpack::object_handle handle;
+  size_t offset = 0;
+  if (!unpack(data, size, handle, offset, r.error)) return r;
+  const msgpack::object& o = handle.get();
+  auto fail = [&](const std::string& what) {
+    r.error = "not an edgeflow message: " + what;
+    return r;
+  };
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 8)
+    return fail("expected an array of 8");
+  const msgpack::object* a = o.via.array.ptr;
+  if (a[0].type != msgpack::type::POSITIVE_INTEGER || a[0].via.u64 != kFormat)
+    return fail("unknown format version");
+  auto is_int = [](const msgpack::object& x) {
+    return x.type == msgpack::type::POSITIVE_INTEGER || x.type == msgpack::type::NEGATIVE_INTEGER;
+  };
+  if (a[1].type != msgpack::type::STR || !is_int(a[2]) ||
+      a[3].type != msgpack::type::POSITIVE_INTEGER || a[4].type != msgpack::type::STR)
+    return fail("bad header fields");
+  auto m = std::make_shared<Message>();
+  m->stream.assign(a[1].via.str.ptr, a[1].via.str.size);
+  m->event_time_us = a[2].type == msgpack::type::POSITIVE_INTEGER
+                         ? static_cast<int64_t>(a[2].via.u64)
+                         : a[2].via.i64;
+  m->seq = a[3].via.u64;
+  m->origin.assign(a[4].via.str.ptr, a[4].via.str.size);
+  if (!to_fields(a[5], m->fields, r.error, 1)) return r;
+  if (a[6].type == msgpack::type::STR && a[7].type == msgpack::type::BIN) {
+    m->blob.type.assign(a[6].via.str.ptr, a[6].via.str.size);
+    m->blob.bytes = std::make_shared<const std::string>(a[7].via.bin.ptr, a[7].via.bin.size);
+  } else if (a[6].type != msgpack::type::NIL || a[7].type != msgpack::type::NIL) {
+    return fail("bad blob");
+  }
+  r.message = std::move(m);
+  r.consumed = offset;
+  return r;
+}
+
+void encode_fields(const Fields& fields, std::string& out) {
+  StringBuffer buf{out};
+  Packer pk(buf);
+  pack_fields(pk, fields);
+}
+
+bool decode_fields(const char* data, size_t size, Fields& out, std::string& error) {
+  msgpack::object_handle handle;
+  size_t offset = 0;
+  if (!unpack(data, size, handle, offset, error)) return false;
+  if (offset != size) {
+    error = "trailing bytes after the msgpack map";
+    return false;
+  }
+  return to_fields(handle.get(), out, error, 1);
+}
+
+}  // namespace edgeflow

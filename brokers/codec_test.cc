@@ -1,0 +1,137 @@
+#include "brokers/codec.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace edgeflow {
+namespace {
+
+Message sample() {
+  Message m;
+  m.stream = "minute";
+  m.event_time_us = 1'262'304'000'000'000;
+  m.seq = 42;
+  m.origin = "pi-1";
+  m.fields = {{"temperature", 21.25},
+              {"count", int64_t{60}},
+              {"negative", int64_t{-7}},
+              {"ok", true},
+              {"label", "north \"roof\"\n"},
+              {"none", Value()},
+              {"boxes", Array{Value(Fields{{"x", 1}, {"y", 2}}), Value(3.5)}}};
+  return m;
+}
+
+TEST(Codec, RoundTripsEveryFieldKind) {
+  Message m = sample();
+  std::string bytes;
+  encode_message(m, bytes);
+  DecodeResult r = decode_message(bytes.data(), bytes.size());
+  ASSERT_TRUE(r.message) << r.error;
+  EXPECT_EQ(r.consumed, bytes.size());
+  EXPECT_EQ(r.message->stream, "minute");
+  EXPECT_EQ(r.message->event_time_us, m.event_time_us);
+  EXPECT_EQ(r.message->seq, 42u);
+  EXPECT_EQ(r.message->origin, "pi-1");
+  EXPECT_EQ(r.message->fields, m.fields);
+  EXPECT_TRUE(r.message->blob.empty());
+}
+
+TEST(Codec, RoundTripsEncodedBlobs) {
+  Message m = sample();
+  m.blob.type = "image/jpeg";
+  m.blob.bytes = std::make_shared<const std::string>(std::string("\xff\xd8\x00\x01\xff\xd9", 6));
+  std::string bytes;
+  encode_message(m, bytes);
+  DecodeResult r = decode_message(bytes.data(), bytes.size());
+  ASSERT_TRUE(r.message) << r.error;
+  EXPECT_EQ(r.message->blob.type, "image/jpeg");
+  EXPECT_EQ(*r.message->blob.bytes, *m.blob.bytes);
+}
+
+TEST(Codec, ConsecutiveMessagesDecodeOneByOne) {
+  std::string bytes;
+  Message a = sample(), b = sample();
+  b.seq = 43;
+  encode_message(a, bytes);
+  encode_message(b, bytes);
+  DecodeResult first = decode_message(bytes.data(), bytes.size());
+  ASSERT_TRUE(first.message);
+  DecodeResult second =
+      decode_message(bytes.data() + first.consumed, bytes.size() - first.consumed);
+  ASSERT_TRUE(second.message) << second.error;
+  EXPECT_EQ(second.message->seq, 43u);
+}
+
+TEST(Codec, EveryTruncationIsAnErrorNotACrash) {
+  std::string bytes;
+  encode_message(sample(), bytes);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    DecodeResult r = decode_message(bytes.data(), n);
+    EXPECT_FALSE(r.message) << "prefix of " << n << " bytes decoded";
+    EXPECT_FALSE(r.error.empty());
+  }
+}
+
+TEST(Codec, HugeAnnouncedSizesAreRefusedWithoutAllocating) {
+  // array32 / map32 / str32 / bin32 headers announcing 4 G entries, followed by nothing.
+  for (std::string header :
+       {std::string("\xdd\xff\xff\xff\xff", 5), std::string("\xdf\xff\xff\xff\xff", 5),
+        std::string("\xdb\xff\xff\xff\xff", 5), std::string("\xc6\xff\xff\xff\xff", 5)}) {
+    DecodeResult r = decode_message(header.data(), header.size());
+    EXPECT_FALSE(r.message);
+    EXPECT_FALSE(r.error.empty());
+  }
+}
+
+TEST(Codec, DeepNestingIsRefused) {
+  std::string bytes(100000, '\x91');  // fixarray of one, nested 100000 deep
+  bytes.push_back('\xc0');
+  DecodeResult r = decode_message(bytes.data(), bytes.size());
+  EXPECT_FALSE(r.message);
+  EXPECT_NE(r.error.find("deep"), std::string::npos) << r.error;
+}
+
+TEST(Codec, RandomBytesNeverCrash) {
+  std::mt19937 rng(7);
+  std::string valid;
+  encode_message(sample(), valid);
+  int decoded = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string bytes = valid;
+    // Flip a few bytes of a valid message: more interesting than pure noise.
+    for (int k = 0; k < 1 + i % 4; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    DecodeResult r = decode_message(bytes.data(), bytes.size());
+    if (r.message)
+      ++decoded;
+    else
+      EXPECT_FALSE(r.error.empty());
+  }
+  // Some mutations only change a value; most break the structure.
+  EXPECT_LT(decoded, 20000);
+}
+
+TEST(Codec, WrongShapeNamesTheProblem) {
+  std::string bytes;
+  encode_fields({{"a", 1}}, bytes);  // a bare map is not a message
+  DecodeResult r = decode_message(bytes.data(), bytes.size());
+  EXPECT_FALSE(r.message);
+  EXPECT_NE(r.error.find("not an edgeflow message"), std::string::npos) << r.error;
+}
+
+TEST(Codec, FieldsRoundTripAndRejectTrailingBytes) {
+  std::string bytes;
+  Fields f = {{"temperature", 20.5}, {"humidity", int64_t{40}}};
+  encode_fields(f, bytes);
+  Fields back;
+  std::string error;
+  ASSERT_TRUE(decode_fields(bytes.data(), bytes.size(), back, error)) << error;
+  EXPECT_EQ(back, f);
+  bytes += "x";
+  EXPECT_FALSE(decode_fields(bytes.data(), bytes.size(), back, error));
+  EXPECT_NE(error.find("trailing"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace edgeflow

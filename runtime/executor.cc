@@ -1,0 +1,498 @@
+#include "runtime/executor.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "runtime/event_timers.h"
+#include "runtime/log.h"
+
+namespace edgeflow {
+namespace {
+
+int64_t system_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t thread_cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+struct Instance;
+
+struct Target {
+  Instance* to;
+  int port;
+};
+
+struct Item {
+  MessagePtr message;
+  int port;  // < 0: end of input on one incoming edge
+};
+
+// Stage copies ready to run, in arrival order.
+class RunQueue {
+ public:
+  void push(Instance* x) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ready_.push_back(x);
+    }
+    cv_.notify_one();
+  }
+  Instance* pop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !ready_.empty() || closed_; });
+    if (ready_.empty()) return nullptr;
+    Instance* x = ready_.front();
+    ready_.pop_front();
+    return x;
+  }
+  void close() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Instance*> ready_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+struct Executor::Engine {
+  const PipelineSpec& pipeline;
+  Plan plan;
+  ExecutorOptions options;
+  std::vector<std::unique_ptr<Instance>> instances;
+  RunQueue run_queue;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  size_t unfinished = 0;
+  bool started = false;
+
+  Engine(const PipelineSpec& p, Plan pl, ExecutorOptions o)
+      : pipeline(p), plan(std::move(pl)), options(std::move(o)) {
+    if (!options.clock) options.clock = system_now_us;
+    if (options.threads < 1) options.threads = 1;
+    if (options.batch < 1) options.batch = 1;
+  }
+
+  void worker();
+  void source_loop(Instance* x);
+  void run_turn(Instance* x);
+  void instance_finished();
+  void wake(Instance* x);
+};
+
+namespace {
+
+struct Instance final : public Context {
+  Executor::Engine* engine = nullptr;
+  const StageSpec* spec = nullptr;
+  std::string node_name;
+  std::unique_ptr<Operator> op;
+  bool is_source = false;
+  int error_port = -1;
+  std::vector<std::vector<Target>> targets;     // per output port
+  std::vector<std::vector<MessagePtr>> outbox;  // per output port, filled during a turn
+  int open_inputs = 0;                          // incoming edges not yet ended
+  EventTimers timers;
+  EventTimers::Due due;
+  uint64_t seq = 0;
+  uint64_t errors_logged = 0;
+
+  // Guarded by mu.
+  std::mutex mu;
+  std::deque<Item> queue;
+  size_t capacity = 1024;
+  Overflow overflow = Overflow::kBlock;
+  bool scheduled = false;  // in the run queue, running, or parked on a full downstream queue
+  bool finished = false;
+  std::vector<Instance*> waiters;  // upstream copies parked until this queue has room
+  std::condition_variable source_cv;
+  bool source_woken = false;
+
+  std::atomic<uint64_t> in{0}, out{0}, errors{0}, dropped{0};
+  std::atomic<int64_t> cpu_ns{0};
+  std::atomic<size_t> high_water{0};
+  std::atomic<bool> done{false};
+
+  const std::string& stage() const override { return spec->id; }
+  const std::string& node() const override { return node_name; }
+  int64_t now_us() const override;
+  void emit(int port, MessagePtr message) override {
+    if (port < 0 || port >= static_cast<int>(outbox.size())) return;
+    if (!targets[port].empty()) outbox[port].push_back(std::move(message));
+    out.fetch_add(1, std::memory_order_relaxed);
+  }
+  void error(const Message* about, const std::string& what) override {
+    uint64_t n = errors.fetch_add(1, std::memory_order_relaxed) + 1;
+    // The first few in full, then one line per thousand: a flood of bad data must not
+    // become a flood of log lines on a small device.
+    if (n <= 5 || n % 1000 == 0) {
+      logger().warn("stage '{}' on '{}': {}{}", spec->id, node_name, what,
+                    n > 5 ? " (" + std::to_string(n) + " errors so far)" : "");
+    }
+    if (!targets[error_port].empty())
+      outbox[error_port].push_back(make_error_record(spec->id, node_name, about, what, now_us()));
+  }
+  void set_timer(const std::string& origin, int64_t event_time_us) override {
+    timers.set(origin, event_time_us);
+  }
+  std::shared_ptr<Message> make_message(int64_t event_time_us) override {
+    auto m = std::make_shared<Message>();
+    m->stream = spec->id;
+    m->origin = node_name;
+    m->event_time_us = event_time_us;
+    m->seq = ++seq;
+    return m;
+  }
+
+  // Pushes into this queue; returns true when the caller must put it on the run queue.
+  bool accept(std::vector<MessagePtr>& messages, int port, bool move) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (MessagePtr& m : messages) {
+      if (overflow == Overflow::kDropOldest && queue.size() >= capacity) {
+        // Never drop an end-of-input marker: it carries no data but ends an edge.
+        auto victim =
+            std::find_if(queue.begin(), queue.end(), [](const Item& i) { return i.port >= 0; });
+        if (victim != queue.end()) {
+          queue.erase(victim);
+          dropped.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      queue.push_back(Item{move ? std::move(m) : m, port});
+    }
+    note_size();
+    return schedule_locked();
+  }
+  bool accept_end(int port) {
+    std::lock_guard<std::mutex> lock(mu);
+    queue.push_back(Item{nullptr, -1 - port});
+    return schedule_locked();
+  }
+  bool schedule_locked() {
+    if (scheduled || is_source) return false;
+    scheduled = true;
+    return true;
+  }
+  void note_size() {
+    if (queue.size() > high_water.load(std::memory_order_relaxed))
+      high_water.store(queue.size(), std::memory_order_relaxed);
+  }
+
+  // Room left downstream, or 0 after parking `self` on a full queue.
+  size_t room_downstream(Instance* self, size_t want) {
+    for (const auto& port_targets : targets) {
+      for (const Target& t : port_targets) {
+        Instance* d = t.to;
+        if (d->overflow != Overflow::kBlock) continue;
+        std::lock_guard<std::mutex> lock(d->mu);
+        if (d->queue.size() >= d->capacity) {
+          d->waiters.push_back(self);
+          return 0;
+        }
+        want = std::min(want, d->capacity - d->queue.size());
+      }
+    }
+    return want;
+  }
+
+  void flush_outbox() {
+    for (size_t p = 0; p < outbox.size(); ++p) {
+      std::vector<MessagePtr>& batch = outbox[p];
+      if (batch.empty()) continue;
+      const auto& ts = targets[p];
+      for (size_t i = 0; i < ts.size(); ++i) {
+        // The last target takes the pointers; earlier ones share them (no message copies).
+        if (ts[i].to->accept(batch, ts[i].port, i + 1 == ts.size())) engine_push(ts[i].to);
+      }
+      batch.clear();
+    }
+  }
+
+  void finish_stage() {
+    due.clear();
+    timers.drain(due);
+    for (auto& [origin, t] : due) op->on_timer(origin, t, *this);
+    try {
+      op->close(*this);
+    } catch (const std::exception& e) {
+      error(nullptr, std::string("close failed: ") + e.what());
+    }
+    flush_outbox();
+    for (const auto& port_targets : targets)
+      for (const Target& t : port_targets)
+        if (t.to->accept_end(t.port)) engine_push(t.to);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      finished = true;
+    }
+    done.store(true);
+  }
+
+  void engine_push(Instance* x);
+};
+
+}  // namespace
+
+int64_t Instance::now_us() const { return engine->options.clock(); }
+void Instance::engine_push(Instance* x) { engine->run_queue.push(x); }
+
+void Executor::Engine::wake(Instance* x) {
+  if (x->is_source) {
+    {
+      std::lock_guard<std::mutex> lock(x->mu);
+      x->source_woken = true;
+    }
+    x->source_cv.notify_all();
+  } else {
+    run_queue.push(x);  // still marked scheduled while parked
+  }
+}
+
+void Executor::Engine::instance_finished() {
+  bool all = false;
+  {
+    std::lock_guard<std::mutex> lock(done_mu);
+    all = --unfinished == 0;
+  }
+  if (all) {
+    run_queue.close();
+    done_cv.notify_all();
+  }
+}
+
+void Executor::Engine::worker() {
+  while (Instance* x = run_queue.pop()) run_turn(x);
+}
+
+void Executor::Engine::run_turn(Instance* x) {
+  size_t room = x->room_downstream(x, options.batch);
+  if (room == 0) return;  // parked: the full queue wakes it when it drains
+
+  std::vector<Item> batch;
+  std::vector<Instance*> to_wake;
+  {
+    std::lock_guard<std::mutex> lock(x->mu);
+    size_t n = std::min(room, x->queue.size());
+    batch.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      batch.push_back(std::move(x->queue.front()));
+      x->queue.pop_front();
+    }
+    if (x->queue.size() < x->capacity) to_wake.swap(x->waiters);
+  }
+  for (Instance* w : to_wake) wake(w);
+
+  int64_t cpu_start = thread_cpu_ns();
+  uint64_t processed = 0;
+  bool ended = false;
+  for (Item& item : batch) {
+    if (item.port < 0) {
+      if (--x->open_inputs == 0) ended = true;
+      continue;
+    }
+    ++processed;
+    const std::string origin = item.message->origin;
+    int64_t t = item.message->event_time_us;
+    try {
+      x->op->process(item.port, std::move(item.message), *x);
+    } catch (const std::exception& e) {
+      // Operators report bad data through ctx.error; an escaped exception is a bug in the
+      // operator, but one message must not take the whole pipeline down.
+      x->error(nullptr, std::string("operator threw: ") + e.what());
+    }
+    if (!x->timers.empty()) {
+      x->due.clear();
+      x->timers.observe(origin, t, x->due);
+      for (auto& [o, when] : x->due) x->op->on_timer(o, when, *x);
+    }
+  }
+  x->in.fetch_add(processed, std::memory_order_relaxed);
+  x->flush_outbox();
+  if (ended) x->finish_stage();
+  x->cpu_ns.fetch_add(thread_cpu_ns() - cpu_start, std::memory_order_relaxed);
+  if (ended) {
+    instance_finished();
+    return;
+  }
+  bool again;
+  {
+    std::lock_guard<std::mutex> lock(x->mu);
+    again = !x->queue.empty();
+    if (!again) x->scheduled = false;
+  }
+  if (again) run_queue.push(x);
+}
+
+void Executor::Engine::source_loop(Instance* x) {
+  while (!stopping.load()) {
+    if (x->room_downstream(x, 1) == 0) {
+      std::unique_lock<std::mutex> lock(x->mu);
+      x->source_cv.wait(lock, [&] { return x->source_woken || stopping.load(); });
+      x->source_woken = false;
+      continue;
+    }
+    int64_t cpu_start = thread_cpu_ns();
+    SourceStep step;
+    try {
+      step = x->op->generate(*x);
+    } catch (const std::exception& e) {
+      x->error(nullptr, std::string("source failed and stops: ") + e.what());
+      step = SourceStep::done();
+    }
+    x->flush_outbox();
+    x->cpu_ns.fetch_add(thread_cpu_ns() - cpu_start, std::memory_order_relaxed);
+    if (step.kind == SourceStep::kDone) break;
+    if (step.kind == SourceStep::kWaitUntil) {
+      int64_t delay = step.wake_us - options.clock();
+      if (delay > 0) {
+        std::unique_lock<std::mutex> lock(x->mu);
+        x->source_cv.wait_for(lock, std::chrono::microseconds(delay),
+                              [&] { return stopping.load(); });
+      }
+    }
+  }
+  int64_t cpu_start = thread_cpu_ns();
+  x->finish_stage();
+  x->cpu_ns.fetch_add(thread_cpu_ns() - cpu_start, std::memory_order_relaxed);
+  instance_finished();
+}
+
+Executor::Executor(const PipelineSpec& pipeline, const Plan& plan, ExecutorOptions options)
+    : engine_(std::make_unique<Engine>(pipeline, plan, std::move(options))) {
+  Engine& e = *engine_;
+  for (const StageInstance& si : e.plan.instances) {
+    auto x = std::make_unique<Instance>();
+    x->engine = &e;
+    x->spec = &pipeline.stages[si.stage];
+    x->node_name = si.node;
+    const OperatorSpec& spec = x->spec->entry->spec;
+    x->is_source = spec.is_source();
+    x->error_port = spec.output_index("error");
+    x->targets.resize(spec.outputs.size());
+    x->outbox.resize(spec.outputs.size());
+    x->capacity = x->spec->queue_capacity;
+    x->overflow = x->spec->overflow;
+    e.instances.push_back(std::move(x));
+  }
+  for (const PlanEdge& edge : e.plan.edges) {
+    e.instances[edge.from]->targets[edge.from_port].push_back(
+        {e.instances[edge.to].get(), edge.to_port});
+    e.instances[edge.to]->open_inputs++;
+  }
+  e.unfinished = e.instances.size();
+}
+
+Executor::~Executor() {
+  if (engine_->started) {
+    request_stop();
+    wait();
+  }
+  for (std::thread& t : engine_->threads)
+    if (t.joinable()) t.join();
+}
+
+void Executor::start() {
+  Engine& e = *engine_;
+  // Instances are grouped by stage in topological order: inputs open before their readers.
+  for (size_t i = 0; i < e.instances.size(); ++i) {
+    Instance& x = *e.instances[i];
+    try {
+      x.op = x.spec->entry->factory(x.spec->options);
+      x.op->open(x);
+    } catch (const std::exception& ex) {
+      for (size_t j = i; j-- > 0;) {
+        try {
+          e.instances[j]->op->close(*e.instances[j]);
+        } catch (const std::exception&) {
+        }
+      }
+      throw OperatorError("stage '" + x.spec->id + "' on node '" + x.node_name + "' (" +
+                          x.spec->op + "): " + ex.what());
+    }
+  }
+  e.started = true;
+  for (int i = 0; i < e.options.threads; ++i) e.threads.emplace_back([&e] { e.worker(); });
+  for (auto& x : e.instances) {
+    if (x->is_source) {
+      Instance* raw = x.get();
+      e.threads.emplace_back([&e, raw] { e.source_loop(raw); });
+    }
+  }
+}
+
+void Executor::request_stop() {
+  Engine& e = *engine_;
+  e.stopping.store(true);
+  for (auto& x : e.instances) {
+    if (!x->is_source) continue;
+    {
+      std::lock_guard<std::mutex> lock(x->mu);
+      x->source_woken = true;
+    }
+    x->source_cv.notify_all();
+  }
+}
+
+bool Executor::wait(int64_t timeout_us) {
+  Engine& e = *engine_;
+  {
+    std::unique_lock<std::mutex> lock(e.done_mu);
+    auto done = [&] { return e.unfinished == 0; };
+    if (timeout_us < 0) {
+      e.done_cv.wait(lock, done);
+    } else if (!e.done_cv.wait_for(lock, std::chrono::microseconds(timeout_us), done)) {
+      return false;
+    }
+  }
+  for (std::thread& t : e.threads)
+    if (t.joinable()) t.join();
+  return true;
+}
+
+bool Executor::finished() const {
+  std::lock_guard<std::mutex> lock(engine_->done_mu);
+  return engine_->unfinished == 0;
+}
+
+std::vector<StageMetrics> Executor::metrics() const {
+  std::vector<StageMetrics> out;
+  for (const auto& x : engine_->instances) {
+    StageMetrics m;
+    m.stage = x->spec->id;
+    m.node = x->node_name;
+    m.op = x->spec->op;
+    m.in = x->in.load(std::memory_order_relaxed);
+    m.out = x->out.load(std::memory_order_relaxed);
+    m.errors = x->errors.load(std::memory_order_relaxed);
+    m.dropped = x->dropped.load(std::memory_order_relaxed);
+    m.cpu_seconds = static_cast<double>(x->cpu_ns.load(std::memory_order_relaxed)) / 1e9;
+    m.queue_high_water = x->high_water.load(std::memory_order_relaxed);
+    m.queue_capacity = x->capacity;
+    m.finished = x->done.load();
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace edgeflow

@@ -1,0 +1,66 @@
+// Runs a placed pipeline in one process. Every stage copy has a bounded input queue; a stage
+// runs on one worker thread at a time, in batches; a stage whose downstream queue is full is
+// parked until that queue drains (back-pressure up to the sources). Sources run on threads of
+// their own, so a source waiting for its next reading never holds a worker.
+//
+// End of input travels as a marker behind the data on every edge: a stage finishes (timers
+// fire, close() flushes) once every input has ended, then ends its outputs. request_stop()
+// stops the sources and lets that same wave drain everything already accepted.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/pipeline.h"
+#include "runtime/placement.h"
+
+namespace edgeflow {
+
+struct ExecutorOptions {
+  int threads = 2;                 // worker threads for transforms and sinks
+  size_t batch = 256;              // messages a stage handles per turn
+  std::function<int64_t()> clock;  // wall clock in µs; system clock when empty
+};
+
+struct StageMetrics {
+  std::string stage;
+  std::string node;
+  std::string op;
+  uint64_t in = 0;
+  uint64_t out = 0;
+  uint64_t errors = 0;
+  uint64_t dropped = 0;  // drop-oldest queues
+  double cpu_seconds = 0;
+  size_t queue_high_water = 0;
+  size_t queue_capacity = 0;
+  bool finished = false;
+};
+
+class Executor {
+ public:
+  Executor(const PipelineSpec& pipeline, const Plan& plan, ExecutorOptions options = {});
+  ~Executor();  // stops, drains and joins if still running
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Builds and opens every operator, inputs first, then starts the threads. Throws
+  // OperatorError naming the stage and node when an operator cannot open (after closing the
+  // ones already open); nothing has run then.
+  void start();
+  // Thread-safe. Sources stop; everything already accepted is processed and flushed.
+  void request_stop();
+  // Waits until every stage has finished; false on timeout (timeout_us < 0: no timeout).
+  bool wait(int64_t timeout_us = -1);
+  bool finished() const;
+  std::vector<StageMetrics> metrics() const;
+
+  struct Engine;  // the threads and stage copies; defined in executor.cc
+
+ private:
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace edgeflow

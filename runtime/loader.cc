@@ -1,0 +1,607 @@
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "runtime/options_yaml.h"
+#include "runtime/pipeline.h"
+
+namespace edgeflow {
+
+const StageSpec* PipelineSpec::stage(const std::string& id) const {
+  int i = stage_index(id);
+  return i < 0 ? nullptr : &stages[i];
+}
+
+int PipelineSpec::stage_index(const std::string& id) const {
+  for (size_t i = 0; i < stages.size(); ++i)
+    if (stages[i].id == id) return static_cast<int>(i);
+  return -1;
+}
+
+const NodeSpec* PipelineSpec::node(const std::string& name) const {
+  for (const NodeSpec& n : nodes)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+
+std::vector<std::string> PipelineSpec::nodes_for(const std::string& on) const {
+  std::vector<std::string> out;
+  for (const NodeSpec& n : nodes)
+    if (n.tier == on || n.name == on) out.push_back(n.name);
+  return out;
+}
+
+namespace {
+
+constexpr size_t kMaxFileBytes = 4 << 20;  // a pipeline file is hand-written text
+
+const std::vector<std::string> kTopKeys = {"pipeline", "description", "nodes", "links", "stages"};
+const std::vector<std::string> kStageKeys = {"id", "op", "on", "from", "with", "via", "queue"};
+const std::vector<std::string> kNodeKeys = {"tier", "device", "address", "solar"};
+const std::vector<std::string> kTiers = {"edge", "cloud"};
+const std::vector<std::string> kVias = {"mqtt", "zmq"};
+
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) return false;
+  return true;
+}
+
+class Loader {
+ public:
+  Loader(std::string file, std::string base_dir) : diags_(file) {
+    spec_.file = std::move(file);
+    spec_.base_dir = std::move(base_dir);
+  }
+
+  LoadResult load(const std::string& text) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      // ParserException and DeepRecursion both carry the place.
+      SourceMark m =
+          e.mark.is_null() ? SourceMark{} : SourceMark{e.mark.line + 1, e.mark.column + 1};
+      diags_.add(m, "", "YAML syntax: " + e.msg,
+                 "check indentation and that every ':' in a value is quoted");
+      return finish();
+    }
+    if (!root.IsMap()) {
+      diags_.add(mark_of(root), "", "a pipeline file must be a map with 'pipeline' and 'stages'",
+                 "start with:\n    pipeline: my-pipeline\n    stages:\n      - id: ...");
+      return finish();
+    }
+    check_keys(root, kTopKeys, "", "top-level key");
+    load_name(root);
+    load_nodes(root["nodes"]);
+    load_links(root["links"]);
+    load_stages(root["stages"], mark_of(root));
+    if (stages_ok_) {
+      check_wiring();
+      if (!has_cycle()) {
+        resolve_placement();
+        check_port_types();
+      }
+    }
+    return finish();
+  }
+
+ private:
+  LoadResult finish() {
+    LoadResult r{std::nullopt, diags_};
+    if (diags_.empty()) r.pipeline = std::move(spec_);
+    return r;
+  }
+
+  // Unknown and duplicate keys of a map.
+  void check_keys(const YAML::Node& map, const std::vector<std::string>& known,
+                  const std::string& stage, const std::string& what) {
+    std::set<std::string> seen;
+    for (const auto& kv : map) {
+      if (!kv.first.IsScalar()) {
+        diags_.add(mark_of(kv.first), stage, what + " must be a plain name");
+        continue;
+      }
+      const std::string& key = kv.first.Scalar();
+      if (!seen.insert(key).second)
+        diags_.add(mark_of(kv.first), stage, "duplicate " + what + " '" + key + "'");
+      if (std::find(known.begin(), known.end(), key) == known.end())
+        diags_.add(mark_of(kv.first), stage, "unknown " + what + " '" + key + "'",
+                   suggest(key, known));
+    }
+  }
+
+  // A scalar string value; reports and returns nullopt when the node is something else.
+  std::optional<std::string> scalar(const YAML::Node& node, const std::string& stage,
+                                    const std::string& what) {
+    if (node.IsScalar()) return node.Scalar();
+    diags_.add(mark_of(node), stage,
+               what + " must be a single value, not " +
+                   (node.IsSequence() ? "a list"
+                    : node.IsMap()    ? "a map"
+                                      : "empty"));
+    return std::nullopt;
+  }
+
+  void load_name(const YAML::Node& root) {
+    YAML::Node name = root["pipeline"];
+    if (!name.IsDefined()) {
+      diags_.add(mark_of(root), "", "missing 'pipeline' (the pipeline's name)",
+                 "add a first line like: pipeline: weather-station");
+      return;
+    }
+    if (auto s = scalar(name, "", "'pipeline'")) {
+      if (!valid_name(*s)) {
+        diags_.add(mark_of(name), "",
+                   "pipeline name '" + *s + "' may hold only letters, digits, '-' and '_'",
+                   "it becomes part of MQTT topics and client ids");
+      }
+      spec_.name = *s;
+    }
+  }
+
+  void load_nodes(const YAML::Node& nodes) {
+    if (!nodes.IsDefined() || nodes.IsNull()) {
+      spec_.nodes = {NodeSpec{"edge", "edge", "", "", {}, {}},
+                     NodeSpec{"cloud", "cloud", "", "", {}, {}}};
+      return;
+    }
+    if (!nodes.IsMap()) {
+      diags_.add(mark_of(nodes), "", "'nodes' must be a map of node names to {tier: edge|cloud}");
+      return;
+    }
+    std::set<std::string> seen;
+    for (const auto& kv : nodes) {
+      std::string name = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      SourceMark m = mark_of(kv.first);
+      if (!valid_name(name)) {
+        diags_.add(m, "", "node name '" + name + "' may hold only letters, digits, '-' and '_'");
+        continue;
+      }
+      if (!seen.insert(name).second) diags_.add(m, "", "duplicate node '" + name + "'");
+      NodeSpec node{name, "", "", "", {}, m};
+      const YAML::Node& body = kv.second;
+      if (!body.IsMap()) {
+        diags_.add(m, "", "node '" + name + "' must be a map like {tier: edge}");
+        continue;
+      }
+      check_keys(body, kNodeKeys, "", "key of node '" + name + "'");
+      YAML::Node tier = body["tier"];
+      if (!tier.IsDefined()) {
+        diags_.add(m, "", "node '" + name + "' has no tier", "add tier: edge or tier: cloud");
+      } else if (auto t = scalar(tier, "", "node tier")) {
+        if (std::find(kTiers.begin(), kTiers.end(), *t) == kTiers.end()) {
+          diags_.add(mark_of(tier), "", "node '" + name + "' has unknown tier '" + *t + "'",
+                     "a tier is edge or cloud");
+        }
+        node.tier = *t;
+      }
+      if (body["device"].IsDefined())
+        if (auto d = scalar(body["device"], "", "node device")) node.device = *d;
+      if (body["address"].IsDefined())
+        if (auto a = scalar(body["address"], "", "node address")) node.address = *a;
+      load_solar(body["solar"], node);
+      spec_.nodes.push_back(std::move(node));
+    }
+  }
+
+  void load_solar(const YAML::Node& solar, NodeSpec& node) {
+    if (!solar.IsDefined()) return;
+    static const std::vector<std::string> kSolarKeys = {"panel_w", "battery_wh", "lat",
+                                                        "efficiency", "month"};
+    if (!solar.IsMap()) {
+      diags_.add(mark_of(solar), "",
+                 "'solar' of node '" + node.name + "' must be a map like {panel_w: 10}");
+      return;
+    }
+    check_keys(solar, kSolarKeys, "", "solar key");
+    for (const auto& kv : solar) {
+      if (!kv.first.IsScalar() || !kv.second.IsScalar()) continue;
+      try {
+        node.solar.emplace_back(kv.first.Scalar(), kv.second.as<double>());
+      } catch (const YAML::Exception&) {
+        diags_.add(mark_of(kv.second), "",
+                   "solar '" + kv.first.Scalar() + "' must be a number (got '" +
+                       kv.second.Scalar() + "')");
+      }
+    }
+  }
+
+  void load_links(const YAML::Node& links) {
+    if (!links.IsDefined() || links.IsNull()) return;
+    if (!links.IsMap()) {
+      diags_.add(mark_of(links), "", "'links' must be a map like {via: mqtt}");
+      return;
+    }
+    check_keys(links, {"via", "mqtt", "zmq"}, "", "links key");
+    if (links["via"].IsDefined()) {
+      if (auto v = scalar(links["via"], "", "links via")) {
+        if (std::find(kVias.begin(), kVias.end(), *v) == kVias.end())
+          diags_.add(mark_of(links["via"]), "",
+                     "links 'via' must be mqtt or zmq (got '" + *v + "')");
+        spec_.links.via = *v;
+      }
+    }
+    YAML::Node mqtt = links["mqtt"];
+    if (mqtt.IsDefined()) {
+      if (!mqtt.IsMap()) {
+        diags_.add(mark_of(mqtt), "",
+                   "links 'mqtt' must be a map like {broker: \"tcp://127.0.0.1:1883\"}");
+      } else {
+        check_keys(mqtt, {"broker", "qos", "client"}, "", "links.mqtt key");
+        if (mqtt["broker"].IsDefined())
+          if (auto b = scalar(mqtt["broker"], "", "mqtt broker")) spec_.links.mqtt_broker = *b;
+        if (mqtt["qos"].IsDefined()) {
+          if (auto q = scalar(mqtt["qos"], "", "mqtt qos")) {
+            if (*q != "0" && *q != "1" && *q != "2")
+              diags_.add(mark_of(mqtt["qos"]), "",
+                         "links mqtt 'qos' must be 0, 1 or 2 (got '" + *q + "')");
+            else
+              spec_.links.mqtt_qos = std::stoi(*q);
+          }
+        }
+        if (mqtt["client"].IsDefined()) {
+          if (auto c = scalar(mqtt["client"], "", "mqtt client")) {
+            if (*c != "paho" && *c != "mosquitto")
+              diags_.add(mark_of(mqtt["client"]), "",
+                         "links mqtt 'client' must be paho or mosquitto (got '" + *c + "')");
+            spec_.links.mqtt_client = *c;
+          }
+        }
+      }
+    }
+    YAML::Node zmq = links["zmq"];
+    if (zmq.IsDefined() && !zmq.IsMap() && !zmq.IsNull())
+      diags_.add(mark_of(zmq), "", "links 'zmq' must be a map");
+  }
+
+  void load_stages(const YAML::Node& stages, SourceMark root_mark) {
+    if (!stages.IsDefined()) {
+      diags_.add(root_mark, "", "missing 'stages' (the list of operators)",
+                 "add stages:\n    - id: sensors\n      op: weather.simulate");
+      stages_ok_ = false;
+      return;
+    }
+    if (!stages.IsSequence() || stages.size() == 0) {
+      diags_.add(mark_of(stages), "",
+                 "'stages' must be a non-empty list of stages (- id: ..., op: ...)");
+      stages_ok_ = false;
+      return;
+    }
+    std::map<std::string, SourceMark> ids;
+    for (const YAML::Node& s : stages) {
+      StageSpec stage;
+      stage.mark = mark_of(s);
+      if (!s.IsMap()) {
+        diags_.add(stage.mark, "", "a stage must be a map with 'id' and 'op'");
+        stages_ok_ = false;
+        continue;
+      }
+      YAML::Node id = s["id"];
+      if (!id.IsDefined()) {
+        diags_.add(stage.mark, "", "stage has no 'id'", "add id: a-short-name");
+        stages_ok_ = false;
+      } else if (auto v = scalar(id, "", "stage 'id'")) {
+        stage.id = *v;
+        if (!valid_name(*v)) {
+          diags_.add(mark_of(id), *v, "id may hold only letters, digits, '-' and '_'",
+                     "ids become part of MQTT topics");
+        }
+        auto [it, fresh] = ids.emplace(*v, stage.mark);
+        if (!fresh) {
+          diags_.add(
+              mark_of(id), *v,
+              "duplicate stage id (first defined at line " + std::to_string(it->second.line) + ")",
+              "give every stage its own id");
+        }
+      } else {
+        stages_ok_ = false;
+      }
+      const std::string& sid = stage.id;
+      check_keys(s, kStageKeys, sid, "stage key");
+      load_op(s, stage);
+      load_from(s["from"], stage);
+      if (s["on"].IsDefined())
+        if (auto v = scalar(s["on"], sid, "'on'")) stage.on = *v;
+      if (s["via"].IsDefined()) {
+        if (auto v = scalar(s["via"], sid, "'via'")) {
+          if (std::find(kVias.begin(), kVias.end(), *v) == kVias.end())
+            diags_.add(mark_of(s["via"]), sid, "'via' must be mqtt or zmq (got '" + *v + "')");
+          stage.via = *v;
+        }
+      }
+      load_queue(s["queue"], stage);
+      if (stage.entry) {
+        stage.options = parse_options(s["with"], stage.entry->spec, sid, stage.mark, diags_);
+        stage.options.set_base_dir(spec_.base_dir);
+      }
+      spec_.stages.push_back(std::move(stage));
+    }
+    // Build every operator now: its own checks (expressions, option combinations) are load
+    // errors too. Nothing is opened: no file, device or socket is touched by validation.
+    for (size_t i = 0; i < spec_.stages.size(); ++i) {
+      StageSpec& stage = spec_.stages[i];
+      // Options that failed the schema are already reported and have no value to build with.
+      if (!stage.entry || stage_has_diagnostic(stage.id)) continue;
+      try {
+        stage.entry->factory(stage.options);
+      } catch (const OptionError& e) {
+        SourceMark m = stage.options.mark(e.option());
+        if (m.line == 0) m = stage.mark;
+        diags_.add(m, stage.id, "option '" + e.option() + "': " + e.what(), e.hint());
+      } catch (const std::exception& e) {
+        diags_.add(stage.mark, stage.id, std::string("cannot build operator: ") + e.what());
+      }
+    }
+  }
+
+  bool stage_has_diagnostic(const std::string& id) const {
+    for (const Diagnostic& d : diags_.items())
+      if (d.stage == id) return true;
+    return false;
+  }
+
+  void load_op(const YAML::Node& s, StageSpec& stage) {
+    YAML::Node op = s["op"];
+    if (!op.IsDefined()) {
+      diags_.add(stage.mark, stage.id, "stage has no 'op'",
+                 "run 'edgeflow ops' to list the operators");
+      return;
+    }
+    auto v = scalar(op, stage.id, "'op'");
+    if (!v) return;
+    stage.op = *v;
+    stage.entry = Registry::global().find(*v);
+    if (!stage.entry) {
+      diags_.add(mark_of(op), stage.id, "unknown operator '" + *v + "'",
+                 suggest(*v, Registry::global().names()) + " ('edgeflow ops' lists them all)");
+    }
+  }
+
+  void load_from(const YAML::Node& from, StageSpec& stage) {
+    if (!from.IsDefined() || from.IsNull()) return;
+    auto add = [&](const YAML::Node& item) {
+      auto v = scalar(item, stage.id, "each 'from' entry");
+      if (!v) return;
+      InputRef ref;
+      ref.mark = mark_of(item);
+      size_t dot = v->find('.');
+      ref.stage = v->substr(0, dot);
+      if (dot != std::string::npos) ref.port = v->substr(dot + 1);
+      stage.inputs.push_back(ref);
+    };
+    if (from.IsSequence()) {
+      for (const YAML::Node& item : from) add(item);
+    } else {
+      add(from);
+    }
+  }
+
+  void load_queue(const YAML::Node& queue, StageSpec& stage) {
+    if (!queue.IsDefined()) return;
+    if (!queue.IsMap()) {
+      diags_.add(mark_of(queue), stage.id,
+                 "'queue' must be a map like {capacity: 1024, overflow: block}");
+      return;
+    }
+    check_keys(queue, {"capacity", "overflow"}, stage.id, "queue key");
+    if (queue["capacity"].IsDefined()) {
+      auto v = scalar(queue["capacity"], stage.id, "queue capacity");
+      long long n = 0;
+      if (v && (!(std::istringstream(*v) >> n) || n < 1 || n > 1'000'000)) {
+        diags_.add(mark_of(queue["capacity"]), stage.id,
+                   "queue 'capacity' must be a whole number from 1 to 1000000 (got '" + *v + "')");
+      } else if (v) {
+        stage.queue_capacity = static_cast<size_t>(n);
+      }
+    }
+    if (queue["overflow"].IsDefined()) {
+      if (auto v = scalar(queue["overflow"], stage.id, "queue overflow")) {
+        if (*v == "block") {
+          stage.overflow = Overflow::kBlock;
+        } else if (*v == "drop-oldest") {
+          stage.overflow = Overflow::kDropOldest;
+        } else {
+          diags_.add(mark_of(queue["overflow"]), stage.id,
+                     "queue 'overflow' must be block or drop-oldest (got '" + *v + "')");
+        }
+      }
+    }
+  }
+
+  void check_wiring() {
+    std::vector<std::string> ids;
+    for (const StageSpec& s : spec_.stages) ids.push_back(s.id);
+    for (StageSpec& s : spec_.stages) {
+      if (!s.entry) continue;
+      if (s.entry->spec.is_source() && !s.inputs.empty()) {
+        diags_.add(s.inputs[0].mark, s.id,
+                   "operator '" + s.op + "' is a source and takes no 'from'",
+                   "remove 'from', or use an operator that has an input");
+      }
+      if (!s.entry->spec.is_source() && s.inputs.empty()) {
+        diags_.add(s.mark, s.id, "operator '" + s.op + "' needs an input",
+                   "add from: <the id of an earlier stage>");
+      }
+      for (InputRef& in : s.inputs) {
+        const StageSpec* up = spec_.stage(in.stage);
+        if (!up) {
+          diags_.add(in.mark, s.id, "'from' names no stage '" + in.stage + "'",
+                     suggest(in.stage, ids));
+          wiring_ok_ = false;
+          continue;
+        }
+        if (up->id == s.id) {
+          diags_.add(in.mark, s.id, "a stage cannot take its own output as input");
+          wiring_ok_ = false;
+          continue;
+        }
+        if (up->entry && up->entry->spec.output_index(in.port) < 0) {
+          std::vector<std::string> ports;
+          for (const PortSpec& p : up->entry->spec.outputs) ports.push_back(p.name);
+          diags_.add(in.mark, s.id,
+                     "stage '" + up->id + "' (" + up->op + ") has no output '" + in.port + "'",
+                     suggest(in.port, ports));
+          wiring_ok_ = false;
+        }
+      }
+    }
+  }
+
+  // Depth-first search; reports each cycle once, with its path.
+  bool has_cycle() {
+    if (!wiring_ok_) return true;
+    size_t n = spec_.stages.size();
+    std::vector<int> state(n, 0);  // 0 new, 1 on stack, 2 done
+    std::vector<int> path;
+    bool found = false;
+    std::function<void(int)> visit = [&](int i) {
+      state[i] = 1;
+      path.push_back(i);
+      for (const InputRef& in : spec_.stages[i].inputs) {
+        int j = spec_.stage_index(in.stage);
+        if (j < 0) continue;
+        if (state[j] == 1) {
+          std::string text;
+          auto start = std::find(path.begin(), path.end(), j);
+          for (auto it = start; it != path.end(); ++it)
+            text = spec_.stages[*it].id + (text.empty() ? "" : " <- ") + text;
+          diags_.add(in.mark, spec_.stages[i].id,
+                     "stages form a cycle: " + spec_.stages[j].id + " -> " + text,
+                     "a pipeline is a directed acyclic graph; remove one 'from' of the cycle");
+          found = true;
+        } else if (state[j] == 0) {
+          visit(j);
+        }
+      }
+      path.pop_back();
+      state[i] = 2;
+    };
+    for (size_t i = 0; i < n; ++i)
+      if (state[i] == 0) visit(static_cast<int>(i));
+    return found;
+  }
+
+  // Stages in an order where every input comes first (the graph is acyclic here).
+  std::vector<int> topological_order() const {
+    size_t n = spec_.stages.size();
+    std::vector<int> order, state(n, 0);
+    std::function<void(int)> visit = [&](int i) {
+      state[i] = 1;
+      for (const InputRef& in : spec_.stages[i].inputs) {
+        int j = spec_.stage_index(in.stage);
+        if (j >= 0 && state[j] == 0) visit(j);
+      }
+      order.push_back(i);
+    };
+    for (size_t i = 0; i < n; ++i)
+      if (state[i] == 0) visit(static_cast<int>(i));
+    return order;
+  }
+
+  // A stage without `on:` runs where its first input runs; a source defaults to the edge.
+  void resolve_placement() {
+    std::vector<std::string> names;
+    for (const NodeSpec& n : spec_.nodes) names.push_back(n.name);
+    names.insert(names.end(), kTiers.begin(), kTiers.end());
+    for (int i : topological_order()) {
+      StageSpec& s = spec_.stages[i];
+      if (s.on.empty()) {
+        s.on = s.inputs.empty() ? "edge" : spec_.stage(s.inputs[0].stage)->on;
+        if (s.on.empty()) continue;  // its input's placement was already reported
+        if (spec_.nodes_for(s.on).empty() && s.inputs.empty()) {
+          diags_.add(s.mark, s.id,
+                     "this source defaults to the edge, but the pipeline has no edge node",
+                     "add on: <node> or a node with tier: edge");
+        }
+        continue;
+      }
+      if (spec_.nodes_for(s.on).empty()) {
+        bool tier = std::find(kTiers.begin(), kTiers.end(), s.on) != kTiers.end();
+        diags_.add(s.mark, s.id,
+                   tier ? "'on: " + s.on + "' but the pipeline has no node with tier " + s.on
+                        : "'on: " + s.on + "' names no node",
+                   tier ? "add a node with tier: " + s.on : suggest(s.on, names));
+        s.on.clear();
+      }
+    }
+  }
+
+  void check_port_types() {
+    for (int i : topological_order()) {
+      StageSpec& s = spec_.stages[i];
+      if (!s.entry) continue;
+      const OperatorSpec& op = s.entry->spec;
+      std::string in_type;
+      for (const InputRef& in : s.inputs) {
+        const StageSpec* up = spec_.stage(in.stage);
+        if (!up->entry) continue;
+        std::string produced =
+            in.port == "out" ? up->output_type
+                             : up->entry->spec.outputs[up->entry->spec.output_index(in.port)].type;
+        if (produced.empty()) continue;
+        const std::string& accepted = op.inputs.empty() ? "any" : op.inputs[0].type;
+        if (!body_type_accepts(accepted, produced)) {
+          diags_.add(in.mark, s.id,
+                     "input from '" + up->id + "' carries " + produced +
+                         " messages, but operator '" + s.op + "' takes " + accepted,
+                     "put a stage between them that turns " + produced + " into " + accepted);
+        }
+        if (in_type.empty()) in_type = produced;
+      }
+      int out = op.output_index("out");
+      if (out >= 0) {
+        s.output_type = op.outputs[out].type == "same" ? (in_type.empty() ? "any" : in_type)
+                                                       : op.outputs[out].type;
+      }
+    }
+  }
+
+  Diagnostics diags_;
+  PipelineSpec spec_;
+  bool stages_ok_ = true;
+  bool wiring_ok_ = true;
+};
+
+}  // namespace
+
+LoadResult load_pipeline_text(const std::string& text, const std::string& file,
+                              const std::string& base_dir) {
+  if (text.size() > kMaxFileBytes) {
+    LoadResult r{std::nullopt, Diagnostics(file)};
+    r.diags.add({}, "",
+                "file is " + std::to_string(text.size()) +
+                    " bytes; a pipeline file may hold at most " + std::to_string(kMaxFileBytes) +
+                    "",
+                "is this the right file?");
+    return r;
+  }
+  return Loader(file, base_dir).load(text);
+}
+
+LoadResult load_pipeline_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult r{std::nullopt, Diagnostics(path)};
+    r.diags.add({}, "", std::string("cannot read the file: ") + std::strerror(errno),
+                "check the path; 'ls pipelines/' shows the examples");
+    return r;
+  }
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxFileBytes) break;  // a device file or a huge log: stop reading
+  }
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  return load_pipeline_text(text, path, dir);
+}
+
+}  // namespace edgeflow

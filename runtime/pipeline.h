@@ -1,0 +1,79 @@
+// A pipeline definition file, loaded and validated as a whole before anything runs:
+// YAML syntax, keys, types, operators and their options, the wiring, cycles, port types and
+// placement. Every problem of the file is reported in one run.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/diagnostics.h"
+#include "runtime/registry.h"
+#include "runtime/schema.h"
+
+namespace edgeflow {
+
+struct NodeSpec {
+  std::string name;
+  std::string tier;  // "edge" or "cloud"
+  std::string device;
+  std::string address;  // host other nodes reach it at (ZeroMQ links)
+  std::vector<std::pair<std::string, double>> solar;
+  SourceMark mark;
+};
+
+struct InputRef {
+  std::string stage;
+  std::string port = "out";  // `from: cam.error` reads a stage's error output
+  SourceMark mark;
+};
+
+enum class Overflow { kBlock, kDropOldest };
+
+struct StageSpec {
+  std::string id;
+  std::string op;
+  std::string on;   // "edge", "cloud" or a node name; defaulted at load (see README)
+  std::string via;  // transport of incoming cross-node links; "" = pipeline default
+  std::vector<InputRef> inputs;
+  Options options;
+  const OperatorEntry* entry = nullptr;
+  size_t queue_capacity = 1024;
+  Overflow overflow = Overflow::kBlock;
+  std::string output_type;  // resolved type of "out" ("same" replaced by the input's)
+  SourceMark mark;
+};
+
+struct LinkDefaults {
+  std::string via = "mqtt";
+  std::string mqtt_broker;  // "" = start an embedded broker on loopback
+  int mqtt_qos = 1;
+  std::string mqtt_client = "mosquitto";
+};
+
+struct PipelineSpec {
+  std::string name;
+  std::string file;
+  std::string base_dir;
+  std::vector<NodeSpec> nodes;
+  LinkDefaults links;
+  std::vector<StageSpec> stages;  // in file order
+
+  const StageSpec* stage(const std::string& id) const;
+  int stage_index(const std::string& id) const;
+  const NodeSpec* node(const std::string& name) const;
+  // Nodes a stage runs on: every node of a tier, or the one node named.
+  std::vector<std::string> nodes_for(const std::string& on) const;
+};
+
+struct LoadResult {
+  std::optional<PipelineSpec> pipeline;  // set only when diags is empty
+  Diagnostics diags;
+};
+
+LoadResult load_pipeline_file(const std::string& path);
+// `file` is the name used in messages; `base_dir` resolves relative paths in options.
+LoadResult load_pipeline_text(const std::string& text, const std::string& file,
+                              const std::string& base_dir);
+
+}  // namespace edgeflow

@@ -1,0 +1,38 @@
+// Placement: expands each stage onto the nodes its `on:` names and wires the copies. The
+// result is the physical plan the executor runs; an edge whose ends sit on different nodes
+// is marked `crosses_nodes`, the place where a transport pair is cut in.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/pipeline.h"
+
+namespace edgeflow {
+
+struct StageInstance {
+  int stage = -1;  // index into PipelineSpec::stages
+  std::string node;
+  std::string name;  // "minute@pi-1"
+};
+
+struct PlanEdge {
+  int from = -1;  // instance indices
+  int from_port = 0;
+  int to = -1;
+  int to_port = 0;
+  bool crosses_nodes = false;
+};
+
+struct Plan {
+  std::vector<StageInstance> instances;  // grouped by stage, stages in topological order
+  std::vector<PlanEdge> edges;
+};
+
+// Rules: a stage `on: edge` runs one copy per edge node (`on: cloud` per cloud node, `on: X`
+// on node X). A copy takes input from the copy of its upstream on the same node when there
+// is one; otherwise from every copy of it (edge nodes fan in to the cloud, the cloud fans out
+// to edge nodes).
+Plan place(const PipelineSpec& pipeline);
+
+}  // namespace edgeflow
