@@ -169,7 +169,18 @@ bool write_report(const std::string& path, const PipelineSpec& p,
 }
 
 int cmd_run(const std::string& file, const std::string& for_text, const std::string& report,
-            int threads, bool quiet) {
+            int threads, bool quiet, const std::vector<std::string>& sets) {
+  std::vector<OptionOverride> overrides;
+  for (const std::string& s : sets) {
+    auto o = parse_override(s);
+    if (!o) {
+      std::cerr
+          << "edgeflow run: --set takes STAGE.OPTION=VALUE, like out.path=/tmp/out.jsonl (got '"
+          << s << "')\n";
+      return kExitInvalid;
+    }
+    overrides.push_back(*o);
+  }
   int64_t run_for_us = -1;
   if (!for_text.empty()) {
     auto d = parse_duration_us(for_text);
@@ -180,7 +191,7 @@ int cmd_run(const std::string& file, const std::string& for_text, const std::str
     }
     run_for_us = *d;
   }
-  LoadResult r = load_pipeline_file(file);
+  LoadResult r = load_pipeline_file(file, overrides);
   if (!r.pipeline) {
     std::cerr << r.diags.str();
     return kExitInvalid;
@@ -255,6 +266,8 @@ int main(int argc, char** argv) {
   run->add_option("--report", run_report, "write per-stage figures to this JSON file at the end");
   run->add_option("--threads", run_threads, "worker threads")->check(CLI::Range(1, 64));
   run->add_flag("--quiet", run_quiet, "no status line or summary");
+  std::vector<std::string> run_sets;
+  run->add_option("--set", run_sets, "override an option: STAGE.OPTION=VALUE (repeatable)");
 
   std::string ops_name;
   bool ops_markdown = false;
@@ -269,7 +282,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (*validate) return cmd_validate(validate_files);
-  if (*run) return cmd_run(run_file, run_for, run_report, run_threads, run_quiet);
+  if (*run) return cmd_run(run_file, run_for, run_report, run_threads, run_quiet, run_sets);
   if (*ops) return cmd_ops(ops_name, ops_markdown);
   return 2;
 }

@@ -1,8 +1,28 @@
 #include "runtime/diagnostics.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace edgeflow {
+
+namespace {
+
+// A message may quote bytes of a broken file; never send raw control bytes to a terminal.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\n' || (c >= 0x20 && c < 0x7f) || c >= 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string format_diagnostic(const Diagnostic& d) {
   std::string out = d.file.empty() ? "<pipeline>" : d.file;
@@ -12,12 +32,18 @@ std::string format_diagnostic(const Diagnostic& d) {
   if (!d.stage.empty()) out += "stage '" + d.stage + "': ";
   out += d.message;
   if (!d.hint.empty()) out += "\n  hint: " + d.hint;
-  return out;
+  return printable(out);
 }
 
 void Diagnostics::add(SourceMark mark, const std::string& stage, std::string message,
                       std::string hint) {
   items_.push_back(Diagnostic{file_, mark, stage, std::move(message), std::move(hint)});
+}
+
+void Diagnostics::sort_by_place() {
+  std::stable_sort(items_.begin(), items_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return a.mark.line != b.mark.line ? a.mark.line < b.mark.line : a.mark.column < b.mark.column;
+  });
 }
 
 std::string Diagnostics::str() const {

@@ -27,6 +27,7 @@ class Diagnostics {
   bool empty() const { return items_.empty(); }
   size_t size() const { return items_.size(); }
   const std::vector<Diagnostic>& items() const { return items_; }
+  void sort_by_place();     // file order: the way a user reads and fixes them
   std::string str() const;  // every diagnostic, one (or two, with a hint) lines each
   const std::string& file() const { return file_; }
 

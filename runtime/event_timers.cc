@@ -27,8 +27,10 @@ void EventTimers::drain(Due& due) {
     o.timers.clear();
   }
   pending_ = 0;
-  std::stable_sort(due.begin() + first, due.end(),
-                   [](const auto& a, const auto& b) { return a.second < b.second; });
+  // By time, then origin: output at end of input is the same on every run.
+  std::sort(due.begin() + first, due.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second < b.second : a.first < b.first;
+  });
 }
 
 }  // namespace edgeflow

@@ -1,3 +1,5 @@
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -60,7 +62,7 @@ class Loader {
     spec_.base_dir = std::move(base_dir);
   }
 
-  LoadResult load(const std::string& text) {
+  LoadResult load(const std::string& text, const std::vector<OptionOverride>& overrides) {
     YAML::Node root;
     try {
       root = YAML::Load(text);
@@ -68,7 +70,13 @@ class Loader {
       // ParserException and DeepRecursion both carry the place.
       SourceMark m =
           e.mark.is_null() ? SourceMark{} : SourceMark{e.mark.line + 1, e.mark.column + 1};
-      diags_.add(m, "", "YAML syntax: " + e.msg,
+      // yaml-cpp's depth guard reports "bad file"; say what it means.
+      std::string what =
+          dynamic_cast<const YAML::DeepRecursion*>(&e)
+              ? "nested deeper than " +
+                    std::to_string(static_cast<const YAML::DeepRecursion&>(e).depth()) + " levels"
+              : e.msg;
+      diags_.add(m, "", "YAML syntax: " + what,
                  "check indentation and that every ':' in a value is quoted");
       return finish();
     }
@@ -77,6 +85,7 @@ class Loader {
                  "start with:\n    pipeline: my-pipeline\n    stages:\n      - id: ...");
       return finish();
     }
+    apply_overrides(root, overrides);
     check_keys(root, kTopKeys, "", "top-level key");
     load_name(root);
     load_nodes(root["nodes"]);
@@ -94,9 +103,30 @@ class Loader {
 
  private:
   LoadResult finish() {
+    diags_.sort_by_place();
     LoadResult r{std::nullopt, diags_};
     if (diags_.empty()) r.pipeline = std::move(spec_);
     return r;
+  }
+
+  void apply_overrides(YAML::Node& root, const std::vector<OptionOverride>& overrides) {
+    for (const OptionOverride& o : overrides) {
+      YAML::Node target;
+      if (root["stages"].IsSequence()) {
+        for (YAML::Node s : root["stages"])
+          if (s.IsMap() && s["id"].IsScalar() && s["id"].Scalar() == o.stage) target = s;
+      }
+      if (!target.IsDefined()) {
+        diags_.add({}, "", "--set " + o.stage + "." + o.option + ": no stage '" + o.stage + "'");
+        continue;
+      }
+      try {
+        if (!target["with"].IsMap()) target["with"] = YAML::Node(YAML::NodeType::Map);
+        target["with"][o.option] = YAML::Load(o.value);
+      } catch (const YAML::Exception& e) {
+        diags_.add({}, o.stage, "--set " + o.option + ": value is not valid YAML: " + e.msg);
+      }
+    }
   }
 
   // Unknown and duplicate keys of a map.
@@ -419,13 +449,12 @@ class Loader {
     std::vector<std::string> ids;
     for (const StageSpec& s : spec_.stages) ids.push_back(s.id);
     for (StageSpec& s : spec_.stages) {
-      if (!s.entry) continue;
-      if (s.entry->spec.is_source() && !s.inputs.empty()) {
+      if (s.entry && s.entry->spec.is_source() && !s.inputs.empty()) {
         diags_.add(s.inputs[0].mark, s.id,
                    "operator '" + s.op + "' is a source and takes no 'from'",
                    "remove 'from', or use an operator that has an input");
       }
-      if (!s.entry->spec.is_source() && s.inputs.empty()) {
+      if (s.entry && !s.entry->spec.is_source() && s.inputs.empty()) {
         diags_.add(s.mark, s.id, "operator '" + s.op + "' needs an input",
                    "add from: <the id of an earlier stage>");
       }
@@ -468,12 +497,12 @@ class Loader {
         int j = spec_.stage_index(in.stage);
         if (j < 0) continue;
         if (state[j] == 1) {
-          std::string text;
+          // The path follows inputs upstream; print it the way data flows.
           auto start = std::find(path.begin(), path.end(), j);
-          for (auto it = start; it != path.end(); ++it)
-            text = spec_.stages[*it].id + (text.empty() ? "" : " <- ") + text;
-          diags_.add(in.mark, spec_.stages[i].id,
-                     "stages form a cycle: " + spec_.stages[j].id + " -> " + text,
+          std::string text = spec_.stages[j].id;
+          for (auto it = path.end(); it != start + 1;) text += " -> " + spec_.stages[*--it].id;
+          text += " -> " + spec_.stages[j].id;
+          diags_.add(in.mark, spec_.stages[i].id, "stages form a cycle: " + text,
                      "a pipeline is a directed acyclic graph; remove one 'from' of the cycle");
           found = true;
         } else if (state[j] == 0) {
@@ -513,7 +542,8 @@ class Loader {
     for (int i : topological_order()) {
       StageSpec& s = spec_.stages[i];
       if (s.on.empty()) {
-        s.on = s.inputs.empty() ? "edge" : spec_.stage(s.inputs[0].stage)->on;
+        const StageSpec* up = s.inputs.empty() ? nullptr : spec_.stage(s.inputs[0].stage);
+        s.on = s.inputs.empty() ? "edge" : up ? up->on : "";
         if (s.on.empty()) continue;  // its input's placement was already reported
         if (spec_.nodes_for(s.on).empty() && s.inputs.empty()) {
           diags_.add(s.mark, s.id,
@@ -571,8 +601,17 @@ class Loader {
 
 }  // namespace
 
+std::optional<OptionOverride> parse_override(const std::string& text) {
+  size_t dot = text.find('.'), eq = text.find('=');
+  if (dot == std::string::npos || eq == std::string::npos || dot == 0 || eq < dot + 2)
+    return std::nullopt;
+  return OptionOverride{text.substr(0, dot), text.substr(dot + 1, eq - dot - 1),
+                        text.substr(eq + 1)};
+}
+
 LoadResult load_pipeline_text(const std::string& text, const std::string& file,
-                              const std::string& base_dir) {
+                              const std::string& base_dir,
+                              const std::vector<OptionOverride>& overrides) {
   if (text.size() > kMaxFileBytes) {
     LoadResult r{std::nullopt, Diagnostics(file)};
     r.diags.add({}, "",
@@ -582,10 +621,11 @@ LoadResult load_pipeline_text(const std::string& text, const std::string& file,
                 "is this the right file?");
     return r;
   }
-  return Loader(file, base_dir).load(text);
+  return Loader(file, base_dir).load(text, overrides);
 }
 
-LoadResult load_pipeline_file(const std::string& path) {
+LoadResult load_pipeline_file(const std::string& path,
+                              const std::vector<OptionOverride>& overrides) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     LoadResult r{std::nullopt, Diagnostics(path)};
@@ -601,7 +641,7 @@ LoadResult load_pipeline_file(const std::string& path) {
   }
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-  return load_pipeline_text(text, path, dir);
+  return load_pipeline_text(text, path, dir, overrides);
 }
 
 }  // namespace edgeflow

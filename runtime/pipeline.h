@@ -71,9 +71,21 @@ struct LoadResult {
   Diagnostics diags;
 };
 
-LoadResult load_pipeline_file(const std::string& path);
+// An option set from the command line (`--set out.path=/tmp/x.jsonl`): the value is YAML
+// and replaces the file's before validation, so it is checked like the rest.
+struct OptionOverride {
+  std::string stage;
+  std::string option;
+  std::string value;
+};
+// Parses "STAGE.OPTION=VALUE"; nullopt when the text has another shape.
+std::optional<OptionOverride> parse_override(const std::string& text);
+
+LoadResult load_pipeline_file(const std::string& path,
+                              const std::vector<OptionOverride>& overrides = {});
 // `file` is the name used in messages; `base_dir` resolves relative paths in options.
 LoadResult load_pipeline_text(const std::string& text, const std::string& file,
-                              const std::string& base_dir);
+                              const std::string& base_dir,
+                              const std::vector<OptionOverride>& overrides = {});
 
 }  // namespace edgeflow
