@@ -6,7 +6,10 @@ namespace edgeflow {
 namespace {
 
 constexpr int kFormat = 1;
-constexpr size_t kMaxDepth = 32;
+// msgpack-c allocates room for every element a header announces before reading them, so a
+// chain of nested headers can allocate (depth x announced x 16-32 bytes). Shallow nesting and
+// per-header limits below the input size keep that to a small multiple of the input.
+constexpr size_t kMaxDepth = 16;
 
 struct StringBuffer {
   std::string& out;
@@ -62,7 +65,7 @@ void pack_value(Packer& pk, const Value& v) {
 // header may announce more than the bytes that remain.
 msgpack::unpack_limit limits_for(size_t size) {
   size_t n = std::min<size_t>(size, 0xffffffff);
-  return msgpack::unpack_limit(n, n / 2 + 1, n, n, n, kMaxDepth);
+  return msgpack::unpack_limit(n / 4 + 1, n / 8 + 1, n, n, n, kMaxDepth);
 }
 
 bool to_value(const msgpack::object& o, Value& out, std::string& error, size_t depth);

@@ -82,7 +82,9 @@ class SignalWatch {
     sigaddset(&set_, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);  // before any thread starts: all inherit it
   }
-  ~SignalWatch() {
+  ~SignalWatch() { stop(); }
+  // Joins the watcher; call before the executor it watches goes away.
+  void stop() {
     done_ = true;
     if (thread_.joinable()) thread_.join();
   }
@@ -227,6 +229,7 @@ int cmd_run(const std::string& file, const std::string& for_text, const std::str
       std::fflush(stderr);
     }
   }
+  signals.stop();  // no signal may reach the executor once it starts to wind down
   if (live) std::fprintf(stderr, "\r\033[K");
   if (signals.received()) ended_by = signals.received() == SIGINT ? "SIGINT" : "SIGTERM";
   auto metrics = executor.metrics();
@@ -274,6 +277,9 @@ int main(int argc, char** argv) {
   auto* ops = app.add_subcommand("ops", "List operators, or describe one");
   ops->add_option("NAME", ops_name, "operator name");
   ops->add_flag("--markdown", ops_markdown, "all operators as Markdown (docs/operators.md)");
+
+  for (CLI::App* sub : {validate, run, ops})
+    sub->set_version_flag("--version", std::string("edgeflow ") + EDGEFLOW_VERSION);
 
   try {
     app.parse(argc, argv);

@@ -232,7 +232,7 @@ struct Instance final : public Context {
   void finish_stage() {
     due.clear();
     timers.drain(due);
-    for (auto& [origin, t] : due) op->on_timer(origin, t, *this);
+    fire_timers();
     try {
       op->close(*this);
     } catch (const std::exception& e) {
@@ -247,6 +247,17 @@ struct Instance final : public Context {
       finished = true;
     }
     done.store(true);
+  }
+
+  // Runs the timers in `due`; an operator exception is counted, not fatal.
+  void fire_timers() {
+    for (auto& [origin, t] : due) {
+      try {
+        op->on_timer(origin, t, *this);
+      } catch (const std::exception& e) {
+        error(nullptr, std::string("timer failed: ") + e.what());
+      }
+    }
   }
 
   void engine_push(Instance* x);
@@ -324,7 +335,7 @@ void Executor::Engine::run_turn(Instance* x) {
     if (!x->timers.empty()) {
       x->due.clear();
       x->timers.observe(origin, t, x->due);
-      for (auto& [o, when] : x->due) x->op->on_timer(o, when, *x);
+      x->fire_timers();
     }
   }
   x->in.fetch_add(processed, std::memory_order_relaxed);

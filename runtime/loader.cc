@@ -304,6 +304,16 @@ class Loader {
       stages_ok_ = false;
       return;
     }
+    // Far above any hand-written pipeline; keeps validation fast and its searches shallow.
+    constexpr size_t kMaxStages = 1000;
+    if (stages.size() > kMaxStages) {
+      diags_.add(mark_of(stages), "",
+                 "the pipeline has " + std::to_string(stages.size()) + " stages; at most " +
+                     std::to_string(kMaxStages) + " are allowed",
+                 "split it into several pipelines joined by MQTT topics");
+      stages_ok_ = false;
+      return;
+    }
     std::map<std::string, SourceMark> ids;
     for (const YAML::Node& s : stages) {
       StageSpec stage;

@@ -1,10 +1,14 @@
 #include "runtime/message.h"
 
+#include <atomic>
+
 namespace edgeflow {
 
 std::shared_ptr<Message> make_mutable(MessagePtr&& message) {
   if (message.use_count() == 1) {
-    // Sole owner: nobody else can observe the change, so editing in place is safe.
+    // Sole owner: nobody else can observe the change, so editing in place is safe. The
+    // fence pairs with the release of the last other owner (use_count is a relaxed read).
+    std::atomic_thread_fence(std::memory_order_acquire);
     return std::const_pointer_cast<Message>(std::move(message));
   }
   return std::make_shared<Message>(*message);

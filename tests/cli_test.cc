@@ -41,6 +41,9 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_NE(v.out.find("edgeflow 0."), std::string::npos) << v.out;
   for (std::string sub : {"validate", "run", "ops"}) {
+    ProcessResult sv = edgeflow({sub, "--version"});
+    EXPECT_EQ(sv.exit_code, 0) << sub;
+    EXPECT_NE(sv.out.find("edgeflow 0."), std::string::npos) << sub;
     ProcessResult h = edgeflow({sub, "--help"});
     EXPECT_EQ(h.exit_code, 0) << sub;
     EXPECT_NE(h.out.find("Usage"), std::string::npos) << sub;

@@ -53,7 +53,8 @@ TEST(LoaderCorpus, MutatedPipelinesNeverCrash) {
   for (const fs::path& f : corpus()) seeds.push_back(read_file(f));
   ASSERT_FALSE(seeds.empty());
   std::mt19937 rng(2026);
-  const std::string alphabet = " :-[]{}\n\t#'\"&*!|>%@`,?0123456789abcxyz.\x00\xff";
+  const std::string alphabet =
+      std::string(" :-[]{}\n\t#'\"&*!|>%@`,?0123456789abcxyz.") + '\0' + '\xff';
   int failed = 0;
   for (int i = 0; i < 3000; ++i) {
     std::string text = seeds[rng() % seeds.size()];
@@ -78,6 +79,23 @@ TEST(LoaderCorpus, MutatedPipelinesNeverCrash) {
     }
   }
   EXPECT_GT(failed, 0);
+}
+
+}  // namespace
+}  // namespace edgeflow
+
+namespace edgeflow {
+namespace {
+
+TEST(LoaderLimits, TooManyStagesIsOneClearError) {
+  std::string yaml = "pipeline: huge\nstages:\n  - {id: s0, op: weather.simulate}\n";
+  for (int i = 1; i <= 1000; ++i)
+    yaml += "  - {id: s" + std::to_string(i) + ", op: log, from: s" + std::to_string(i - 1) + "}\n";
+  LoadResult r = load_pipeline_text(yaml, "huge.yaml", ".");
+  ASSERT_FALSE(r.pipeline);
+  ASSERT_EQ(r.diags.size(), 1u) << r.diags.str();
+  EXPECT_NE(r.diags.str().find("the pipeline has 1001 stages; at most 1000 are allowed"),
+            std::string::npos);
 }
 
 }  // namespace
