@@ -75,7 +75,9 @@ class BenchSink : public Operator {
     return s;
   }
   explicit BenchSink(const Options&) {}
-  void process(int, MessagePtr m, Context&) override { sum_ += std::get<int64_t>(m->fields[0].value.v); }
+  void process(int, MessagePtr m, Context&) override {
+    sum_ += std::get<int64_t>(m->fields[0].value.v);
+  }
   void close(Context&) override { g_sink_sum += sum_; }
 
  private:
@@ -105,14 +107,15 @@ double hand_loop(int64_t count, int64_t& sum) {
 }
 
 double pipeline_run(int64_t count, int threads, int64_t& sum) {
-  std::string yaml = "pipeline: bench\nstages:\n"
-                     "  - {id: src, op: bench.source, with: {count: " +
-                     std::to_string(count) +
-                     "}}\n"
-                     "  - {id: a, op: bench.inc, from: src}\n"
-                     "  - {id: b, op: bench.inc, from: a}\n"
-                     "  - {id: c, op: bench.inc, from: b}\n"
-                     "  - {id: sink, op: bench.sink, from: c}\n";
+  std::string yaml =
+      "pipeline: bench\nstages:\n"
+      "  - {id: src, op: bench.source, with: {count: " +
+      std::to_string(count) +
+      "}}\n"
+      "  - {id: a, op: bench.inc, from: src}\n"
+      "  - {id: b, op: bench.inc, from: a}\n"
+      "  - {id: c, op: bench.inc, from: b}\n"
+      "  - {id: sink, op: bench.sink, from: c}\n";
   LoadResult r = load_pipeline_text(yaml, "bench.yaml", ".");
   if (!r.pipeline) {
     std::fprintf(stderr, "%s", r.diags.str().c_str());
@@ -138,8 +141,9 @@ int main(int argc, char** argv) {
   int64_t count = argc > 1 ? std::atoll(argv[1]) : 2'000'000;
   const int kStages = 5, kRounds = 5;
   int64_t expected = count * (count - 1) / 2 + 3 * count;
-  std::printf("5-stage chain, %lld messages, best of %d rounds (baseline and pipeline interleaved)\n",
-              static_cast<long long>(count), kRounds);
+  std::printf(
+      "5-stage chain, %lld messages, best of %d rounds (baseline and pipeline interleaved)\n",
+      static_cast<long long>(count), kRounds);
   std::printf("%-8s %12s %12s %8s %22s\n", "threads", "loop ns/msg", "chain ns/msg", "ratio",
               "overhead ns/msg/stage");
   for (int threads : {1, 2}) {
@@ -149,8 +153,9 @@ int main(int argc, char** argv) {
       best_loop = std::min(best_loop, hand_loop(count, loop_sum));
       best_pipe = std::min(best_pipe, pipeline_run(count, threads, pipe_sum));
       if (loop_sum != expected || pipe_sum != expected) {
-        std::fprintf(stderr, "wrong result: loop %lld pipeline %lld expected %lld\n", static_cast<long long>(loop_sum),
-                     static_cast<long long>(pipe_sum), static_cast<long long>(expected));
+        std::fprintf(stderr, "wrong result: loop %lld pipeline %lld expected %lld\n",
+                     static_cast<long long>(loop_sum), static_cast<long long>(pipe_sum),
+                     static_cast<long long>(expected));
         return 1;
       }
     }
