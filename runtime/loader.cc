@@ -527,29 +527,12 @@ class Loader {
     return found;
   }
 
-  // Stages in an order where every input comes first (the graph is acyclic here).
-  std::vector<int> topological_order() const {
-    size_t n = spec_.stages.size();
-    std::vector<int> order, state(n, 0);
-    std::function<void(int)> visit = [&](int i) {
-      state[i] = 1;
-      for (const InputRef& in : spec_.stages[i].inputs) {
-        int j = spec_.stage_index(in.stage);
-        if (j >= 0 && state[j] == 0) visit(j);
-      }
-      order.push_back(i);
-    };
-    for (size_t i = 0; i < n; ++i)
-      if (state[i] == 0) visit(static_cast<int>(i));
-    return order;
-  }
-
   // A stage without `on:` runs where its first input runs; a source defaults to the edge.
   void resolve_placement() {
     std::vector<std::string> names;
     for (const NodeSpec& n : spec_.nodes) names.push_back(n.name);
     names.insert(names.end(), kTiers.begin(), kTiers.end());
-    for (int i : topological_order()) {
+    for (int i : topological_order(spec_)) {
       StageSpec& s = spec_.stages[i];
       if (s.on.empty()) {
         const StageSpec* up = s.inputs.empty() ? nullptr : spec_.stage(s.inputs[0].stage);
@@ -574,7 +557,7 @@ class Loader {
   }
 
   void check_port_types() {
-    for (int i : topological_order()) {
+    for (int i : topological_order(spec_)) {
       StageSpec& s = spec_.stages[i];
       if (!s.entry) continue;
       const OperatorSpec& op = s.entry->spec;
@@ -610,6 +593,22 @@ class Loader {
 };
 
 }  // namespace
+
+std::vector<int> topological_order(const PipelineSpec& pipeline) {
+  size_t n = pipeline.stages.size();
+  std::vector<int> order, state(n, 0);
+  std::function<void(int)> visit = [&](int i) {
+    state[i] = 1;
+    for (const InputRef& in : pipeline.stages[i].inputs) {
+      int j = pipeline.stage_index(in.stage);
+      if (j >= 0 && state[j] == 0) visit(j);
+    }
+    order.push_back(i);
+  };
+  for (size_t i = 0; i < n; ++i)
+    if (state[i] == 0) visit(static_cast<int>(i));
+  return order;
+}
 
 std::optional<OptionOverride> parse_override(const std::string& text) {
   size_t dot = text.find('.'), eq = text.find('=');

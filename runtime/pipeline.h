@@ -81,6 +81,10 @@ struct OptionOverride {
 // Parses "STAGE.OPTION=VALUE"; nullopt when the text has another shape.
 std::optional<OptionOverride> parse_override(const std::string& text);
 
+// Stage indices with every stage after its inputs. The graph must be acyclic (as every loaded
+// pipeline is); used by validation and by placement.
+std::vector<int> topological_order(const PipelineSpec& pipeline);
+
 LoadResult load_pipeline_file(const std::string& path,
                               const std::vector<OptionOverride>& overrides = {});
 // `file` is the name used in messages; `base_dir` resolves relative paths in options.

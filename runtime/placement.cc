@@ -1,6 +1,5 @@
 #include "runtime/placement.h"
 
-#include <functional>
 #include <map>
 
 namespace edgeflow {
@@ -8,17 +7,7 @@ namespace edgeflow {
 Plan place(const PipelineSpec& pipeline) {
   Plan plan;
   const auto& stages = pipeline.stages;
-  std::vector<int> order, state(stages.size(), 0);
-  std::function<void(int)> visit = [&](int i) {
-    state[i] = 1;
-    for (const InputRef& in : stages[i].inputs) {
-      int j = pipeline.stage_index(in.stage);
-      if (j >= 0 && state[j] == 0) visit(j);
-    }
-    order.push_back(i);
-  };
-  for (size_t i = 0; i < stages.size(); ++i)
-    if (state[i] == 0) visit(static_cast<int>(i));
+  const std::vector<int> order = topological_order(pipeline);
 
   std::map<int, std::vector<int>> copies;  // stage -> instance indices
   for (int s : order) {
