@@ -172,6 +172,9 @@ bool write_report(const std::string& path, const PipelineSpec& p,
 
 int cmd_run(const std::string& file, const std::string& for_text, const std::string& report,
             int threads, bool quiet, const std::vector<std::string>& sets) {
+  // First of all: a Ctrl-C while the file loads stays pending until the watcher takes it,
+  // instead of killing the process with the default action.
+  SignalWatch signals;
   std::vector<OptionOverride> overrides;
   for (const std::string& s : sets) {
     auto o = parse_override(s);
@@ -199,7 +202,6 @@ int cmd_run(const std::string& file, const std::string& for_text, const std::str
     return kExitInvalid;
   }
   const PipelineSpec& pipeline = *r.pipeline;
-  SignalWatch signals;
   Executor executor(pipeline, place(pipeline), ExecutorOptions{threads, 256, {}});
   try {
     executor.start();
