@@ -251,6 +251,15 @@ int cmd_run(const std::string& file, const std::string& for_text, const std::str
 
 int main(int argc, char** argv) {
   using namespace edgeflow;
+  {
+    // Before anything else: `run` turns SIGINT/SIGTERM into a clean stop, and a signal that
+    // arrives during start-up must wait for it rather than kill the process.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
   CLI::App app{"edgeflow: stream pipelines from edge devices to the cloud"};
   app.set_version_flag("--version", std::string("edgeflow ") + EDGEFLOW_VERSION);
   app.require_subcommand(1);
