@@ -137,6 +137,17 @@ struct Instance final : public Context {
 
   const std::string& stage() const override { return spec->id; }
   const std::string& node() const override { return node_name; }
+  const std::string& pipeline() const override;
+  const LinkDefaults& links() const override;
+  std::function<void()> make_waker() override {
+    return [this] {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        source_woken = true;
+      }
+      source_cv.notify_all();
+    };
+  }
   int64_t now_us() const override;
   void emit(int port, MessagePtr message) override {
     if (port < 0 || port >= static_cast<int>(outbox.size())) return;
@@ -266,6 +277,8 @@ struct Instance final : public Context {
 }  // namespace
 
 int64_t Instance::now_us() const { return engine->options.clock(); }
+const std::string& Instance::pipeline() const { return engine->pipeline.name; }
+const LinkDefaults& Instance::links() const { return engine->pipeline.links; }
 void Instance::engine_push(Instance* x) { engine->run_queue.push(x); }
 
 void Executor::Engine::wake(Instance* x) {
@@ -339,6 +352,13 @@ void Executor::Engine::run_turn(Instance* x) {
     }
   }
   x->in.fetch_add(processed, std::memory_order_relaxed);
+  if (processed > 0) {
+    try {
+      x->op->turn_end(*x);
+    } catch (const std::exception& e) {
+      x->error(nullptr, std::string("operator threw: ") + e.what());
+    }
+  }
   x->flush_outbox();
   if (ended) x->finish_stage();
   x->cpu_ns.fetch_add(thread_cpu_ns() - cpu_start, std::memory_order_relaxed);
@@ -356,10 +376,21 @@ void Executor::Engine::run_turn(Instance* x) {
 }
 
 void Executor::Engine::source_loop(Instance* x) {
-  while (!stopping.load()) {
+  bool stop_seen = false;
+  for (;;) {
+    if (stopping.load() && !stop_seen) {
+      stop_seen = true;
+      bool end_now = true;
+      try {
+        end_now = x->op->on_stop(*x);
+      } catch (const std::exception& e) {
+        x->error(nullptr, std::string("stop failed: ") + e.what());
+      }
+      if (end_now) break;
+    }
     if (x->room_downstream(x, 1) == 0) {
       std::unique_lock<std::mutex> lock(x->mu);
-      x->source_cv.wait(lock, [&] { return x->source_woken || stopping.load(); });
+      x->source_cv.wait(lock, [&] { return x->source_woken || (stopping.load() && !stop_seen); });
       x->source_woken = false;
       continue;
     }
@@ -376,11 +407,13 @@ void Executor::Engine::source_loop(Instance* x) {
     if (step.kind == SourceStep::kDone) break;
     if (step.kind == SourceStep::kWaitUntil) {
       int64_t delay = step.wake_us - options.clock();
-      if (delay > 0) {
-        std::unique_lock<std::mutex> lock(x->mu);
-        x->source_cv.wait_for(lock, std::chrono::microseconds(delay),
-                              [&] { return stopping.load(); });
+      std::unique_lock<std::mutex> lock(x->mu);
+      if (delay > 0 && !x->source_woken) {
+        x->source_cv.wait_for(lock, std::chrono::microseconds(delay), [&] {
+          return x->source_woken || (stopping.load() && !stop_seen);
+        });
       }
+      x->source_woken = false;
     }
   }
   int64_t cpu_start = thread_cpu_ns();

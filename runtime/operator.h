@@ -7,11 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "runtime/message.h"
+#include "runtime/link_settings.h"
 #include "runtime/schema.h"
 
 namespace edgeflow {
@@ -27,6 +29,10 @@ class Context {
 
   virtual const std::string& stage() const = 0;  // stage id from the pipeline file
   virtual const std::string& node() const = 0;   // node this instance runs on
+  virtual const std::string& pipeline() const = 0;  // pipeline name from the file
+  // The pipeline's `links:` settings; mqtt_broker is the URI in use (the embedded broker's
+  // when the file names none). Operators that talk MQTT default to this broker.
+  virtual const LinkDefaults& links() const = 0;
   // Wall clock in µs since the epoch, injected: a fake clock under the test harness. Use it
   // for pacing sources only; windows and timers run on event time.
   virtual int64_t now_us() const = 0;
@@ -46,6 +52,10 @@ class Context {
   // A new message stamped with this stage as stream, this node as origin, and the next
   // sequence number of this stage.
   virtual std::shared_ptr<Message> make_message(int64_t event_time_us) = 0;
+
+  // Sources fed by another thread (a broker callback): a thread-safe callable that ends the
+  // current SourceStep::wait_until early, so the source need not poll. Cheap to call often.
+  virtual std::function<void()> make_waker() = 0;
 };
 
 // What a source did in one call of generate().
@@ -72,6 +82,10 @@ class Operator {
   virtual void on_timer(const std::string& origin, int64_t event_time_us, Context& ctx) {
     (void)origin, (void)event_time_us, (void)ctx;
   }
+  // After each turn (a batch of process() calls, and the timers they fired): a sink that
+  // buffers output (a link batching messages, a file) flushes here, so batches grow with load
+  // and an idle stream is never held back.
+  virtual void turn_end(Context& ctx) { (void)ctx; }
   // End of input or shutdown: emit what is buffered, flush files. Called once.
   virtual void close(Context& ctx) { (void)ctx; }
 
@@ -80,6 +94,14 @@ class Operator {
   virtual SourceStep generate(Context& ctx) {
     (void)ctx;
     return SourceStep::done();
+  }
+  // Sources, on SIGINT/SIGTERM or Executor::request_stop: true ends the source at once (the
+  // default: a sensor just stops reading). False keeps generate() running until it returns
+  // done: a source holding data already accepted (a link receiver whose sender is still
+  // draining) finishes delivering it first.
+  virtual bool on_stop(Context& ctx) {
+    (void)ctx;
+    return true;
   }
 };
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime/diagnostics.h"
+#include "runtime/link_settings.h"
 #include "runtime/registry.h"
 #include "runtime/schema.h"
 
@@ -42,13 +43,6 @@ struct StageSpec {
   Overflow overflow = Overflow::kBlock;
   std::string output_type;  // resolved type of "out" ("same" replaced by the input's)
   SourceMark mark;
-};
-
-struct LinkDefaults {
-  std::string via = "mqtt";
-  std::string mqtt_broker;  // "" = start an embedded broker on loopback
-  int mqtt_qos = 1;
-  std::string mqtt_client = "mosquitto";
 };
 
 struct PipelineSpec {

@@ -7,6 +7,8 @@ PACKAGES=(
   g++ cmake make pkg-config
   libyaml-cpp-dev libmsgpack-cxx-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libmuparser-dev
   libgtest-dev libgmock-dev
+  mosquitto mosquitto-clients libmosquitto-dev libpaho-mqtt-dev libpaho-mqttpp-dev
+  libzmq3-dev cppzmq-dev libbenchmark-dev
 )
 
 install_missing() {

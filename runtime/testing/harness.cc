@@ -1,5 +1,8 @@
 #include "runtime/testing/harness.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
 
 #include "runtime/diagnostics.h"
@@ -40,7 +43,36 @@ OperatorHarness::OperatorHarness(const std::string& op, const std::string& optio
   op_ = entry_->factory(options);
 }
 
+struct OperatorHarness::WakeState {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool woken = false;
+};
+
 OperatorHarness::~OperatorHarness() = default;
+
+std::function<void()> OperatorHarness::make_waker() {
+  if (!wake_) wake_ = std::make_shared<WakeState>();
+  std::weak_ptr<WakeState> weak = wake_;
+  return [weak] {
+    if (auto w = weak.lock()) {
+      {
+        std::lock_guard<std::mutex> lock(w->mu);
+        w->woken = true;
+      }
+      w->cv.notify_all();
+    }
+  };
+}
+
+bool OperatorHarness::wait_for_wake(int timeout_ms) {
+  if (!wake_) wake_ = std::make_shared<WakeState>();
+  std::unique_lock<std::mutex> lock(wake_->mu);
+  bool woken = wake_->cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                                  [&] { return wake_->woken; });
+  wake_->woken = false;
+  return woken;
+}
 
 void OperatorHarness::open() {
   if (opened_) return;
@@ -56,6 +88,7 @@ void OperatorHarness::push(MessagePtr message, int port) {
   EventTimers::Due due;
   timers_.observe(origin, t, due);
   fire(due);
+  op_->turn_end(*this);  // each push is one turn
 }
 
 void OperatorHarness::push_reading(int64_t event_time_us, Fields fields,

@@ -59,6 +59,13 @@ class OperatorHarness : public Context {
   void error(const Message* about, const std::string& what) override;
   void set_timer(const std::string& origin, int64_t event_time_us) override;
   std::shared_ptr<Message> make_message(int64_t event_time_us) override;
+  const std::string& pipeline() const override { return pipeline_; }
+  const LinkDefaults& links() const override { return links_; }
+  std::function<void()> make_waker() override;
+  // Sources fed by another thread: waits (real time, at most timeout_ms) until the waker is
+  // called or was called since the last wait. True when woken.
+  bool wait_for_wake(int timeout_ms);
+  LinkDefaults& mutable_links() { return links_; }
 
  private:
   void fire(EventTimers::Due& due);
@@ -66,6 +73,10 @@ class OperatorHarness : public Context {
   const OperatorEntry* entry_;
   std::unique_ptr<Operator> op_;
   std::string node_, stage_;
+  std::string pipeline_ = "test";
+  LinkDefaults links_;
+  struct WakeState;
+  std::shared_ptr<WakeState> wake_;
   int64_t clock_us_ = 1'700'000'000'000'000;  // a fixed, recent date
   uint64_t seq_ = 0;
   bool opened_ = false, finished_ = false;

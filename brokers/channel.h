@@ -1,0 +1,46 @@
+// A channel carries opaque frames (encoded batches of messages) of one link from its sending
+// nodes to its receiving nodes. MQTT topics and ZeroMQ sockets implement it; the link
+// operators (batching, sequence numbers, end of input) sit on top and know no transport.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace edgeflow {
+
+class FrameSender {
+ public:
+  virtual ~FrameSender() = default;
+  // Thread-safe. Blocks while the transport's window is full (back-pressure). Returns false
+  // when timeout_ms (< 0: none) passes first or the sender is closing; the frame was not taken.
+  virtual bool send(const std::string& frame, int timeout_ms = -1) = 0;
+  // Waits until every frame sent is acknowledged where the transport acknowledges (always
+  // true at once for best-effort transports); false on timeout.
+  virtual bool drain(int timeout_ms) = 0;
+  virtual uint64_t unacknowledged() const = 0;
+  virtual uint64_t reconnects() const = 0;
+  // Bytes a frame of `payload` bytes costs on the network, headers and acknowledgement
+  // included: an estimate for the link metrics and the energy model.
+  virtual uint64_t wire_bytes(uint64_t payload) const = 0;
+};
+
+// Runs on the transport's thread: must only enqueue (it may block briefly on a full queue).
+using FrameHandler = std::function<void(std::string&& frame)>;
+
+class FrameReceiver {
+ public:
+  virtual ~FrameReceiver() = default;  // stops
+  // No handler call starts after stop() returns. Idempotent.
+  virtual void stop() = 0;
+  virtual uint64_t reconnects() const = 0;
+};
+
+// Estimated TCP/IP cost of `bytes` of stream data: 52 bytes of Ethernet-less IPv4 + TCP
+// (with timestamps) headers per segment of at most 1448 bytes.
+inline uint64_t tcp_wire_bytes(uint64_t bytes) {
+  const uint64_t segments = bytes == 0 ? 1 : (bytes + 1447) / 1448;
+  return bytes + 52 * segments;
+}
+
+}  // namespace edgeflow
