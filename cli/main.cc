@@ -18,6 +18,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "brokers/link/transport.h"
+#include "brokers/mqtt/client.h"
+#include "brokers/mqtt/embedded_broker.h"
 #include "runtime/duration.h"
 #include "runtime/executor.h"
 #include "runtime/log.h"
@@ -43,8 +46,7 @@ int cmd_validate(const std::vector<std::string>& files) {
       continue;
     }
     Plan plan = place(*r.pipeline);
-    size_t cross = 0;
-    for (const PlanEdge& e : plan.edges) cross += e.crosses_nodes;
+    size_t cross = plan.links.size();
     std::cout << file << ": ok, pipeline '" << r.pipeline->name
               << "': " << r.pipeline->stages.size() << " stages, " << plan.instances.size()
               << " stage copies on " << r.pipeline->nodes.size() << " nodes, " << cross
@@ -115,8 +117,20 @@ class SignalWatch {
   std::atomic<int> received_{0};
 };
 
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000 && u < 4) {
+    b /= 1000;
+    ++u;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return text;
+}
+
 std::string status_line(const PipelineSpec& p, const std::vector<StageMetrics>& metrics,
-                        double secs, size_t width) {
+                        const std::vector<LinkMetrics>& links, double secs, size_t width) {
   // One figure per stage (summed over its copies): messages out, the flow at a glance.
   std::vector<std::string> order;
   std::map<std::string, uint64_t> outs, errors;
@@ -135,13 +149,25 @@ std::string status_line(const PipelineSpec& p, const std::vector<StageMetrics>& 
     total_errors += errors[s];
   }
   line += " | errors " + std::to_string(total_errors);
+  uint64_t sent = 0, wire = 0, reconnects = 0;
+  for (const LinkMetrics& l : links) {
+    if (l.direction != "send") continue;
+    sent += l.messages;
+    wire += l.wire_bytes;
+    reconnects += l.reconnects;
+  }
+  if (!links.empty()) {
+    line += " | links " + std::to_string(sent) + " msg " + human_bytes(static_cast<double>(wire));
+    if (reconnects) line += " " + std::to_string(reconnects) + " reconnects";
+  }
   if (line.size() > width) line.resize(width);
   return line;
 }
 
 bool write_report(const std::string& path, const PipelineSpec& p,
-                  const std::vector<StageMetrics>& metrics, double secs,
-                  const std::string& ended_by) {
+                  const std::vector<StageMetrics>& metrics,
+                  const std::vector<LinkMetrics>& link_metrics, const std::string& node,
+                  double secs, const std::string& ended_by) {
   nlohmann::json stages = nlohmann::json::array();
   for (const StageMetrics& m : metrics) {
     stages.push_back({{"stage", m.stage},
@@ -155,11 +181,30 @@ bool write_report(const std::string& path, const PipelineSpec& p,
                       {"queue_high_water", m.queue_high_water},
                       {"queue_capacity", m.queue_capacity}});
   }
+  nlohmann::json links = nlohmann::json::array();
+  for (const LinkMetrics& l : link_metrics) {
+    links.push_back({{"link", l.link},
+                     {"node", l.node},
+                     {"direction", l.direction},
+                     {"via", l.via},
+                     {"messages", l.messages},
+                     {"payload_bytes", l.payload_bytes},
+                     {"wire_bytes_estimate", l.wire_bytes},
+                     {"batches", l.batches},
+                     {"reconnects", l.reconnects},
+                     {"duplicates_dropped", l.duplicates},
+                     {"bad_frames", l.errors},
+                     {"unacknowledged", l.unacknowledged}});
+  }
   nlohmann::json report = {{"pipeline", p.name},
                            {"file", p.file},
+                           {"node", node.empty() ? nlohmann::json(nullptr) : nlohmann::json(node)},
+                           {"broker", p.links.mqtt_broker},
+                           {"mqtt_client", p.links.mqtt_client},
                            {"wall_seconds", secs},
                            {"ended_by", ended_by},
-                           {"stages", stages}};
+                           {"stages", stages},
+                           {"links", links}};
   std::ofstream out(path);
   out << report.dump(2) << "\n";
   out.close();
@@ -170,13 +215,20 @@ bool write_report(const std::string& path, const PipelineSpec& p,
   return true;
 }
 
-int cmd_run(const std::string& file, const std::string& for_text, const std::string& report,
-            int threads, bool quiet, const std::vector<std::string>& sets) {
+struct RunArgs {
+  std::string file, for_text, report, node, broker, mqtt_client;
+  int threads = 2;
+  bool quiet = false;
+  bool local_links = false;
+  std::vector<std::string> sets;
+};
+
+int cmd_run(const RunArgs& args) {
   // First of all: a Ctrl-C while the file loads stays pending until the watcher takes it,
   // instead of killing the process with the default action.
   SignalWatch signals;
   std::vector<OptionOverride> overrides;
-  for (const std::string& s : sets) {
+  for (const std::string& s : args.sets) {
     auto o = parse_override(s);
     if (!o) {
       std::cerr
@@ -187,22 +239,73 @@ int cmd_run(const std::string& file, const std::string& for_text, const std::str
     overrides.push_back(*o);
   }
   int64_t run_for_us = -1;
-  if (!for_text.empty()) {
-    auto d = parse_duration_us(for_text);
+  if (!args.for_text.empty()) {
+    auto d = parse_duration_us(args.for_text);
     if (!d || *d <= 0) {
       std::cerr << "edgeflow run: --for must be a positive duration like 30s or 5m (got '"
-                << for_text << "')\n";
+                << args.for_text << "')\n";
       return kExitInvalid;
     }
     run_for_us = *d;
   }
-  LoadResult r = load_pipeline_file(file, overrides);
+  LoadResult r = load_pipeline_file(args.file, overrides);
   if (!r.pipeline) {
     std::cerr << r.diags.str();
     return kExitInvalid;
   }
-  const PipelineSpec& pipeline = *r.pipeline;
-  Executor executor(pipeline, place(pipeline), ExecutorOptions{threads, 256, {}});
+  PipelineSpec pipeline = std::move(*r.pipeline);
+  if (!args.broker.empty()) pipeline.links.mqtt_broker = args.broker;
+  if (!args.mqtt_client.empty()) pipeline.links.mqtt_client = args.mqtt_client;
+  if (!args.node.empty() && !pipeline.node(args.node)) {
+    std::vector<std::string> names;
+    for (const NodeSpec& n : pipeline.nodes) names.push_back(n.name);
+    std::string near = nearest_name(args.node, names), list;
+    for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+    std::cerr << "edgeflow run: --node '" << args.node << "' is not a node of " << args.file
+              << (near.empty() ? "" : "; did you mean '" + near + "'?") << " (nodes: " << list
+              << ")\n";
+    return kExitInvalid;
+  }
+  if (!args.node.empty() && args.local_links) {
+    std::cerr << "edgeflow run: --local-links runs every node in this process; it cannot be "
+                 "combined with --node\n";
+    return kExitInvalid;
+  }
+  const Plan plan = place(pipeline);
+
+  // Links between nodes are real MQTT or ZeroMQ unless --local-links asks for in-process
+  // queues. With MQTT links and no broker named, start our own on a free loopback port.
+  bool use_links = !plan.links.empty() && !args.local_links;
+  bool mqtt_links = false;
+  for (const LinkPlan& l : plan.links) mqtt_links |= l.via == "mqtt";
+  std::unique_ptr<mqtt::EmbeddedBroker> broker;
+  if (use_links && mqtt_links && pipeline.links.mqtt_broker.empty()) {
+    if (!args.node.empty()) {
+      std::cerr << "edgeflow run: --node '" << args.node
+                << "' joins the other nodes over MQTT, so it needs a broker they share: set "
+                   "links: { mqtt: { broker: \"tcp://HOST:1883\" } } in "
+                << args.file << " or pass --broker tcp://HOST:1883\n";
+      return kExitInvalid;
+    }
+    try {
+      broker = std::make_unique<mqtt::EmbeddedBroker>();
+      broker->start();
+    } catch (const std::exception& e) {
+      logger().error("{}", e.what());
+      return kExitFailure;
+    }
+    pipeline.links.mqtt_broker = broker->uri();
+    if (!args.quiet)
+      logger().info("embedded broker on {} (read it: mosquitto_sub -p {} -t 'edgeflow/#' -v)",
+                    broker->uri(), broker->port());
+  }
+  std::unique_ptr<LinkTransport> transport;
+  if (use_links) transport = make_link_transport(pipeline, plan);
+  ExecutorOptions eo;
+  eo.threads = args.threads;
+  eo.links = transport.get();
+  eo.only_node = args.node;
+  Executor executor(pipeline, plan, eo);
   try {
     executor.start();
   } catch (const OperatorError& e) {
@@ -214,19 +317,21 @@ int cmd_run(const std::string& file, const std::string& for_text, const std::str
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  bool live = !quiet && isatty(STDERR_FILENO);
+  bool live = !args.quiet && isatty(STDERR_FILENO);
+  auto link_metrics = [&] { return transport ? transport->metrics() : std::vector<LinkMetrics>{}; };
   std::string ended_by = "end of input";
   while (!executor.wait(250'000)) {
     if (run_for_us > 0 && elapsed() * 1e6 >= static_cast<double>(run_for_us) &&
         ended_by == "end of input") {
-      ended_by = "--for " + for_text;
+      ended_by = "--for " + args.for_text;
       executor.request_stop();
     }
     if (live) {
       winsize ws{};
       size_t width =
           ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col - 1 : 99;
-      std::string line = status_line(pipeline, executor.metrics(), elapsed(), width);
+      std::string line =
+          status_line(pipeline, executor.metrics(), link_metrics(), elapsed(), width);
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
       std::fflush(stderr);
     }
@@ -237,11 +342,13 @@ int cmd_run(const std::string& file, const std::string& for_text, const std::str
   auto metrics = executor.metrics();
   uint64_t errors = 0;
   for (const StageMetrics& m : metrics) errors += m.errors;
-  if (!quiet) {
-    logger().info("pipeline '{}' finished ({}) after {:.1f}s, {} errors", pipeline.name, ended_by,
-                  elapsed(), errors);
+  if (!args.quiet) {
+    logger().info("pipeline '{}'{} finished ({}) after {:.1f}s, {} errors", pipeline.name,
+                  args.node.empty() ? "" : " node '" + args.node + "'", ended_by, elapsed(),
+                  errors);
   }
-  if (!report.empty() && !write_report(report, pipeline, metrics, elapsed(), ended_by))
+  if (!args.report.empty() &&
+      !write_report(args.report, pipeline, metrics, link_metrics(), args.node, elapsed(), ended_by))
     return kExitFailure;
   return signals.received() ? 128 + signals.received() : 0;
 }
@@ -269,19 +376,25 @@ int main(int argc, char** argv) {
       app.add_subcommand("validate", "Check pipeline files; every problem, one per line");
   validate->add_option("FILE", validate_files, "pipeline files")->required();
 
-  std::string run_file, run_for, run_report;
-  int run_threads = 2;
-  bool run_quiet = false;
+  RunArgs ra;
   auto* run =
       app.add_subcommand("run", "Run a pipeline until its input ends, --for elapses, or Ctrl-C");
-  run->add_option("FILE", run_file, "pipeline file")->required();
-  run->add_option("--for", run_for,
+  run->add_option("FILE", ra.file, "pipeline file")->required();
+  run->add_option("--for", ra.for_text,
                   "stop after this long (e.g. 30s, 5m), finishing what was accepted");
-  run->add_option("--report", run_report, "write per-stage figures to this JSON file at the end");
-  run->add_option("--threads", run_threads, "worker threads")->check(CLI::Range(1, 64));
-  run->add_flag("--quiet", run_quiet, "no status line or summary");
-  std::vector<std::string> run_sets;
-  run->add_option("--set", run_sets, "override an option: STAGE.OPTION=VALUE (repeatable)");
+  run->add_option("--report", ra.report,
+                  "write per-stage and per-link figures to this JSON file at the end");
+  run->add_option("--threads", ra.threads, "worker threads")->check(CLI::Range(1, 64));
+  run->add_flag("--quiet", ra.quiet, "no status line or summary");
+  run->add_option("--set", ra.sets, "override an option: STAGE.OPTION=VALUE (repeatable)");
+  run->add_option("--node", ra.node,
+                  "run only this node's part (an edge device, the cloud), joined to the other "
+                  "nodes through the pipeline's broker");
+  run->add_option("--broker", ra.broker, "MQTT broker URI, overriding links.mqtt.broker");
+  run->add_option("--mqtt-client", ra.mqtt_client, "MQTT client library for links")
+      ->check(CLI::IsMember({"mosquitto", "paho"}));
+  run->add_flag("--local-links", ra.local_links,
+                "join nodes with in-process queues instead of MQTT/ZeroMQ (no broker)");
 
   std::string ops_name;
   bool ops_markdown = false;
@@ -299,7 +412,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (*validate) return cmd_validate(validate_files);
-  if (*run) return cmd_run(run_file, run_for, run_report, run_threads, run_quiet, run_sets);
+  if (*run) return cmd_run(ra);
   if (*ops) return cmd_ops(ops_name, ops_markdown);
   return 2;
 }

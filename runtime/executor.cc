@@ -7,7 +7,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
+#include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "runtime/event_timers.h"
@@ -80,6 +83,9 @@ struct Executor::Engine {
   Plan plan;
   ExecutorOptions options;
   std::vector<std::unique_ptr<Instance>> instances;
+  // Stage specs of the hidden link senders and receivers (stable addresses: deques).
+  std::deque<StageSpec> link_stages;
+  std::deque<OperatorEntry> link_entries;
   RunQueue run_queue;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
@@ -409,9 +415,8 @@ void Executor::Engine::source_loop(Instance* x) {
       int64_t delay = step.wake_us - options.clock();
       std::unique_lock<std::mutex> lock(x->mu);
       if (delay > 0 && !x->source_woken) {
-        x->source_cv.wait_for(lock, std::chrono::microseconds(delay), [&] {
-          return x->source_woken || (stopping.load() && !stop_seen);
-        });
+        x->source_cv.wait_for(lock, std::chrono::microseconds(delay),
+                              [&] { return x->source_woken || (stopping.load() && !stop_seen); });
       }
       x->source_woken = false;
     }
@@ -422,27 +427,112 @@ void Executor::Engine::source_loop(Instance* x) {
   instance_finished();
 }
 
+namespace {
+
+// The hidden stage of one end of a link: a sender (sink) or a receiver (source) made by the
+// transport, with the queue policy of the link's downstream stage.
+StageSpec link_stage(std::deque<OperatorEntry>& entries, const PipelineSpec& pipeline,
+                     const LinkPlan& link, const std::string& node, bool sender, bool peers_local,
+                     LinkTransport* transport) {
+  OperatorEntry entry;
+  entry.spec.name = "link." + link.via + (sender ? ".send" : ".receive");
+  if (sender)
+    entry.spec.inputs = {{"in", "any", ""}};
+  else
+    entry.spec.outputs = {{"out", "any", ""}};
+  entry.spec.outputs.push_back({"error", "record", ""});
+  const LinkPlan* l = &link;
+  entry.factory = [=](const Options&) {
+    return sender ? transport->make_sender(*l, node, peers_local)
+                  : transport->make_receiver(*l, node, peers_local);
+  };
+  entries.push_back(std::move(entry));
+  const StageSpec& downstream = pipeline.stages[link.to_stage];
+  StageSpec spec;
+  spec.id = link.name + (sender ? " (send)" : " (receive)");
+  spec.op = entries.back().spec.name;
+  spec.on = node;
+  spec.entry = &entries.back();
+  spec.queue_capacity = downstream.queue_capacity;
+  spec.overflow = sender ? downstream.overflow : Overflow::kBlock;
+  spec.output_type = downstream.output_type;
+  return spec;
+}
+
+}  // namespace
+
 Executor::Executor(const PipelineSpec& pipeline, const Plan& plan, ExecutorOptions options)
     : engine_(std::make_unique<Engine>(pipeline, plan, std::move(options))) {
   Engine& e = *engine_;
-  for (const StageInstance& si : e.plan.instances) {
+  LinkTransport* transport = e.options.links;
+  const std::string& only = e.options.only_node;
+  if (!only.empty()) {
+    if (!transport) throw std::invalid_argument("running one node needs a link transport");
+    if (!pipeline.node(only)) throw std::invalid_argument("no node named '" + only + "'");
+  }
+  auto included = [&](const std::string& node) { return only.empty() || node == only; };
+  auto add = [&](const StageSpec* spec, const std::string& node) {
     auto x = std::make_unique<Instance>();
     x->engine = &e;
-    x->spec = &pipeline.stages[si.stage];
-    x->node_name = si.node;
-    const OperatorSpec& spec = x->spec->entry->spec;
-    x->is_source = spec.is_source();
-    x->error_port = spec.output_index("error");
-    x->targets.resize(spec.outputs.size());
-    x->outbox.resize(spec.outputs.size());
-    x->capacity = x->spec->queue_capacity;
-    x->overflow = x->spec->overflow;
+    x->spec = spec;
+    x->node_name = node;
+    const OperatorSpec& ospec = spec->entry->spec;
+    x->is_source = ospec.is_source();
+    x->error_port = ospec.output_index("error");
+    x->targets.resize(ospec.outputs.size());
+    x->outbox.resize(ospec.outputs.size());
+    x->capacity = spec->queue_capacity;
+    x->overflow = spec->overflow;
     e.instances.push_back(std::move(x));
+    return e.instances.back().get();
+  };
+  auto connect = [](Instance* from, int port, Instance* to, int to_port) {
+    from->targets[port].push_back({to, to_port});
+    to->open_inputs++;
+  };
+
+  // Receivers first: they bind or subscribe before any sender of this process opens.
+  std::map<std::pair<int, std::string>, Instance*> receivers, senders;
+  if (transport) {
+    for (const LinkPlan& link : e.plan.links)
+      for (const std::string& node : link.receivers)
+        if (included(node)) {
+          e.link_stages.push_back(
+              link_stage(e.link_entries, pipeline, link, node, false, only.empty(), transport));
+          receivers[{link.id, node}] = add(&e.link_stages.back(), node);
+        }
   }
+  std::vector<Instance*> by_plan(e.plan.instances.size(), nullptr);
+  for (size_t i = 0; i < e.plan.instances.size(); ++i) {
+    const StageInstance& si = e.plan.instances[i];
+    if (included(si.node)) by_plan[i] = add(&pipeline.stages[si.stage], si.node);
+  }
+  if (transport) {
+    for (const LinkPlan& link : e.plan.links)
+      for (const std::string& node : link.senders)
+        if (included(node)) {
+          e.link_stages.push_back(
+              link_stage(e.link_entries, pipeline, link, node, true, only.empty(), transport));
+          senders[{link.id, node}] = add(&e.link_stages.back(), node);
+        }
+  }
+
+  std::set<std::pair<Instance*, Instance*>> joined;  // a link end is joined to a copy once
   for (const PlanEdge& edge : e.plan.edges) {
-    e.instances[edge.from]->targets[edge.from_port].push_back(
-        {e.instances[edge.to].get(), edge.to_port});
-    e.instances[edge.to]->open_inputs++;
+    Instance* from = by_plan[edge.from];
+    Instance* to = by_plan[edge.to];
+    if (!edge.crosses_nodes || !transport) {
+      if (from && to) connect(from, edge.from_port, to, edge.to_port);
+      continue;
+    }
+    if (from) {
+      Instance* s = senders.at({edge.link, from->node_name});
+      if (joined.insert({from, s}).second) connect(from, edge.from_port, s, 0);
+    }
+    if (to) {
+      Instance* r = receivers.at({edge.link, to->node_name});
+      if (joined.insert({r, to}).second) connect(r, 0, to, edge.to_port);
+    }
   }
   e.unfinished = e.instances.size();
 }
@@ -488,6 +578,7 @@ void Executor::start() {
 void Executor::request_stop() {
   Engine& e = *engine_;
   e.stopping.store(true);
+  if (e.options.links) e.options.links->stop_requested();
   for (auto& x : e.instances) {
     if (!x->is_source) continue;
     {

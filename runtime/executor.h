@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/link.h"
 #include "runtime/pipeline.h"
 #include "runtime/placement.h"
 
@@ -23,6 +24,11 @@ struct ExecutorOptions {
   int threads = 2;                 // worker threads for transforms and sinks
   size_t batch = 256;              // messages a stage handles per turn
   std::function<int64_t()> clock;  // wall clock in µs; system clock when empty
+  // Carries the links between nodes. Null: edges between nodes are in-process queues (unit
+  // tests, and the runtime alone); set: every link gets a sender and a receiver stage.
+  LinkTransport* links = nullptr;
+  // Run only this node's part of the plan (and its ends of links); "" runs every node.
+  std::string only_node;
 };
 
 struct StageMetrics {
@@ -41,6 +47,8 @@ struct StageMetrics {
 
 class Executor {
  public:
+  // Throws std::invalid_argument when only_node names no node of the plan or is set without
+  // a link transport.
   Executor(const PipelineSpec& pipeline, const Plan& plan, ExecutorOptions options = {});
   ~Executor();  // stops, drains and joins if still running
   Executor(const Executor&) = delete;

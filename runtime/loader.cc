@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "runtime/duration.h"
 #include "runtime/options_yaml.h"
 #include "runtime/pipeline.h"
 
@@ -249,7 +250,29 @@ class Loader {
       diags_.add(mark_of(links), "", "'links' must be a map like {via: mqtt}");
       return;
     }
-    check_keys(links, {"via", "mqtt", "zmq"}, "", "links key");
+    check_keys(links, {"via", "mqtt", "zmq", "batch", "drain_timeout"}, "", "links key");
+    if (links["drain_timeout"].IsDefined())
+      if (auto t = scalar(links["drain_timeout"], "", "links drain_timeout")) {
+        auto us = parse_duration_us(*t);
+        if (us && *us >= 0 && *us <= 3'600'000'000)
+          spec_.links.drain_timeout_ms = static_cast<int>(*us / 1000);
+        else
+          diags_.add(
+              mark_of(links["drain_timeout"]), "",
+              "links 'drain_timeout' must be a duration up to 1h like 10s (got '" + *t + "')");
+      }
+    YAML::Node batch = links["batch"];
+    if (batch.IsDefined()) {
+      if (!batch.IsMap()) {
+        diags_.add(mark_of(batch), "", "links 'batch' must be a map like {messages: 1000}");
+      } else {
+        check_keys(batch, {"messages", "bytes"}, "", "links.batch key");
+        link_int(batch["messages"], "links batch 'messages'", 1, 100000,
+                 spec_.links.batch_messages);
+        link_int(batch["bytes"], "links batch 'bytes'", 1, 16 * 1024 * 1024,
+                 spec_.links.batch_bytes);
+      }
+    }
     if (links["via"].IsDefined()) {
       if (auto v = scalar(links["via"], "", "links via")) {
         if (std::find(kVias.begin(), kVias.end(), *v) == kVias.end())
@@ -264,7 +287,15 @@ class Loader {
         diags_.add(mark_of(mqtt), "",
                    "links 'mqtt' must be a map like {broker: \"tcp://127.0.0.1:1883\"}");
       } else {
-        check_keys(mqtt, {"broker", "qos", "client"}, "", "links.mqtt key");
+        check_keys(mqtt, {"broker", "qos", "client", "retry"}, "", "links.mqtt key");
+        if (mqtt["retry"].IsDefined())
+          if (auto r = scalar(mqtt["retry"], "", "mqtt retry")) {
+            if (*r == "true" || *r == "false")
+              spec_.links.mqtt_retry = *r == "true";
+            else
+              diags_.add(mark_of(mqtt["retry"]), "",
+                         "links mqtt 'retry' must be true or false (got '" + *r + "')");
+          }
         if (mqtt["broker"].IsDefined())
           if (auto b = scalar(mqtt["broker"], "", "mqtt broker")) spec_.links.mqtt_broker = *b;
         if (mqtt["qos"].IsDefined()) {
@@ -288,7 +319,38 @@ class Loader {
     }
     YAML::Node zmq = links["zmq"];
     if (zmq.IsDefined() && !zmq.IsMap() && !zmq.IsNull())
-      diags_.add(mark_of(zmq), "", "links 'zmq' must be a map");
+      diags_.add(mark_of(zmq), "", "links 'zmq' must be a map like {port: 5600}");
+    if (zmq.IsDefined() && zmq.IsMap()) {
+      check_keys(zmq, {"port", "mode"}, "", "links.zmq key");
+      link_int(zmq["port"], "links zmq 'port'", 1, 65535, spec_.links.zmq_port);
+      if (zmq["mode"].IsDefined())
+        if (auto m = scalar(zmq["mode"], "", "zmq mode")) {
+          if (*m != "acked" && *m != "push" && *m != "pubsub")
+            diags_.add(mark_of(zmq["mode"]), "",
+                       "links zmq 'mode' must be acked, push or pubsub (got '" + *m + "')");
+          else
+            spec_.links.zmq_mode = *m;
+        }
+    }
+  }
+
+  // An integer setting of `links:` within [lo, hi]; leaves `out` alone when absent or wrong.
+  void link_int(const YAML::Node& node, const std::string& what, int lo, int hi, int& out) {
+    if (!node.IsDefined()) return;
+    auto text = scalar(node, "", what);
+    if (!text) return;
+    try {
+      size_t used = 0;
+      long v = std::stol(*text, &used);
+      if (used == text->size() && v >= lo && v <= hi) {
+        out = static_cast<int>(v);
+        return;
+      }
+    } catch (const std::exception&) {
+    }
+    diags_.add(mark_of(node), "",
+               what + " must be a whole number from " + std::to_string(lo) + " to " +
+                   std::to_string(hi) + " (got '" + *text + "')");
   }
 
   void load_stages(const YAML::Node& stages, SourceMark root_mark) {

@@ -3,6 +3,32 @@
 #include <map>
 
 namespace edgeflow {
+namespace {
+
+void add_unique(std::vector<std::string>& names, const std::string& name) {
+  for (const std::string& n : names)
+    if (n == name) return;
+  names.push_back(name);
+}
+
+// The link for edges from stage `up` port `port` into stage `to`, made on first use.
+int link_for(Plan& plan, const PipelineSpec& pipeline, int up, int port, int to,
+             const InputRef& in) {
+  for (const LinkPlan& l : plan.links)
+    if (l.from_stage == up && l.from_port == port && l.to_stage == to) return l.id;
+  LinkPlan l;
+  l.id = static_cast<int>(plan.links.size());
+  const std::string& from_id = pipeline.stages[up].id;
+  l.name = (in.port == "out" ? from_id : from_id + "." + in.port) + "->" + pipeline.stages[to].id;
+  l.from_stage = up;
+  l.from_port = port;
+  l.to_stage = to;
+  l.via = pipeline.stages[to].via.empty() ? pipeline.links.via : pipeline.stages[to].via;
+  plan.links.push_back(std::move(l));
+  return plan.links.back().id;
+}
+
+}  // namespace
 
 Plan place(const PipelineSpec& pipeline) {
   Plan plan;
@@ -27,8 +53,15 @@ Plan place(const PipelineSpec& pipeline) {
         for (int from : copies[up])
           if (plan.instances[from].node == node) sources.push_back(from);
         if (sources.empty()) sources = copies[up];
-        for (int from : sources)
-          plan.edges.push_back({from, from_port, to, 0, plan.instances[from].node != node});
+        for (int from : sources) {
+          PlanEdge edge{from, from_port, to, 0, plan.instances[from].node != node, -1};
+          if (edge.crosses_nodes) {
+            edge.link = link_for(plan, pipeline, up, from_port, s, in);
+            add_unique(plan.links[edge.link].senders, plan.instances[from].node);
+            add_unique(plan.links[edge.link].receivers, node);
+          }
+          plan.edges.push_back(edge);
+        }
       }
     }
   }

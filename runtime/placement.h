@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/link.h"
 #include "runtime/pipeline.h"
 
 namespace edgeflow {
@@ -22,17 +23,20 @@ struct PlanEdge {
   int to = -1;
   int to_port = 0;
   bool crosses_nodes = false;
+  int link = -1;  // index into Plan::links when crosses_nodes
 };
 
 struct Plan {
   std::vector<StageInstance> instances;  // grouped by stage, stages in topological order
   std::vector<PlanEdge> edges;
+  std::vector<LinkPlan> links;  // one per (stage output, downstream stage) cut by placement
 };
 
 // Rules: a stage `on: edge` runs one copy per edge node (`on: cloud` per cloud node, `on: X`
 // on node X). A copy takes input from the copy of its upstream on the same node when there
 // is one; otherwise from every copy of it (edge nodes fan in to the cloud, the cloud fans out
-// to edge nodes).
+// to edge nodes). Edges between nodes are grouped into links; a link's transport is the `via:`
+// of its downstream stage, else the pipeline's `links: via`.
 Plan place(const PipelineSpec& pipeline);
 
 }  // namespace edgeflow

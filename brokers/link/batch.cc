@@ -1,0 +1,100 @@
+#include "brokers/link/batch.h"
+
+#include <msgpack.hpp>
+
+#include "brokers/codec.h"
+
+namespace edgeflow {
+namespace {
+
+constexpr int kBatchFormat = 2;
+
+struct StringBuffer {
+  std::string& out;
+  void write(const char* data, size_t size) { out.append(data, size); }
+};
+
+}  // namespace
+
+bool BatchWriter::add(const Message& message, std::string& why) {
+  if (!message.blob.empty() && !message.blob.bytes) {
+    why = "a '" + message.blob.type +
+          "' blob has no encoded bytes and cannot cross a link; put image.encode before it";
+    return false;
+  }
+  encode_message(message, body_);
+  ++count_;
+  return true;
+}
+
+void BatchWriter::finish(BatchHeader header, std::string& frame) {
+  header.count = count_;
+  frame.clear();
+  frame.reserve(body_.size() + 48 + header.sender.size());
+  StringBuffer buf{frame};
+  msgpack::packer<StringBuffer> pk(buf);
+  pk.pack_array(6);
+  pk.pack_int(kBatchFormat);
+  pk.pack_str(static_cast<uint32_t>(header.sender.size()));
+  pk.pack_str_body(header.sender.data(), static_cast<uint32_t>(header.sender.size()));
+  pk.pack_uint64(header.session);
+  pk.pack_uint64(header.sequence);
+  header.end ? pk.pack_true() : pk.pack_false();
+  pk.pack_uint32(header.count);
+  frame += body_;
+  body_.clear();
+  count_ = 0;
+}
+
+DecodedBatch decode_batch(const char* data, size_t size) {
+  DecodedBatch out;
+  size_t offset = 0;
+  try {
+    // The header is small: tight limits keep a hostile header from allocating.
+    msgpack::object_handle h = msgpack::unpack(data, size, offset, nullptr, nullptr,
+                                               msgpack::unpack_limit(8, 0, 1024, 0, 0, 2));
+    const msgpack::object& o = h.get();
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 6) {
+      out.error = "not an edgeflow batch: expected a header array of 6";
+      return out;
+    }
+    const msgpack::object* a = o.via.array.ptr;
+    if (a[0].type != msgpack::type::POSITIVE_INTEGER || a[0].via.u64 != kBatchFormat ||
+        a[1].type != msgpack::type::STR || a[2].type != msgpack::type::POSITIVE_INTEGER ||
+        a[3].type != msgpack::type::POSITIVE_INTEGER || a[4].type != msgpack::type::BOOLEAN ||
+        a[5].type != msgpack::type::POSITIVE_INTEGER) {
+      out.error = "not an edgeflow batch: bad header fields (format 2 expected)";
+      return out;
+    }
+    out.header.sender.assign(a[1].via.str.ptr, a[1].via.str.size);
+    out.header.session = a[2].via.u64;
+    out.header.sequence = a[3].via.u64;
+    out.header.end = a[4].via.boolean;
+    if (a[5].via.u64 > size) {
+      out.error = "batch announces more messages than it has bytes";
+      return out;
+    }
+    out.header.count = static_cast<uint32_t>(a[5].via.u64);
+  } catch (const std::exception& e) {
+    out.error = std::string("not an edgeflow batch: ") + e.what();
+    return out;
+  }
+  out.messages.reserve(out.header.count);
+  for (uint32_t i = 0; i < out.header.count; ++i) {
+    DecodeResult r = decode_message(data + offset, size - offset);
+    if (!r.message) {
+      out.error = "message " + std::to_string(i + 1) + " of the batch: " + r.error;
+      out.messages.clear();
+      return out;
+    }
+    offset += r.consumed;
+    out.messages.push_back(std::move(r.message));
+  }
+  if (offset != size) {
+    out.error = std::to_string(size - offset) + " stray bytes after the batch";
+    out.messages.clear();
+  }
+  return out;
+}
+
+}  // namespace edgeflow

@@ -1,0 +1,51 @@
+// The frame a link sends: a batch of messages from one sender, numbered for de-duplication.
+//
+// A frame is a msgpack array [2 (format), sender node, session, sequence, end, count] followed
+// by `count` messages in the codec's encoding (brokers/codec.h). `session` is random per
+// sender start, `sequence` counts that session's frames from 1, so a receiver drops a frame
+// it has already delivered (a redelivery after a reconnect) and still accepts a restarted
+// sender. `end` marks the sender's end of input.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/message.h"
+
+namespace edgeflow {
+
+struct BatchHeader {
+  std::string sender;  // node
+  uint64_t session = 0;
+  uint64_t sequence = 0;
+  bool end = false;
+  uint32_t count = 0;
+};
+
+// Collects encoded messages, then writes the frame.
+class BatchWriter {
+ public:
+  // False (and nothing added) for a message that may not cross a link: a blob with no
+  // encoded bytes (a raw camera frame); `why` says what to do.
+  bool add(const Message& message, std::string& why);
+  size_t count() const { return count_; }
+  size_t bytes() const { return body_.size(); }
+  bool empty() const { return count_ == 0; }
+  // Writes the frame of what was added (possibly nothing, for an end marker) and resets.
+  void finish(BatchHeader header, std::string& frame);
+
+ private:
+  std::string body_;
+  uint32_t count_ = 0;
+};
+
+struct DecodedBatch {
+  BatchHeader header;
+  std::vector<MessagePtr> messages;
+  std::string error;  // not empty: the frame was rejected as a whole
+};
+
+DecodedBatch decode_batch(const char* data, size_t size);
+
+}  // namespace edgeflow

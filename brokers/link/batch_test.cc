@@ -1,0 +1,89 @@
+#include "brokers/link/batch.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace edgeflow {
+namespace {
+
+std::shared_ptr<Message> reading(int i) {
+  auto m = std::make_shared<Message>();
+  m->stream = "sensors";
+  m->event_time_us = 1'700'000'000'000'000 + i;
+  m->seq = static_cast<uint64_t>(i + 1);
+  m->origin = "pi-1";
+  set_field(m->fields, "temperature", Value(20.0 + i));
+  return m;
+}
+
+TEST(Batch, RoundTripKeepsHeaderAndEveryMessage) {
+  BatchWriter w;
+  std::string why;
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(w.add(*reading(i), why));
+  std::string frame;
+  w.finish({"pi-1", 42, 7, true, 0}, frame);
+  EXPECT_TRUE(w.empty());
+
+  DecodedBatch b = decode_batch(frame.data(), frame.size());
+  ASSERT_EQ(b.error, "");
+  EXPECT_EQ(b.header.sender, "pi-1");
+  EXPECT_EQ(b.header.session, 42u);
+  EXPECT_EQ(b.header.sequence, 7u);
+  EXPECT_TRUE(b.header.end);
+  ASSERT_EQ(b.messages.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(b.messages[i]->seq, static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(b.messages[i]->origin, "pi-1");
+    EXPECT_EQ(b.messages[i]->event_time_us, 1'700'000'000'000'000 + i);
+    ASSERT_NE(find_field(b.messages[i]->fields, "temperature"), nullptr);
+  }
+}
+
+TEST(Batch, EmptyEndMarker) {
+  BatchWriter w;
+  std::string frame;
+  w.finish({"cloud", 1, 1, true, 0}, frame);
+  DecodedBatch b = decode_batch(frame.data(), frame.size());
+  ASSERT_EQ(b.error, "");
+  EXPECT_TRUE(b.header.end);
+  EXPECT_TRUE(b.messages.empty());
+}
+
+TEST(Batch, RawFrameIsRefused) {
+  Message m;
+  m.blob.type = "frame/bgr8";
+  m.blob.native = std::make_shared<int>(1);
+  BatchWriter w;
+  std::string why;
+  EXPECT_FALSE(w.add(m, why));
+  EXPECT_NE(why.find("image.encode"), std::string::npos) << why;
+  EXPECT_TRUE(w.empty());
+}
+
+TEST(Batch, EveryTruncationAndMutationIsRejectedOrDecoded) {
+  BatchWriter w;
+  std::string why;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(w.add(*reading(i), why));
+  std::string frame;
+  w.finish({"pi-1", 9, 3, false, 0}, frame);
+  for (size_t n = 0; n < frame.size(); ++n) {
+    DecodedBatch b = decode_batch(frame.data(), n);
+    EXPECT_NE(b.error, "") << "prefix of " << n << " bytes";
+    EXPECT_TRUE(b.messages.empty());
+  }
+  std::mt19937 rng(7);
+  for (int round = 0; round < 5000; ++round) {
+    std::string bad = frame;
+    for (int k = 0; k < 3; ++k) bad[rng() % bad.size()] = static_cast<char>(rng());
+    DecodedBatch b = decode_batch(bad.data(), bad.size());
+    if (b.error.empty()) {
+      EXPECT_EQ(b.messages.size(), b.header.count);
+    }
+  }
+  const std::string stray = frame + "x";
+  EXPECT_NE(decode_batch(stray.data(), stray.size()).error, "");
+}
+
+}  // namespace
+}  // namespace edgeflow

@@ -1,0 +1,483 @@
+#include "brokers/link/transport.h"
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "brokers/link/batch.h"
+#include "brokers/link/mqtt_channel.h"
+#include "brokers/zmq/zmq_channel.h"
+#include "runtime/log.h"
+
+namespace edgeflow {
+namespace {
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t random_session() {
+  std::random_device rd;
+  uint64_t s = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+               static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return s == 0 ? 1 : s;
+}
+
+// Client ids and ZeroMQ identities: letters, digits and dashes only.
+std::string id_safe(const std::string& text) {
+  std::string out;
+  for (char c : text) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
+  return out;
+}
+
+struct Counters {
+  std::string link, node, direction, via;
+  std::atomic<uint64_t> messages{0}, payload_bytes{0}, wire_bytes{0}, batches{0}, reconnects{0},
+      duplicates{0}, errors{0}, unacknowledged{0};
+};
+
+struct Shared {
+  const PipelineSpec* pipeline = nullptr;
+  const Plan* plan = nullptr;
+  std::atomic<bool> stopping{false};
+  std::mutex mu;
+  std::map<std::pair<int, std::string>, std::string> zmq_bound;  // (link, node) -> endpoint
+  std::vector<std::shared_ptr<Counters>> counters;
+
+  std::shared_ptr<Counters> add_counters(const LinkPlan& l, const std::string& node,
+                                         const char* direction) {
+    auto c = std::make_shared<Counters>();
+    c->link = l.name;
+    c->node = node;
+    c->direction = direction;
+    c->via = l.via;
+    std::lock_guard<std::mutex> lock(mu);
+    counters.push_back(c);
+    return c;
+  }
+
+  std::string topic(const LinkPlan& l) const {
+    return "edgeflow/" + pipeline->name + "/" + link_path(l);
+  }
+  std::string ready_prefix(const LinkPlan& l) const {
+    return "edgeflow/" + pipeline->name + "/_ready/" + link_path(l) + "/";
+  }
+  static std::string link_path(const LinkPlan& l) {
+    std::string p = l.name;
+    p.replace(p.find("->"), 2, "/");
+    return p;
+  }
+
+  // ZeroMQ endpoint of the receiver of link `l` on `node`: links.zmq.port plus the index of
+  // the (link, receiver) pair in plan order, on the node's address. Port 0 (one process
+  // only): a free port, bound first by the receiver and looked up by senders.
+  std::string zmq_endpoint(const LinkPlan& l, const std::string& node, bool bind) {
+    const NodeSpec* n = pipeline->node(node);
+    std::string host = n && !n->address.empty() ? n->address : "127.0.0.1";
+    if (pipeline->links.zmq_port == 0) {
+      if (bind) return "tcp://" + host + ":*";
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = zmq_bound.find({l.id, node});
+      if (it == zmq_bound.end())
+        throw OperatorError("link " + l.name + ": no ZeroMQ endpoint for node '" + node +
+                            "': set links.zmq.port when nodes run as separate processes");
+      return it->second;
+    }
+    int index = 0;
+    for (const LinkPlan& other : plan->links)
+      for (const std::string& r : other.receivers) {
+        if (other.id == l.id && r == node)
+          return "tcp://" + host + ":" + std::to_string(pipeline->links.zmq_port + index);
+        ++index;
+      }
+    throw OperatorError("link " + l.name + ": node '" + node + "' is not a receiver");
+  }
+};
+
+// Sends to several receivers at once: ZeroMQ links fanning out to many nodes.
+class FanOut final : public FrameSender {
+ public:
+  explicit FanOut(std::vector<std::unique_ptr<FrameSender>> s) : senders_(std::move(s)) {}
+  bool send(const std::string& frame, int timeout_ms) override {
+    // A frame already taken by a receiver is not sent to it again after a timeout.
+    for (; next_ < senders_.size(); ++next_)
+      if (!senders_[next_]->send(frame, timeout_ms)) return false;
+    next_ = 0;
+    return true;
+  }
+  bool drain(int timeout_ms) override {
+    int64_t deadline = steady_ms() + timeout_ms;
+    for (auto& s : senders_)
+      if (!s->drain(static_cast<int>(std::max<int64_t>(0, deadline - steady_ms())))) return false;
+    return true;
+  }
+  uint64_t unacknowledged() const override {
+    uint64_t n = 0;
+    for (const auto& s : senders_) n += s->unacknowledged();
+    return n;
+  }
+  uint64_t reconnects() const override {
+    uint64_t n = 0;
+    for (const auto& s : senders_) n += s->reconnects();
+    return n;
+  }
+  uint64_t wire_bytes(uint64_t payload) const override {
+    uint64_t n = 0;
+    for (const auto& s : senders_) n += s->wire_bytes(payload);
+    return n;
+  }
+
+ private:
+  std::vector<std::unique_ptr<FrameSender>> senders_;
+  size_t next_ = 0;
+};
+
+class LinkSender final : public Operator {
+ public:
+  LinkSender(std::shared_ptr<Shared> shared, const LinkPlan& link, std::string node)
+      : shared_(std::move(shared)),
+        link_(link),
+        node_(std::move(node)),
+        counters_(shared_->add_counters(link, node_, "send")),
+        session_(random_session()) {}
+
+  void open(Context& ctx) override {
+    const LinkDefaults& d = ctx.links();
+    try {
+      if (link_.via == "mqtt") {
+        MqttLinkOptions o;
+        o.broker = d.mqtt_broker;
+        o.client = d.mqtt_client;
+        o.client_id =
+            id_safe("ef-" + ctx.pipeline() + "-l" + std::to_string(link_.id) + "-" + node_ + "-tx");
+        o.topic = shared_->topic(link_);
+        o.ready_prefix = shared_->ready_prefix(link_);
+        o.qos = d.mqtt_qos;
+        o.retry = d.mqtt_retry;
+        o.receivers = link_.receivers;
+        o.link = link_.name;
+        tx_ = make_mqtt_sender(o);
+      } else {
+        std::vector<std::unique_ptr<FrameSender>> each;
+        for (const std::string& r : link_.receivers) {
+          zmqlink::SenderOptions o;
+          o.endpoint = shared_->zmq_endpoint(link_, r, false);
+          o.mode = zmqlink::parse_mode(d.zmq_mode);
+          o.identity = id_safe(ctx.pipeline() + "-l" + std::to_string(link_.id) + "-" + node_);
+          o.topic = shared_->topic(link_);
+          each.push_back(zmqlink::make_sender(o));
+        }
+        tx_ = each.size() == 1 ? std::move(each[0]) : std::make_unique<FanOut>(std::move(each));
+      }
+    } catch (const OperatorError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw OperatorError(e.what());
+    }
+  }
+
+  void process(int, MessagePtr message, Context& ctx) override {
+    std::string why;
+    if (!writer_.add(*message, why)) {
+      ctx.error(message.get(), why);
+      return;
+    }
+    if (writer_.count() >= static_cast<size_t>(ctx.links().batch_messages) ||
+        writer_.bytes() >= static_cast<size_t>(ctx.links().batch_bytes))
+      flush(ctx, false);
+  }
+
+  void turn_end(Context& ctx) override {
+    if (!writer_.empty()) flush(ctx, false);
+  }
+
+  void close(Context& ctx) override {
+    if (!tx_) return;
+    flush(ctx, true);
+    const int timeout = ctx.links().drain_timeout_ms;
+    if (!tx_->drain(timeout)) {
+      ctx.error(nullptr, "link " + link_.name + ": " + std::to_string(tx_->unacknowledged()) +
+                             " batches not confirmed by the " +
+                             (link_.via == "mqtt" ? "broker" : "receiver") + " within " +
+                             std::to_string(timeout) + " ms; they may be lost");
+    }
+    counters_->unacknowledged = tx_->unacknowledged();
+    counters_->reconnects = tx_->reconnects();
+  }
+
+ private:
+  void flush(Context& ctx, bool end) {
+    const uint32_t n = static_cast<uint32_t>(writer_.count());
+    BatchHeader h;
+    h.sender = node_;
+    h.session = session_;
+    h.sequence = ++sequence_;
+    h.end = end;
+    writer_.finish(h, frame_);
+    // Blocks while the broker or receiver is away (back-pressure). After a stop request it
+    // gives up after the drain timeout, so a shutdown never hangs on a dead broker.
+    int64_t give_up = -1, next_note = steady_ms() + 10000;
+    while (!tx_->send(frame_, 500)) {
+      if (shared_->stopping.load()) {
+        if (give_up < 0) give_up = steady_ms() + ctx.links().drain_timeout_ms;
+        if (steady_ms() >= give_up) {
+          ctx.error(nullptr, "link " + link_.name + ": " + std::to_string(n) +
+                                 " messages not sent before shutdown: the " +
+                                 (link_.via == "mqtt" ? "broker " + ctx.links().mqtt_broker
+                                                      : std::string("receiver")) +
+                                 " did not take them");
+          return;
+        }
+      } else if (steady_ms() >= next_note) {
+        next_note = steady_ms() + 10000;
+        logger().warn("link {} on '{}': waiting to send {} messages (is the {} up?)", link_.name,
+                      node_, n, link_.via == "mqtt" ? "broker" : "receiver");
+      }
+    }
+    counters_->messages += n;
+    counters_->payload_bytes += frame_.size();
+    counters_->wire_bytes += tx_->wire_bytes(frame_.size());
+    counters_->batches += 1;
+    counters_->reconnects = tx_->reconnects();
+    counters_->unacknowledged = tx_->unacknowledged();
+  }
+
+  std::shared_ptr<Shared> shared_;
+  const LinkPlan& link_;
+  std::string node_;
+  std::shared_ptr<Counters> counters_;
+  std::unique_ptr<FrameSender> tx_;
+  BatchWriter writer_;
+  std::string frame_;
+  uint64_t session_;
+  uint64_t sequence_ = 0;
+};
+
+// Frames handed over from the transport's thread; full = back-pressure on that thread.
+struct Inbox {
+  std::mutex mu;
+  std::condition_variable room;
+  std::deque<std::string> frames;
+  size_t capacity = 64;
+  bool closed = false;
+  std::function<void()> waker;
+
+  void push(std::string&& frame) {
+    std::unique_lock<std::mutex> lock(mu);
+    room.wait(lock, [&] { return frames.size() < capacity || closed; });
+    if (closed) return;
+    bool was_empty = frames.empty();
+    frames.push_back(std::move(frame));
+    lock.unlock();
+    if (was_empty) waker();
+  }
+  bool pop(std::string& frame) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (frames.empty()) return false;
+    frame = std::move(frames.front());
+    frames.pop_front();
+    room.notify_one();
+    return true;
+  }
+  void close() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      closed = true;
+    }
+    room.notify_all();
+  }
+};
+
+class LinkReceiver final : public Operator {
+ public:
+  LinkReceiver(std::shared_ptr<Shared> shared, const LinkPlan& link, std::string node,
+               bool peers_local)
+      : shared_(std::move(shared)),
+        link_(link),
+        node_(std::move(node)),
+        peers_local_(peers_local),
+        counters_(shared_->add_counters(link, node_, "receive")),
+        inbox_(std::make_shared<Inbox>()) {}
+  ~LinkReceiver() override { stop_channel(); }
+
+  void open(Context& ctx) override {
+    inbox_->waker = ctx.make_waker();
+    std::weak_ptr<Inbox> weak = inbox_;
+    FrameHandler handler = [weak](std::string&& frame) {
+      if (auto in = weak.lock()) in->push(std::move(frame));
+    };
+    const LinkDefaults& d = ctx.links();
+    try {
+      if (link_.via == "mqtt") {
+        MqttLinkOptions o;
+        o.broker = d.mqtt_broker;
+        o.client = d.mqtt_client;
+        o.client_id =
+            id_safe("ef-" + ctx.pipeline() + "-l" + std::to_string(link_.id) + "-" + node_ + "-rx");
+        o.topic = shared_->topic(link_);
+        o.ready_prefix = shared_->ready_prefix(link_);
+        o.qos = d.mqtt_qos;
+        o.retry = d.mqtt_retry;
+        o.node = node_;
+        o.link = link_.name;
+        rx_ = make_mqtt_receiver(o, std::move(handler));
+      } else {
+        zmqlink::ReceiverOptions o;
+        o.endpoint = shared_->zmq_endpoint(link_, node_, true);
+        o.mode = zmqlink::parse_mode(d.zmq_mode);
+        o.topic = shared_->topic(link_);
+        rx_ = zmqlink::make_receiver(o, std::move(handler));
+        std::lock_guard<std::mutex> lock(shared_->mu);
+        shared_->zmq_bound[{link_.id, node_}] = zmqlink::bound_endpoint(*rx_);
+      }
+    } catch (const OperatorError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw OperatorError(e.what());
+    }
+  }
+
+  SourceStep generate(Context& ctx) override {
+    std::string frame;
+    int frames = 0;
+    while (frames < 4 && inbox_->pop(frame)) {
+      ++frames;
+      deliver(frame, ctx);
+    }
+    if (frames > 0) return SourceStep::emitted();
+    if (ended_.size() >= link_.senders.size()) return SourceStep::done();
+    if (stop_requested_) {
+      if (!peers_local_) return SourceStep::done();  // channel stopped, inbox drained
+      if (steady_ms() >= stop_deadline_) {
+        std::string missing;
+        for (const std::string& s : link_.senders)
+          if (!ended_.count(s)) missing += (missing.empty() ? "'" : ", '") + s + "'";
+        ctx.error(nullptr, "link " + link_.name + ": stopped without the end of input of " +
+                               missing + "; what they still send is not read");
+        return SourceStep::done();
+      }
+    }
+    return SourceStep::wait_until(ctx.now_us() + 1'000'000);
+  }
+
+  bool on_stop(Context& ctx) override {
+    stop_requested_ = true;
+    if (peers_local_) {
+      // The senders in this process are draining towards us: wait for their end of input.
+      stop_deadline_ = steady_ms() + ctx.links().drain_timeout_ms + 5000;
+    } else {
+      // Remote senders keep running: stop taking frames (a persistent session keeps the rest
+      // at the broker), then deliver what was already taken.
+      stop_channel();
+    }
+    return false;
+  }
+
+  void close(Context&) override { stop_channel(); }
+
+ private:
+  void stop_channel() {
+    if (rx_) {
+      rx_->stop();
+      counters_->reconnects = rx_->reconnects();
+    }
+    inbox_->close();
+  }
+
+  void deliver(const std::string& frame, Context& ctx) {
+    DecodedBatch b = decode_batch(frame.data(), frame.size());
+    counters_->payload_bytes += frame.size();
+    if (!b.error.empty()) {
+      counters_->errors += 1;
+      ctx.error(nullptr, "link " + link_.name + ": a frame was dropped: " + b.error);
+      return;
+    }
+    SenderState& st = senders_[b.header.sender];
+    if (st.session != b.header.session) st = SenderState{b.header.session, 0};
+    if (b.header.sequence <= st.last) {
+      counters_->duplicates += 1;
+      return;
+    }
+    if (st.last != 0 && b.header.sequence != st.last + 1)
+      logger().warn("link {} on '{}': batches {}..{} from '{}' never arrived", link_.name, node_,
+                    st.last + 1, b.header.sequence - 1, b.header.sender);
+    st.last = b.header.sequence;
+    counters_->batches += 1;
+    counters_->messages += b.messages.size();
+    for (MessagePtr& m : b.messages) ctx.emit(std::move(m));
+    if (b.header.end) ended_.insert(b.header.sender);
+  }
+
+  struct SenderState {
+    uint64_t session = 0;
+    uint64_t last = 0;
+  };
+  std::shared_ptr<Shared> shared_;
+  const LinkPlan& link_;
+  std::string node_;
+  bool peers_local_;
+  std::shared_ptr<Counters> counters_;
+  std::shared_ptr<Inbox> inbox_;
+  std::unique_ptr<FrameReceiver> rx_;
+  std::map<std::string, SenderState> senders_;
+  std::set<std::string> ended_;
+  bool stop_requested_ = false;
+  int64_t stop_deadline_ = 0;
+};
+
+class Transport final : public LinkTransport {
+ public:
+  Transport(const PipelineSpec& pipeline, const Plan& plan) : shared_(std::make_shared<Shared>()) {
+    shared_->pipeline = &pipeline;
+    shared_->plan = &plan;
+  }
+  std::unique_ptr<Operator> make_sender(const LinkPlan& link, const std::string& node,
+                                        bool) override {
+    return std::make_unique<LinkSender>(shared_, link, node);
+  }
+  std::unique_ptr<Operator> make_receiver(const LinkPlan& link, const std::string& node,
+                                          bool peers_local) override {
+    return std::make_unique<LinkReceiver>(shared_, link, node, peers_local);
+  }
+  std::vector<LinkMetrics> metrics() const override {
+    std::vector<LinkMetrics> out;
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    for (const auto& c : shared_->counters) {
+      LinkMetrics m;
+      m.link = c->link;
+      m.node = c->node;
+      m.direction = c->direction;
+      m.via = c->via;
+      m.messages = c->messages;
+      m.payload_bytes = c->payload_bytes;
+      m.wire_bytes = c->wire_bytes;
+      m.batches = c->batches;
+      m.reconnects = c->reconnects;
+      m.duplicates = c->duplicates;
+      m.errors = c->errors;
+      m.unacknowledged = c->unacknowledged;
+      out.push_back(std::move(m));
+    }
+    return out;
+  }
+  void stop_requested() override { shared_->stopping.store(true); }
+
+ private:
+  std::shared_ptr<Shared> shared_;
+};
+
+}  // namespace
+
+std::unique_ptr<LinkTransport> make_link_transport(const PipelineSpec& pipeline, const Plan& plan) {
+  return std::make_unique<Transport>(pipeline, plan);
+}
+
+}  // namespace edgeflow
