@@ -19,6 +19,14 @@
 namespace edgeflow {
 namespace {
 
+ExecutorOptions executor_options(int threads, size_t batch) {
+  ExecutorOptions o;
+  o.threads = threads;
+  o.batch = batch;
+  return o;
+}
+
+
 std::atomic<int64_t> g_sink_sum{0};
 
 class BenchSource : public Operator {
@@ -124,7 +132,7 @@ double pipeline_run(int64_t count, int threads, int64_t& sum) {
   g_sink_sum = 0;
   auto t0 = std::chrono::steady_clock::now();
   {
-    Executor ex(*r.pipeline, place(*r.pipeline), ExecutorOptions{threads, 256, {}});
+    Executor ex(*r.pipeline, place(*r.pipeline), executor_options(threads, 256));
     ex.start();
     ex.wait();
   }

@@ -15,6 +15,14 @@
 namespace edgeflow {
 namespace {
 
+ExecutorOptions executor_options(int threads, size_t batch) {
+  ExecutorOptions o;
+  o.threads = threads;
+  o.batch = batch;
+  return o;
+}
+
+
 // Everything the sinks saw, per test.
 struct Collected {
   std::mutex mu;
@@ -151,7 +159,7 @@ PipelineSpec load(const std::string& yaml) {
 
 std::vector<MessagePtr> run(const PipelineSpec& p, int threads = 2) {
   g_collected.reset();
-  Executor ex(p, place(p), ExecutorOptions{threads, 64, {}});
+  Executor ex(p, place(p), executor_options(threads, 64));
   ex.start();
   EXPECT_TRUE(ex.wait(30'000'000)) << "pipeline did not finish";
   std::lock_guard<std::mutex> lock(g_collected.mu);
@@ -233,7 +241,7 @@ stages:
   - {id: bad, op: test.collect, from: check.error}
 )");
   g_collected.reset();
-  Executor ex(p, place(p), ExecutorOptions{GetParam(), 64, {}});
+  Executor ex(p, place(p), executor_options(GetParam(), 64));
   ex.start();
   ASSERT_TRUE(ex.wait(30'000'000));
   std::lock_guard<std::mutex> lock(g_collected.mu);
@@ -271,7 +279,7 @@ stages:
 )");
   g_collected.reset();
   g_collected.hold = true;
-  Executor ex(p, place(p), ExecutorOptions{2, 64, {}});
+  Executor ex(p, place(p), executor_options(2, 64));
   ex.start();
   // The sink is held shut: the source must stop once the queue is full.
   uint64_t emitted = 0;
@@ -305,7 +313,7 @@ stages:
   - {id: sink, op: test.collect, from: a}
 )");
   g_collected.reset();
-  Executor ex(p, place(p), ExecutorOptions{2, 64, {}});
+  Executor ex(p, place(p), executor_options(2, 64));
   ex.start();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ex.request_stop();
@@ -327,7 +335,7 @@ stages:
 )");
   g_collected.reset();
   g_collected.hold = true;
-  Executor ex(p, place(p), ExecutorOptions{2, 64, {}});
+  Executor ex(p, place(p), executor_options(2, 64));
   ex.start();
   // The source never waits for a drop-oldest queue, so it finishes while the sink is shut.
   for (int i = 0; i < 2000; ++i) {
