@@ -46,11 +46,16 @@ int cmd_validate(const std::vector<std::string>& files) {
       continue;
     }
     Plan plan = place(*r.pipeline);
-    size_t cross = plan.links.size();
     std::cout << file << ": ok, pipeline '" << r.pipeline->name
               << "': " << r.pipeline->stages.size() << " stages, " << plan.instances.size()
-              << " stage copies on " << r.pipeline->nodes.size() << " nodes, " << cross
-              << " links between nodes\n";
+              << " stage copies on " << r.pipeline->nodes.size() << " nodes, " << plan.links.size()
+              << (plan.links.size() == 1 ? " link" : " links") << " between nodes\n";
+    for (const LinkPlan& l : plan.links) {
+      std::string from, to;
+      for (const std::string& n : l.senders) from += (from.empty() ? "" : ",") + n;
+      for (const std::string& n : l.receivers) to += (to.empty() ? "" : ",") + n;
+      std::cout << "  link " << l.name << " via " << l.via << ": " << from << " -> " << to << "\n";
+    }
   }
   return status;
 }
