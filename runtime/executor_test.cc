@@ -22,7 +22,6 @@ ExecutorOptions executor_options(int threads, size_t batch) {
   return o;
 }
 
-
 // Everything the sinks saw, per test.
 struct Collected {
   std::mutex mu;
@@ -64,6 +63,19 @@ class CountSource : public Operator {
   int64_t count_, per_call_, n_ = 0;
 };
 EF_REGISTER_OPERATOR(CountSource)
+
+// A camera-like source: its output is frames, so readers default to drop-oldest queues.
+class FrameSource : public CountSource {
+ public:
+  static OperatorSpec spec() {
+    OperatorSpec s = CountSource::spec();
+    s.name = "test.frames";
+    s.outputs = {{"out", "frame", ""}};
+    return s;
+  }
+  using CountSource::CountSource;
+};
+EF_REGISTER_OPERATOR(FrameSource)
 
 class Pass : public Operator {
  public:
@@ -324,6 +336,21 @@ stages:
   EXPECT_GT(produced, 0u);
   EXPECT_EQ(g_collected.messages.size(), produced) << "every accepted message reached the sink";
   EXPECT_EQ(g_collected.closes.load(), 1);
+}
+
+TEST(Executor, FrameReadersDefaultToDropOldestUnlessTheFileSaysOtherwise) {
+  PipelineSpec p = load(R"(
+pipeline: frames
+stages:
+  - {id: cam, op: test.frames}
+  - {id: a, op: test.collect, from: cam}
+  - {id: b, op: test.collect, from: cam, queue: {overflow: block}}
+  - {id: n, op: test.count}
+  - {id: c, op: test.collect, from: n}
+)");
+  EXPECT_EQ(p.stage("a")->overflow, Overflow::kDropOldest);
+  EXPECT_EQ(p.stage("b")->overflow, Overflow::kBlock);
+  EXPECT_EQ(p.stage("c")->overflow, Overflow::kBlock);  // readings, not frames
 }
 
 TEST(Executor, DropOldestQueuesCountWhatTheyDrop) {

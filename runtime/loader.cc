@@ -505,6 +505,7 @@ class Loader {
     }
     if (queue["overflow"].IsDefined()) {
       if (auto v = scalar(queue["overflow"], stage.id, "queue overflow")) {
+        stage.overflow_given = true;
         if (*v == "block") {
           stage.overflow = Overflow::kBlock;
         } else if (*v == "drop-oldest") {
@@ -640,6 +641,9 @@ class Loader {
         }
         if (in_type.empty()) in_type = produced;
       }
+      if (!s.overflow_given && !in_type.empty() && in_type != "any" &&
+          body_type_accepts("frame", in_type))
+        s.overflow = Overflow::kDropOldest;
       int out = op.output_index("out");
       if (out >= 0) {
         s.output_type = op.outputs[out].type == "same" ? (in_type.empty() ? "any" : in_type)

@@ -40,7 +40,10 @@ struct StageSpec {
   Options options;
   const OperatorEntry* entry = nullptr;
   size_t queue_capacity = 1024;
+  // kBlock unless `queue: {overflow: ...}` says otherwise, or the stage reads camera frames
+  // (then kDropOldest: a slow consumer must never stall the camera; drops are counted).
   Overflow overflow = Overflow::kBlock;
+  bool overflow_given = false;
   std::string output_type;  // resolved type of "out" ("same" replaced by the input's)
   SourceMark mark;
 };

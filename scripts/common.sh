@@ -9,6 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   mosquitto mosquitto-clients libmosquitto-dev libpaho-mqtt-dev libpaho-mqttpp-dev
   libzmq3-dev cppzmq-dev libbenchmark-dev
+  libopencv-dev
 )
 
 install_missing() {
