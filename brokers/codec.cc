@@ -65,7 +65,10 @@ void pack_value(Packer& pk, const Value& v) {
 // header may announce more than the bytes that remain.
 msgpack::unpack_limit limits_for(size_t size) {
   size_t n = std::min<size_t>(size, 0xffffffff);
-  return msgpack::unpack_limit(n / 4 + 1, n / 8 + 1, n, n, n, kMaxDepth);
+  // A floor of 16 lets small messages through (a message is an array of 8): at most a few
+  // hundred bytes reserved, whatever the input.
+  return msgpack::unpack_limit(std::max<size_t>(n / 4 + 1, 16), std::max<size_t>(n / 8 + 1, 16), n,
+                               n, n, kMaxDepth);
 }
 
 bool to_value(const msgpack::object& o, Value& out, std::string& error, size_t depth);

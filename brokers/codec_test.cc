@@ -38,6 +38,24 @@ TEST(Codec, RoundTripsEveryFieldKind) {
   EXPECT_TRUE(r.message->blob.empty());
 }
 
+// The size limits scale with the input, but never below what the smallest message needs.
+TEST(Codec, TinyMessagesRoundTrip) {
+  Message m;
+  m.stream = "s";
+  m.origin = "o";
+  m.fields = {{"v", int64_t{7}}};
+  std::string bytes;
+  encode_message(m, bytes);
+  ASSERT_LT(bytes.size(), 28u);
+  DecodeResult r = decode_message(bytes.data(), bytes.size());
+  ASSERT_TRUE(r.message) << r.error;
+  EXPECT_EQ(r.message->fields, m.fields);
+  Message empty;
+  bytes.clear();
+  encode_message(empty, bytes);
+  EXPECT_TRUE(decode_message(bytes.data(), bytes.size()).message);
+}
+
 TEST(Codec, RoundTripsEncodedBlobs) {
   Message m = sample();
   m.blob.type = "image/jpeg";

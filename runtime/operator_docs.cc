@@ -84,10 +84,14 @@ std::string operators_markdown() {
     if (!s.options.empty()) {
       out += "| option | type | default | range | description |\n|---|---|---|---|---|\n";
       for (const OptionSpec& o : s.options) {
-        std::string desc = o.description;
-        std::replace(desc.begin(), desc.end(), '|', '/');
-        out += "| `" + o.name + "` | " + option_type_name(o.type) + " | " + default_of(o) + " | " +
-               range_of(o) + " | " + desc + " |\n";
+        // A `|` inside a cell would end it: escape it (enum ranges read "a \| b").
+        auto cell = [](std::string text) {
+          std::string out;
+          for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c);
+          return out;
+        };
+        out += "| `" + o.name + "` | " + option_type_name(o.type) + " | " + cell(default_of(o)) +
+               " | " + cell(range_of(o)) + " | " + cell(o.description) + " |\n";
       }
       out += "\n";
     }
