@@ -9,6 +9,14 @@
 //  - kPubSub: PUB/SUB, best effort: a slow or absent subscriber loses frames.
 // The receiving side binds, the sending side connects; many senders may fan in to one
 // receiver.
+//
+// kAcked guarantee (protocol in zmq_channel.cc): every frame a live sender accepted reaches a
+// handler at least once, and drain() == true means all did; one receiver object delivers each
+// sender session's frames exactly once and in send order; a restarted receiver may see again
+// up to `window` frames its predecessor delivered without acknowledging. Nothing is persisted:
+// frames still held by a sender destroyed before drain() succeeds are lost.
+// Threads: each sender has one I/O thread owning its socket (send() hands frames over); each
+// receiver one thread owning its socket, on which the handler runs. Sockets linger 0.
 #pragma once
 
 #include <memory>
@@ -44,5 +52,15 @@ std::unique_ptr<FrameSender> make_sender(SenderOptions options);
 std::unique_ptr<FrameReceiver> make_receiver(ReceiverOptions options, FrameHandler handler);
 // The endpoint a receiver actually bound (with the port resolved when it was `*`).
 std::string bound_endpoint(const FrameReceiver& receiver);
+
+// Counters of a receiver made by make_receiver (std::invalid_argument for any other):
+struct ReceiverStats {
+  uint64_t delivered = 0;     // handler calls
+  uint64_t duplicates = 0;    // kAcked: frames already delivered (resent), dropped and acked
+  uint64_t out_of_order = 0;  // kAcked: frames after a gap (lost on a broken connection),
+                              // dropped; the sender sends them again after the missing one
+  uint64_t malformed = 0;     // wrong number of parts or short header: dropped
+};
+ReceiverStats receiver_stats(const FrameReceiver& receiver);
 
 }  // namespace edgeflow::zmqlink
