@@ -318,6 +318,13 @@ int cmd_run(const RunArgs& args) {
     return kExitFailure;
   }
   signals.watch(executor);
+  if (!args.quiet) {
+    size_t copies = 0;
+    for (const StageMetrics& m : executor.metrics()) copies += m.op.rfind("link.", 0) != 0;
+    logger().info("running '{}'{}: {} stage copies, {} links", pipeline.name,
+                  args.node.empty() ? "" : " node '" + args.node + "'", copies,
+                  use_links ? plan.links.size() : 0);
+  }
   auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
