@@ -51,8 +51,14 @@ struct Received {
   int qos = 0;
   bool retained = false;
 };
-// Runs on the client's network thread. May block briefly (a bounded queue that is full is
+// Runs on a thread of the client. May block briefly (a bounded queue that is full is
 // back-pressure towards the broker), must never call publish().
+//  - mosquitto: the network thread; while the handler blocks, this client reads nothing and
+//    sends no acknowledgements or keep-alives (a block longer than 1.5 x keepalive_s makes the
+//    broker drop the connection; the client reconnects).
+//  - paho: a dispatcher thread of this client, fed from Paho's receive thread (shared by all
+//    Paho clients of the process) through a buffer of up to 65536 messages; only beyond that
+//    does blocking reach the broker (see paho_client.cc).
 using MessageHandler = std::function<void(Received&&)>;
 
 struct ClientStats {

@@ -9,7 +9,7 @@
 namespace edgeflow::mqtt {
 
 struct EmbeddedBrokerOptions {
-  std::string mosquitto = "mosquitto";  // the binary; looked up on PATH
+  std::string mosquitto = "mosquitto";  // the binary; looked up on PATH, then in /usr/sbin
   int port = 0;                         // 0: a free loopback port
   // Persistence keeps sessions, queued QoS 1 messages and retained messages across a
   // stop()/start() of the broker (saved on a clean stop).
@@ -27,7 +27,10 @@ class EmbeddedBroker {
 
   // Starts mosquitto and waits until it accepts connections. Throws mqtt::MqttError naming
   // the binary, the port and the broker's last log lines when it does not come up (for
-  // example: "mosquitto not found: apt-get install mosquitto").
+  // example: "mosquitto not found: apt-get install mosquitto"). The child runs in its own
+  // process group with stdout/stderr in work_dir/mosquitto.log, and gets SIGTERM when this
+  // process dies (PR_SET_PDEATHSIG), so a crashed owner leaks no broker. The config it
+  // writes (work_dir/mosquitto.conf) explains its settings.
   void start();
   // SIGTERM, waits for exit (SIGKILL after a timeout). start() again reuses the same port.
   void stop();

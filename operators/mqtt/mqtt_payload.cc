@@ -1,0 +1,327 @@
+#include "operators/mqtt/mqtt_payload.h"
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "brokers/mqtt/client_internal.h"
+#include "runtime/schema.h"
+
+namespace edgeflow::mqttop {
+namespace {
+
+constexpr int kMaxDepth = 64;
+
+Value to_value(const nlohmann::json& j) {
+  using T = nlohmann::json::value_t;
+  switch (j.type()) {
+    case T::boolean:
+      return Value(j.get<bool>());
+    case T::number_integer:
+      return Value(j.get<int64_t>());
+    case T::number_unsigned: {
+      uint64_t u = j.get<uint64_t>();
+      if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        return Value(static_cast<int64_t>(u));
+      return Value(static_cast<double>(u));
+    }
+    case T::number_float:
+      return Value(j.get<double>());
+    case T::string:
+      return Value(j.get<std::string>());
+    case T::array: {
+      Array a;
+      a.reserve(j.size());
+      for (const auto& item : j) a.push_back(to_value(item));
+      return Value(std::move(a));
+    }
+    case T::object: {
+      Fields f;
+      f.reserve(j.size());
+      for (const auto& [k, v] : j.items()) f.push_back({k, to_value(v)});
+      return Value(std::move(f));
+    }
+    default:
+      return Value();
+  }
+}
+
+// Nesting depth of JSON text, strings skipped; checked before parsing so that hostile input
+// cannot make the conversion recurse deeply.
+int json_depth(std::string_view s) {
+  int depth = 0, max_depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      max_depth = std::max(max_depth, ++depth);
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
+const char* json_kind(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::array:
+      return "an array";
+    case nlohmann::json::value_t::string:
+      return "a string";
+    case nlohmann::json::value_t::boolean:
+      return "a bool";
+    case nlohmann::json::value_t::null:
+      return "null";
+    default:
+      return "a number";
+  }
+}
+
+int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+}  // namespace
+
+Format parse_format(const std::string& text) {
+  if (text == "msgpack") return Format::kMsgpack;
+  if (text == "raw") return Format::kRaw;
+  return Format::kJson;
+}
+
+bool json_to_fields(std::string_view payload, Fields& out, std::string& error) {
+  if (json_depth(payload) > kMaxDepth) {
+    error = "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels";
+    return false;
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(payload.begin(), payload.end());
+  } catch (const nlohmann::json::exception& e) {
+    std::string what = e.what();
+    if (size_t close = what.find("] ");
+        what.starts_with("[json.exception") && close != std::string::npos)
+      what = what.substr(close + 2);
+    error = "invalid JSON: " + what;
+    return false;
+  }
+  if (!j.is_object()) {
+    error = std::string("payload is ") + json_kind(j) + ", not a JSON object";
+    return false;
+  }
+  Value v = to_value(j);
+  out = std::move(std::get<Fields>(v.v));
+  return true;
+}
+
+std::optional<int64_t> parse_iso8601_us(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&](size_t n, int64_t& value) {
+    if (i + n > s.size()) return false;
+    value = 0;
+    for (size_t k = 0; k < n; ++k) {
+      char c = s[i + k];
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + (c - '0');
+    }
+    i += n;
+    return true;
+  };
+  auto literal = [&](char c) {
+    if (i >= s.size() || s[i] != c) return false;
+    ++i;
+    return true;
+  };
+  int64_t year, month, day, hour = 0, minute = 0, second = 0, frac_us = 0, offset_min = 0;
+  if (!digits(4, year) || !literal('-') || !digits(2, month) || !literal('-') || !digits(2, day))
+    return std::nullopt;
+  if (i < s.size() && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
+    ++i;
+    if (!digits(2, hour) || !literal(':') || !digits(2, minute)) return std::nullopt;
+    if (literal(':')) {
+      if (!digits(2, second)) return std::nullopt;
+      if (literal('.')) {
+        size_t begin = i;
+        for (int64_t scale = 100000; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, scale /= 10)
+          frac_us += (s[i] - '0') * scale;
+        if (i == begin) return std::nullopt;
+      }
+    }
+    if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
+      ++i;
+    } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+      int sign = s[i] == '-' ? -1 : 1;
+      ++i;
+      int64_t oh, om;
+      if (!digits(2, oh) || !literal(':') || !digits(2, om) || oh > 23 || om > 59)
+        return std::nullopt;
+      offset_min = sign * (oh * 60 + om);
+    }
+  }
+  if (i != s.size()) return std::nullopt;
+  static const int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (month < 1 || month > 12 || day < 1 || day > kDays[month - 1] ||
+      (month == 2 && day == 29 && !leap) || hour > 23 || minute > 59 || second > 60)
+    return std::nullopt;
+  int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second -
+                    offset_min * 60;
+  return seconds * 1'000'000 + frac_us;
+}
+
+std::optional<int64_t> time_from_value(const Value& value, std::string& error) {
+  if (const std::string* s = value.string()) {
+    if (auto us = parse_iso8601_us(*s)) return us;
+    error = "'" + *s + "' is not an ISO 8601 time like 2026-06-01T12:00:00Z";
+    return std::nullopt;
+  }
+  if (value.is_number()) {
+    double seconds = *value.number();
+    if (std::isfinite(seconds) && std::fabs(seconds) < 9e12)
+      return static_cast<int64_t>(std::llround(seconds * 1e6));
+    error = "time out of range";
+    return std::nullopt;
+  }
+  error = "not a number of seconds or ISO 8601 text";
+  return std::nullopt;
+}
+
+TopicTemplate::TopicTemplate(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return OptionError("topic", why + " in topic template '" + text + "'",
+                       "placeholders are {node}, {stage}, {stream}, {origin} and {field.NAME}");
+  };
+  size_t i = 0;
+  std::string literal;
+  while (i < text.size()) {
+    char c = text[i];
+    if (c == '}') throw bad("unmatched '}'");
+    if (c == '+' || c == '#')
+      throw OptionError("topic", std::string("'") + c +
+                                     "' is a wildcard, not allowed in a topic to publish to ('" +
+                                     text + "')");
+    if (c != '{') {
+      literal += c;
+      ++i;
+      continue;
+    }
+    size_t close = text.find('}', i + 1);
+    if (close == std::string::npos) throw bad("unclosed '{'");
+    std::string name = text.substr(i + 1, close - i - 1);
+    if (name.find('{') != std::string::npos) throw bad("'{' inside a placeholder");
+    Part part;
+    if (name == "node") {
+      part.kind = Kind::kNode;
+    } else if (name == "stage") {
+      part.kind = Kind::kStage;
+    } else if (name == "stream") {
+      part.kind = Kind::kStream;
+    } else if (name == "origin") {
+      part.kind = Kind::kOrigin;
+    } else if (name.starts_with("field.") && name.size() > 6) {
+      part.kind = Kind::kField;
+      part.text = name.substr(6);
+      part.field = true;
+    } else {
+      throw bad("unknown placeholder {" + name + "}");
+    }
+    if (!literal.empty()) parts_.push_back({Kind::kLiteral, std::move(literal), false});
+    literal.clear();
+    parts_.push_back(std::move(part));
+    i = close + 1;
+  }
+  if (!literal.empty()) parts_.push_back({Kind::kLiteral, std::move(literal), false});
+  if (parts_.empty()) throw OptionError("topic", "must not be empty");
+}
+
+std::optional<std::string> TopicTemplate::expand(const Message& m, const Context& ctx,
+                                                 std::string& error) const {
+  std::string topic;
+  for (const Part& p : parts_) {
+    size_t start = topic.size();
+    switch (p.kind) {
+      case Kind::kLiteral:
+        topic += p.text;
+        continue;
+      case Kind::kNode:
+        topic += ctx.node();
+        break;
+      case Kind::kStage:
+        topic += ctx.stage();
+        break;
+      case Kind::kStream:
+        topic += m.stream;
+        break;
+      case Kind::kOrigin:
+        topic += m.origin;
+        break;
+      case Kind::kField: {
+        const Value* v = find_field(m.fields, p.text);
+        if (!v) {
+          error = "topic: the message has no field '" + p.text + "'";
+          return std::nullopt;
+        }
+        if (const std::string* s = v->string()) {
+          topic += *s;
+        } else if (v->is_number() || std::holds_alternative<bool>(v->v)) {
+          append_json(topic, *v);
+        } else {
+          error = "topic: field '" + p.text + "' is not text, a number or a bool";
+          return std::nullopt;
+        }
+        break;
+      }
+    }
+    if (topic.find_first_of("+#", start) != std::string::npos) {
+      error = "topic: '" + topic.substr(start) + "' holds an MQTT wildcard ('+' or '#')";
+      return std::nullopt;
+    }
+  }
+  if (topic.empty()) {
+    error = "topic: expands to an empty topic";
+    return std::nullopt;
+  }
+  return topic;
+}
+
+void check_broker_option(const std::string& broker) {
+  if (broker.empty()) return;
+  try {
+    mqtt::detail::parse_uri(broker);
+  } catch (const mqtt::MqttError& e) {
+    throw OptionError("broker", e.what());
+  }
+}
+
+mqtt::ClientOptions client_options(const ClientChoice& choice, Context& ctx) {
+  mqtt::ClientOptions o;
+  o.uri = choice.broker.empty() ? ctx.links().mqtt_broker : choice.broker;
+  if (o.uri.empty())
+    throw OperatorError(
+        "no MQTT broker: set the stage's 'broker' option or links.mqtt.broker in the pipeline");
+  o.client_id = choice.client_id.empty()
+                    ? "edgeflow-" + ctx.pipeline() + "-" + ctx.stage() + "-" + ctx.node()
+                    : choice.client_id;
+  o.retry_first_connect = ctx.links().mqtt_retry;
+  return o;
+}
+
+std::string client_kind(const ClientChoice& choice, Context& ctx) {
+  return choice.client.empty() ? ctx.links().mqtt_client : choice.client;
+}
+
+}  // namespace edgeflow::mqttop

@@ -1,0 +1,158 @@
+// mqtt.publish — publishes each record to an MQTT broker, for dashboards, Home Assistant,
+// Node-RED or any other subscriber.
+//
+// Ports: in (any) ; no data outputs.
+// Options: topic (a template: {node}, {stage}, {stream}, {origin}, {field.NAME}), qos, retain,
+// format, broker / client / client_id (default: the pipeline's links.mqtt settings and
+// edgeflow-PIPELINE-STAGE-NODE), drain_timeout (at the end, how long to wait for the broker
+// to acknowledge QoS 1/2 messages).
+// format json: one JSON object per message, the fields plus "time" (event time, ISO 8601 UTC)
+// and "origin" (the node the data came from); these two replace fields of the same name. It
+// is what `mosquitto_sub -t TOPIC` prints, and what mqtt.subscribe with time_field: time
+// reads back with the same event time. format msgpack: the same map, msgpack-encoded. format
+// raw: the binary body's bytes as they are. A message the topic or format cannot be made for
+// (a missing field, no binary body for raw) goes to the error output and is not published.
+// Back-pressure: when the broker has not acknowledged the client's in-flight window of QoS
+// 1/2 messages, process() waits, and so does the pipeline upstream.
+//
+//   - id: to-dashboard
+//     op: mqtt.publish
+//     from: minute
+//     with: { topic: "weather/{origin}/minute", qos: 1, retain: true }
+#include "brokers/codec.h"
+#include "brokers/mqtt/client.h"
+#include "operators/mqtt/mqtt_payload.h"
+#include "runtime/duration.h"
+#include "runtime/registry.h"
+
+namespace edgeflow {
+namespace {
+
+using mqttop::Format;
+
+class MqttPublish : public Operator {
+ public:
+  static OperatorSpec spec() {
+    OperatorSpec s;
+    s.name = "mqtt.publish";
+    s.summary = "Publishes each message to an MQTT broker as JSON, msgpack or raw bytes.";
+    s.example =
+        "- id: to-dashboard\n  op: mqtt.publish\n  from: minute\n"
+        "  with: { topic: \"weather/{origin}/minute\", qos: 1, retain: true }";
+    s.inputs = {{"in", "any", "messages to publish (records; a binary body for format raw)"}};
+    s.outputs = {};
+    s.options = {
+        opt_string("topic",
+                   "topic to publish to; may hold {node}, {stage}, {stream}, {origin} and "
+                   "{field.NAME}, e.g. weather/{origin}/{field.sensor}")
+            .require(),
+        opt_int("qos", "quality of service: 0, 1 or 2").def("1").at_least(0).at_most(2),
+        opt_bool("retain",
+                 "ask the broker to keep the last message of each topic for new "
+                 "subscribers")
+            .def("false"),
+        opt_enum("format", {"json", "msgpack", "raw"},
+                 "json: the fields plus time (ISO 8601) and origin; msgpack: the same as a "
+                 "msgpack map; raw: the binary body's bytes")
+            .def("json"),
+        opt_string("broker",
+                   "broker URI tcp://HOST:PORT; default: links.mqtt.broker (the embedded "
+                   "broker when that is empty)"),
+        opt_enum("client", {"mosquitto", "paho"},
+                 "MQTT client library; default: links.mqtt.client"),
+        opt_string("client_id",
+                   "MQTT client id, unique per broker; default: edgeflow-PIPELINE-STAGE-NODE"),
+        opt_duration("drain_timeout",
+                     "at the end, how long to wait for the broker to acknowledge QoS 1/2 "
+                     "messages")
+            .def("10s")
+            .at_least(0),
+    };
+    return s;
+  }
+
+  explicit MqttPublish(const Options& o)
+      : topic_(o.get_string("topic")),
+        qos_(static_cast<int>(o.get_int("qos"))),
+        retain_(o.get_bool("retain")),
+        format_(mqttop::parse_format(o.get_string("format"))),
+        drain_timeout_us_(o.get_duration_us("drain_timeout")) {
+    if (o.has("broker")) choice_.broker = o.get_string("broker");
+    if (o.has("client")) choice_.client = o.get_string("client");
+    if (o.has("client_id")) choice_.client_id = o.get_string("client_id");
+    mqttop::check_broker_option(choice_.broker);
+  }
+
+  void open(Context& ctx) override {
+    mqtt::ClientOptions co = mqttop::client_options(choice_, ctx);
+    co.clean_session = true;  // nothing to keep broker-side for a publisher
+    try {
+      client_ = mqtt::make_client(mqttop::client_kind(choice_, ctx), co, [](mqtt::Received&&) {});
+      client_->connect();
+    } catch (const mqtt::MqttError& e) {
+      client_.reset();
+      throw OperatorError(e.what());
+    }
+  }
+
+  void process(int, MessagePtr m, Context& ctx) override {
+    if (!client_) return;
+    std::optional<std::string> topic = topic_.expand(*m, ctx, problem_);
+    if (!topic) return ctx.error(m.get(), problem_);
+    payload_.clear();
+    switch (format_) {
+      case Format::kJson:
+      case Format::kMsgpack:
+        body_ = m->fields;
+        set_field(body_, "time", format_iso8601(m->event_time_us));
+        set_field(body_, "origin", m->origin);
+        if (format_ == Format::kJson) {
+          append_json(payload_, body_);
+        } else {
+          encode_fields(body_, payload_);
+        }
+        break;
+      case Format::kRaw:
+        if (!m->blob.bytes) return ctx.error(m.get(), "format raw: the message has no binary body");
+        break;
+    }
+    const std::string& bytes = format_ == Format::kRaw ? *m->blob.bytes : payload_;
+    try {
+      // Blocks while the in-flight window is full: back-pressure to the pipeline.
+      if (!client_->publish(*topic, bytes.data(), bytes.size(), qos_, retain_)) {
+        ctx.error(m.get(), qos_ == 0 ? "not published: not connected to the MQTT broker (QoS 0)"
+                                     : "not published: the MQTT client is shutting down");
+      }
+    } catch (const mqtt::MqttError& e) {
+      ctx.error(m.get(), e.what());
+    }
+  }
+
+  void close(Context& ctx) override {
+    if (!client_) return;
+    int timeout_ms = static_cast<int>(drain_timeout_us_ / 1000);
+    if (!client_->flush(timeout_ms)) {
+      uint64_t left = client_->stats().unacknowledged;
+      ctx.error(nullptr, std::to_string(left) + " message(s) not confirmed by the MQTT broker " +
+                             client_->options().uri + " within drain_timeout " +
+                             format_duration(drain_timeout_us_));
+    }
+    client_->disconnect();
+  }
+
+ private:
+  mqttop::TopicTemplate topic_;
+  int qos_;
+  bool retain_;
+  Format format_;
+  int64_t drain_timeout_us_;
+  mqttop::ClientChoice choice_;
+  std::unique_ptr<mqtt::Client> client_;
+  std::string problem_, payload_;  // reused per message
+  Fields body_;
+};
+
+EF_REGISTER_OPERATOR(MqttPublish)
+
+}  // namespace
+}  // namespace edgeflow

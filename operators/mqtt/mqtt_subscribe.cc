@@ -1,0 +1,253 @@
+// mqtt.subscribe — a source of the messages published on MQTT topics, from any publisher
+// (sensors, Node-RED, mosquitto_pub, another edgeflow).
+//
+// Ports: none -> out (record: the payload's fields plus `topic`; with format raw, a binary
+// body of type application/octet-stream and the field `topic`).
+// Options: topic (a filter or a list; + and # allowed), qos, format (json | msgpack | raw),
+// broker / client / client_id (default: the pipeline's links.mqtt settings and
+// edgeflow-PIPELINE-STAGE-NODE), persistent (clean_session false: the broker keeps QoS 1/2
+// messages while the stage is away; default true when qos > 0), queue (messages buffered
+// between the network thread and the pipeline; when full, the network thread waits, which is
+// back-pressure towards the broker), time_field (payload field holding the event time:
+// seconds since the epoch or ISO 8601 text; default: the time of reception).
+// A payload that is not valid JSON, not a JSON object, or not a msgpack map goes to the error
+// output with its topic; the stage keeps running. At stop, the subscription ends first and
+// every message already received is still emitted.
+//
+//   - id: readings
+//     op: mqtt.subscribe
+//     with: { topic: "sensors/+/reading", qos: 1, time_field: time }
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "brokers/codec.h"
+#include "brokers/mqtt/client.h"
+#include "brokers/mqtt/client_internal.h"
+#include "operators/mqtt/mqtt_payload.h"
+#include "runtime/registry.h"
+
+namespace edgeflow {
+namespace {
+
+using mqttop::Format;
+
+constexpr size_t kMaxPerCall = 256;
+constexpr int64_t kIdleWakeUs = 1'000'000;
+
+class MqttSubscribe : public Operator {
+ public:
+  static OperatorSpec spec() {
+    OperatorSpec s;
+    s.name = "mqtt.subscribe";
+    s.summary = "Receives MQTT messages: JSON or msgpack objects as records, or raw payloads.";
+    s.example =
+        "- id: readings\n  op: mqtt.subscribe\n"
+        "  with: { topic: \"sensors/+/reading\", qos: 1, time_field: time }";
+    s.outputs = {{"out", "record",
+                  "the payload's fields plus 'topic'; format raw: a binary body "
+                  "(application/octet-stream) and 'topic'"}};
+    s.options = {
+        opt_list("topic", "topic filter, or a list of them; + matches one level, # the rest")
+            .require(),
+        opt_int("qos", "quality of service of the subscription: 0, 1 or 2")
+            .def("1")
+            .at_least(0)
+            .at_most(2),
+        opt_enum("format", {"json", "msgpack", "raw"},
+                 "payload format: a JSON object, a msgpack map, or bytes kept as a blob")
+            .def("json"),
+        opt_string("broker",
+                   "broker URI tcp://HOST:PORT; default: links.mqtt.broker (the embedded "
+                   "broker when that is empty)"),
+        opt_enum("client", {"mosquitto", "paho"},
+                 "MQTT client library; default: links.mqtt.client"),
+        opt_string("client_id",
+                   "MQTT client id, unique per broker; default: edgeflow-PIPELINE-STAGE-NODE"),
+        opt_bool("persistent",
+                 "persistent session (clean_session false): the broker keeps QoS 1/2 messages "
+                 "while the stage is away; default: true when qos > 0"),
+        opt_int("queue",
+                "messages buffered between the network and the pipeline; when full, reception "
+                "waits (back-pressure to the broker)")
+            .def("10000")
+            .at_least(1),
+        opt_string("time_field",
+                   "payload field holding the event time (seconds since the epoch, or ISO 8601 "
+                   "text); default: the time of reception"),
+    };
+    return s;
+  }
+
+  explicit MqttSubscribe(const Options& o)
+      : filters_(o.get_list("topic")),
+        qos_(static_cast<int>(o.get_int("qos"))),
+        format_(mqttop::parse_format(o.get_string("format"))),
+        persistent_(o.has("persistent") ? o.get_bool("persistent") : qos_ > 0),
+        capacity_(static_cast<size_t>(o.get_int("queue"))),
+        time_field_(o.has("time_field") ? o.get_string("time_field") : "") {
+    if (filters_.empty()) throw OptionError("topic", "needs at least one topic filter");
+    for (const std::string& f : filters_) {
+      if (!mqtt::detail::valid_filter(f))
+        throw OptionError("topic", "'" + f + "' is not a valid MQTT topic filter",
+                          "'+' and '#' must fill a whole level, and '#' must come last, "
+                          "as in sensors/+/temperature or sensors/#");
+    }
+    if (o.has("broker")) choice_.broker = o.get_string("broker");
+    if (o.has("client")) choice_.client = o.get_string("client");
+    if (o.has("client_id")) choice_.client_id = o.get_string("client_id");
+    mqttop::check_broker_option(choice_.broker);
+    if (!time_field_.empty() && format_ == Format::kRaw)
+      throw OptionError("time_field", "needs format json or msgpack (raw payloads have no fields)");
+  }
+
+  ~MqttSubscribe() override {
+    stop_client();
+    client_.reset();  // before the queue and its mutex go
+  }
+
+  void open(Context& ctx) override {
+    waker_ = ctx.make_waker();
+    mqtt::ClientOptions co = mqttop::client_options(choice_, ctx);
+    co.clean_session = !persistent_;
+    try {
+      client_ = mqtt::make_client(mqttop::client_kind(choice_, ctx), co,
+                                  [this](mqtt::Received&& r) { on_message(std::move(r)); });
+      client_->connect();
+      // After connect: subscribe() then waits for the broker's SUBACK, so whatever is
+      // published once open() returns is received. (Unconnected, with links.mqtt.retry, the
+      // client subscribes when it gets through.)
+      for (const std::string& f : filters_) client_->subscribe(f, qos_);
+    } catch (const mqtt::MqttError& e) {
+      client_.reset();
+      throw OperatorError(e.what());
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    opened_ = true;
+  }
+
+  SourceStep generate(Context& ctx) override {
+    size_t n = drain(ctx, kMaxPerCall);
+    if (stopping_) {
+      // Stopping: the client is gone, so the queue only shrinks. Done once it is empty.
+      std::lock_guard<std::mutex> lock(mu_);
+      return queue_.empty() ? SourceStep::done() : SourceStep::emitted();
+    }
+    if (n > 0) return SourceStep::emitted();
+    return SourceStep::wait_until(ctx.now_us() + kIdleWakeUs);  // the handler wakes us earlier
+  }
+
+  bool on_stop(Context&) override {
+    // No more reception; what was received is emitted by the next generate() calls.
+    stopping_ = true;
+    stop_client();
+    return false;
+  }
+
+  void close(Context& ctx) override {
+    stop_client();
+    while (drain(ctx, kMaxPerCall) > 0) {
+    }
+  }
+
+ private:
+  // Network thread: enqueue only. Waits while the queue is full (back-pressure), except
+  // during open() (a persistent session's backlog arrives at once, and waiting would hold up
+  // the SUBACK open() waits for) and once the stage is stopping (the client acknowledged the
+  // message already, so dropping it would lose it).
+  void on_message(mqtt::Received&& r) {
+    bool was_empty;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      room_.wait(lock, [&] { return queue_.size() < capacity_ || closing_ || !opened_; });
+      was_empty = queue_.empty();
+      queue_.push_back(std::move(r));
+    }
+    if (was_empty && waker_) waker_();
+  }
+
+  void stop_client() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_ = true;
+    }
+    room_.notify_all();
+    if (client_) client_->disconnect();  // joins the network thread: no handler after this
+  }
+
+  size_t drain(Context& ctx, size_t max) {
+    batch_.clear();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      while (!queue_.empty() && batch_.size() < max) {
+        batch_.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    if (batch_.empty()) return 0;
+    room_.notify_all();
+    int64_t now = ctx.now_us();
+    for (mqtt::Received& r : batch_) emit_one(r, now, ctx);
+    return batch_.size();
+  }
+
+  void emit_one(mqtt::Received& r, int64_t now, Context& ctx) {
+    Fields fields;
+    std::string problem;
+    switch (format_) {
+      case Format::kJson:
+        if (!mqttop::json_to_fields(r.payload, fields, problem)) return bad(r, problem, ctx);
+        break;
+      case Format::kMsgpack:
+        if (!decode_fields(r.payload.data(), r.payload.size(), fields, problem))
+          return bad(r, "invalid msgpack: " + problem, ctx);
+        break;
+      case Format::kRaw:
+        break;
+    }
+    int64_t event_time = now;
+    if (!time_field_.empty()) {
+      const Value* t = find_field(fields, time_field_);
+      if (!t) return bad(r, "no time field '" + time_field_ + "'", ctx);
+      auto us = mqttop::time_from_value(*t, problem);
+      if (!us) return bad(r, "time field '" + time_field_ + "': " + problem, ctx);
+      event_time = *us;
+    }
+    auto m = ctx.make_message(event_time);
+    m->fields = std::move(fields);
+    set_field(m->fields, "topic", std::move(r.topic));
+    if (format_ == Format::kRaw) {
+      m->blob.type = "application/octet-stream";
+      m->blob.bytes = std::make_shared<const std::string>(std::move(r.payload));
+    }
+    ctx.emit(std::move(m));
+  }
+
+  void bad(const mqtt::Received& r, const std::string& problem, Context& ctx) {
+    ctx.error(nullptr, "message on topic '" + r.topic + "': " + problem);
+  }
+
+  std::vector<std::string> filters_;
+  int qos_;
+  Format format_;
+  bool persistent_;
+  size_t capacity_;
+  std::string time_field_;
+  mqttop::ClientChoice choice_;
+
+  std::function<void()> waker_;
+  std::unique_ptr<mqtt::Client> client_;
+  bool stopping_ = false;  // on_stop() was called (source thread only)
+
+  std::mutex mu_;
+  std::condition_variable room_;
+  std::deque<mqtt::Received> queue_;
+  bool closing_ = false;
+  bool opened_ = false;                // open() done: from now on a full queue makes reception wait
+  std::vector<mqtt::Received> batch_;  // source thread only; reused
+};
+
+EF_REGISTER_OPERATOR(MqttSubscribe)
+
+}  // namespace
+}  // namespace edgeflow
