@@ -15,6 +15,9 @@ class FrameSender {
   // Thread-safe. Blocks while the transport's window is full (back-pressure). Returns false
   // when timeout_ms (< 0: none) passes first or the sender is closing; the frame was not taken.
   virtual bool send(const std::string& frame, int timeout_ms = -1) = 0;
+  // The caller gives up on the frame its last send() did not finish; the next send() is a new
+  // frame. (A sender to several receivers forgets which of them already took it.)
+  virtual void abandon() {}
   // Waits until every frame sent is acknowledged where the transport acknowledges (always
   // true at once for best-effort transports); false on timeout.
   virtual bool drain(int timeout_ms) = 0;

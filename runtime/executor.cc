@@ -155,6 +155,7 @@ struct Instance final : public Context {
     };
   }
   int64_t now_us() const override;
+  bool stopping() const override;
   void emit(int port, MessagePtr message) override {
     if (port < 0 || port >= static_cast<int>(outbox.size())) return;
     if (!targets[port].empty()) outbox[port].push_back(std::move(message));
@@ -284,6 +285,7 @@ struct Instance final : public Context {
 
 int64_t Instance::now_us() const { return engine->options.clock(); }
 const std::string& Instance::pipeline() const { return engine->pipeline.name; }
+bool Instance::stopping() const { return engine->stopping.load(std::memory_order_relaxed); }
 const LinkDefaults& Instance::links() const { return engine->pipeline.links; }
 void Instance::engine_push(Instance* x) { engine->run_queue.push(x); }
 
@@ -467,7 +469,8 @@ Executor::Executor(const PipelineSpec& pipeline, const Plan& plan, ExecutorOptio
   LinkTransport* transport = e.options.links;
   const std::string& only = e.options.only_node;
   if (!only.empty()) {
-    if (!transport) throw std::invalid_argument("running one node needs a link transport");
+    if (!transport && !e.plan.links.empty())
+      throw std::invalid_argument("running one node of a pipeline with links needs a transport");
     if (!pipeline.node(only)) throw std::invalid_argument("no node named '" + only + "'");
   }
   auto included = [&](const std::string& node) { return only.empty() || node == only; };
@@ -544,6 +547,8 @@ Executor::~Executor() {
   }
   for (std::thread& t : engine_->threads)
     if (t.joinable()) t.join();
+  // Operators go first, while the instances' mutexes and wakers they may still call exist.
+  for (auto& x : engine_->instances) x->op.reset();
 }
 
 void Executor::start() {
@@ -566,7 +571,11 @@ void Executor::start() {
     }
   }
   e.started = true;
-  for (int i = 0; i < e.options.threads; ++i) e.threads.emplace_back([&e] { e.worker(); });
+  // A link sender may block its worker while the broker or receiver is away (back-pressure);
+  // one worker more per sender keeps the stages downstream of it in this process running.
+  int workers = e.options.threads;
+  for (const OperatorEntry& entry : e.link_entries) workers += !entry.spec.is_source();
+  for (int i = 0; i < workers; ++i) e.threads.emplace_back([&e] { e.worker(); });
   for (auto& x : e.instances) {
     if (x->is_source) {
       Instance* raw = x.get();

@@ -12,8 +12,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "runtime/message.h"
 #include "runtime/link_settings.h"
+#include "runtime/message.h"
 #include "runtime/schema.h"
 
 namespace edgeflow {
@@ -27,8 +27,8 @@ class Context {
  public:
   virtual ~Context() = default;
 
-  virtual const std::string& stage() const = 0;  // stage id from the pipeline file
-  virtual const std::string& node() const = 0;   // node this instance runs on
+  virtual const std::string& stage() const = 0;     // stage id from the pipeline file
+  virtual const std::string& node() const = 0;      // node this instance runs on
   virtual const std::string& pipeline() const = 0;  // pipeline name from the file
   // The pipeline's `links:` settings; mqtt_broker is the URI in use (the embedded broker's
   // when the file names none). Operators that talk MQTT default to this broker.
@@ -56,6 +56,10 @@ class Context {
   // Sources fed by another thread (a broker callback): a thread-safe callable that ends the
   // current SourceStep::wait_until early, so the source need not poll. Cheap to call often.
   virtual std::function<void()> make_waker() = 0;
+
+  // True once a stop was requested (SIGINT, --for): a sink that waits for a broker or a peer
+  // should bound that wait from now on, so a shutdown never hangs.
+  virtual bool stopping() const { return false; }
 };
 
 // What a source did in one call of generate().

@@ -180,11 +180,13 @@ TEST_P(Links, ProcessPerNodeEdgesFirst) {
   auto node = [&](const std::string& name) {
     return std::make_unique<Process>(
         std::vector<std::string>{edgeflow_binary(), "run", dir + "/p.yaml", "--node", name,
-                                 "--quiet", "--report", dir + "/" + name + ".json"});
+                                 "--report", dir + "/" + name + ".json"});
   };
   auto pi1 = node("pi-1");
   auto pi2 = node("pi-2");
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  // The edges are up (and holding their first frame for the cloud) before the cloud starts.
+  for (Process* p : {pi1.get(), pi2.get()})
+    ASSERT_TRUE(p->wait_for_err("running 'links-test'", 60)) << p->err();
   auto cloud = node("cloud");
   ASSERT_TRUE(pi1->wait(60)) << pi1->err();
   ASSERT_TRUE(pi2->wait(60)) << pi2->err();
@@ -285,7 +287,10 @@ TEST_P(MqttLinks, BrokerRestartMidRunLosesNothing) {
   auto cloud = node("cloud");
   auto pi1 = node("pi-1");
   auto pi2 = node("pi-2");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Every node connected and running before the outage (a busy machine may be slow to start).
+  for (Process* p : {cloud.get(), pi1.get(), pi2.get()})
+    ASSERT_TRUE(p->wait_for_err("running 'links-test'", 60)) << p->err();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   broker.stop();
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   broker.start();

@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include "brokers/link/dedup.h"
+
 namespace edgeflow {
 namespace {
 
@@ -83,6 +85,21 @@ TEST(Batch, EveryTruncationAndMutationIsRejectedOrDecoded) {
   }
   const std::string stray = frame + "x";
   EXPECT_NE(decode_batch(stray.data(), stray.size()).error, "");
+}
+
+TEST(FrameDedup, RedeliveriesRestartsAndGaps) {
+  FrameDedup d;
+  EXPECT_EQ(d.accept("pi-1", 7, 1), FrameDedup::kNewSession);
+  EXPECT_EQ(d.accept("pi-1", 7, 2), FrameDedup::kNext);
+  EXPECT_EQ(d.accept("pi-1", 7, 2), FrameDedup::kDuplicate);  // redelivered after a reconnect
+  EXPECT_EQ(d.accept("pi-1", 7, 1), FrameDedup::kDuplicate);
+  EXPECT_EQ(d.accept("pi-2", 7, 1), FrameDedup::kNewSession);  // senders are apart
+  EXPECT_EQ(d.accept("pi-1", 9, 1), FrameDedup::kNewSession);  // pi-1 restarted
+  // An old-session frame redelivered after the restart's first frame is still a duplicate.
+  EXPECT_EQ(d.accept("pi-1", 7, 2), FrameDedup::kDuplicate);
+  EXPECT_EQ(d.accept("pi-1", 9, 2), FrameDedup::kNext);
+  EXPECT_EQ(d.accept("pi-1", 9, 5), FrameDedup::kGap);  // QoS 0 or pubsub lost 3 and 4
+  EXPECT_EQ(d.accept("pi-1", 9, 4), FrameDedup::kDuplicate);
 }
 
 }  // namespace

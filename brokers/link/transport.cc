@@ -11,6 +11,7 @@
 #include <set>
 
 #include "brokers/link/batch.h"
+#include "brokers/link/dedup.h"
 #include "brokers/link/mqtt_channel.h"
 #include "brokers/zmq/zmq_channel.h"
 #include "runtime/log.h"
@@ -113,6 +114,7 @@ class FanOut final : public FrameSender {
     next_ = 0;
     return true;
   }
+  void abandon() override { next_ = 0; }
   bool drain(int timeout_ms) override {
     int64_t deadline = steady_ms() + timeout_ms;
     for (auto& s : senders_)
@@ -202,7 +204,9 @@ class LinkSender final : public Operator {
   void close(Context& ctx) override {
     if (!tx_) return;
     flush(ctx, true);
-    const int timeout = ctx.links().drain_timeout_ms;
+    const int timeout = give_up_at_ < 0
+                            ? ctx.links().drain_timeout_ms
+                            : static_cast<int>(std::max<int64_t>(0, give_up_at_ - steady_ms()));
     if (!tx_->drain(timeout)) {
       ctx.error(nullptr, "link " + link_.name + ": " + std::to_string(tx_->unacknowledged()) +
                              " batches not confirmed by the " +
@@ -224,11 +228,13 @@ class LinkSender final : public Operator {
     writer_.finish(h, frame_);
     // Blocks while the broker or receiver is away (back-pressure). After a stop request it
     // gives up after the drain timeout, so a shutdown never hangs on a dead broker.
-    int64_t give_up = -1, next_note = steady_ms() + 10000;
-    while (!tx_->send(frame_, 500)) {
+    int64_t next_note = steady_ms() + 10000;
+    while (!tx_->send(frame_, give_up_at_ >= 0 ? 0 : 500)) {
       if (shared_->stopping.load()) {
-        if (give_up < 0) give_up = steady_ms() + ctx.links().drain_timeout_ms;
-        if (steady_ms() >= give_up) {
+        // One drain_timeout for the whole shutdown, not one per batch.
+        if (give_up_at_ < 0) give_up_at_ = steady_ms() + ctx.links().drain_timeout_ms;
+        if (steady_ms() >= give_up_at_) {
+          tx_->abandon();
           ctx.error(nullptr, "link " + link_.name + ": " + std::to_string(n) +
                                  " messages not sent before shutdown: the " +
                                  (link_.via == "mqtt" ? "broker " + ctx.links().mqtt_broker
@@ -259,6 +265,7 @@ class LinkSender final : public Operator {
   std::string frame_;
   uint64_t session_;
   uint64_t sequence_ = 0;
+  int64_t give_up_at_ = -1;  // after a stop: when waiting for the broker or receiver ends
 };
 
 // Frames handed over from the transport's thread; full = back-pressure on that thread.
@@ -270,10 +277,11 @@ struct Inbox {
   bool closed = false;
   std::function<void()> waker;
 
+  // After close() it appends without waiting: the transport's thread must be able to finish
+  // (stop() joins it), and a frame it already acknowledged must not be dropped.
   void push(std::string&& frame) {
     std::unique_lock<std::mutex> lock(mu);
     room.wait(lock, [&] { return frames.size() < capacity || closed; });
-    if (closed) return;
     bool was_empty = frames.empty();
     frames.push_back(std::move(frame));
     lock.unlock();
@@ -346,14 +354,20 @@ class LinkReceiver final : public Operator {
   }
 
   SourceStep generate(Context& ctx) override {
+    // About one executor turn per call (a frame holds up to batch.messages), so the soft
+    // queue bound of the README holds for receivers too.
     std::string frame;
-    int frames = 0;
-    while (frames < 4 && inbox_->pop(frame)) {
+    size_t emitted = 0, frames = 0;
+    while (emitted < 256 && inbox_->pop(frame)) {
       ++frames;
-      deliver(frame, ctx);
+      emitted += deliver(frame, ctx);
     }
-    if (frames > 0) return SourceStep::emitted();
-    if (ended_.size() >= link_.senders.size()) return SourceStep::done();
+    if (frames > 0) {
+      if (stop_requested_ && peers_local_)
+        stop_deadline_ = steady_ms() + ctx.links().drain_timeout_ms + 5000;  // progress
+      return SourceStep::emitted();
+    }
+    if (senders_ended() >= link_.senders.size()) return SourceStep::done();
     if (stop_requested_) {
       if (!peers_local_) return SourceStep::done();  // channel stopped, inbox drained
       if (steady_ms() >= stop_deadline_) {
@@ -385,41 +399,50 @@ class LinkReceiver final : public Operator {
 
  private:
   void stop_channel() {
+    inbox_->close();  // first: a handler blocked on a full inbox must return for stop() to join
     if (rx_) {
       rx_->stop();
       counters_->reconnects = rx_->reconnects();
     }
-    inbox_->close();
   }
 
-  void deliver(const std::string& frame, Context& ctx) {
+  // Emits the frame's messages unless it was delivered before; returns how many.
+  size_t deliver(const std::string& frame, Context& ctx) {
     DecodedBatch b = decode_batch(frame.data(), frame.size());
     counters_->payload_bytes += frame.size();
     if (!b.error.empty()) {
       counters_->errors += 1;
       ctx.error(nullptr, "link " + link_.name + ": a frame was dropped: " + b.error);
-      return;
+      return 0;
     }
-    SenderState& st = senders_[b.header.sender];
-    if (st.session != b.header.session) st = SenderState{b.header.session, 0};
-    if (b.header.sequence <= st.last) {
-      counters_->duplicates += 1;
-      return;
+    switch (dedup_.accept(b.header.sender, b.header.session, b.header.sequence)) {
+      case FrameDedup::kDuplicate:
+        counters_->duplicates += 1;
+        return 0;
+      case FrameDedup::kNewSession:
+        ended_.erase(b.header.sender);  // a restarted sender is live again
+        break;
+      case FrameDedup::kGap:
+        logger().warn("link {} on '{}': batches from '{}' went missing before {}", link_.name,
+                      node_, b.header.sender, b.header.sequence);
+        break;
+      case FrameDedup::kNext:
+        break;
     }
-    if (st.last != 0 && b.header.sequence != st.last + 1)
-      logger().warn("link {} on '{}': batches {}..{} from '{}' never arrived", link_.name, node_,
-                    st.last + 1, b.header.sequence - 1, b.header.sender);
-    st.last = b.header.sequence;
     counters_->batches += 1;
     counters_->messages += b.messages.size();
+    const size_t n = b.messages.size();
     for (MessagePtr& m : b.messages) ctx.emit(std::move(m));
     if (b.header.end) ended_.insert(b.header.sender);
+    return n;
   }
 
-  struct SenderState {
-    uint64_t session = 0;
-    uint64_t last = 0;
-  };
+  size_t senders_ended() const {
+    size_t n = 0;
+    for (const std::string& s : link_.senders) n += ended_.count(s);
+    return n;
+  }
+
   std::shared_ptr<Shared> shared_;
   const LinkPlan& link_;
   std::string node_;
@@ -427,7 +450,7 @@ class LinkReceiver final : public Operator {
   std::shared_ptr<Counters> counters_;
   std::shared_ptr<Inbox> inbox_;
   std::unique_ptr<FrameReceiver> rx_;
-  std::map<std::string, SenderState> senders_;
+  FrameDedup dedup_;
   std::set<std::string> ended_;
   bool stop_requested_ = false;
   int64_t stop_deadline_ = 0;

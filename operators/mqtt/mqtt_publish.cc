@@ -19,6 +19,8 @@
 //     op: mqtt.publish
 //     from: minute
 //     with: { topic: "weather/{origin}/minute", qos: 1, retain: true }
+#include <chrono>
+
 #include "brokers/codec.h"
 #include "brokers/mqtt/client.h"
 #include "operators/mqtt/mqtt_payload.h"
@@ -118,19 +120,37 @@ class MqttPublish : public Operator {
     }
     const std::string& bytes = format_ == Format::kRaw ? *m->blob.bytes : payload_;
     try {
-      // Blocks while the in-flight window is full: back-pressure to the pipeline.
-      if (!client_->publish(*topic, bytes.data(), bytes.size(), qos_, retain_)) {
-        ctx.error(m.get(), qos_ == 0 ? "not published: not connected to the MQTT broker (QoS 0)"
-                                     : "not published: the MQTT client is shutting down");
+      // Waits while the in-flight window is full: back-pressure to the pipeline. After a stop
+      // it waits drain_timeout in all, so a shutdown never hangs on a broker that is away.
+      for (;;) {
+        const bool given_up = give_up_at_ >= 0 && steady_us() >= give_up_at_;
+        if (client_->publish(*topic, bytes.data(), bytes.size(), qos_, retain_, given_up ? 0 : 500))
+          return;
+        if (qos_ == 0) {
+          return ctx.error(m.get(), "not published: not connected to the MQTT broker (QoS 0)");
+        }
+        if (given_up) {
+          return ctx.error(m.get(), "not published before shutdown: the MQTT broker " +
+                                        client_->options().uri + " did not take it");
+        }
+        if (ctx.stopping() && give_up_at_ < 0) give_up_at_ = steady_us() + drain_timeout_us_;
       }
     } catch (const mqtt::MqttError& e) {
       ctx.error(m.get(), e.what());
     }
   }
 
+  static int64_t steady_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
   void close(Context& ctx) override {
     if (!client_) return;
-    int timeout_ms = static_cast<int>(drain_timeout_us_ / 1000);
+    int64_t left_us =
+        give_up_at_ < 0 ? drain_timeout_us_ : std::max<int64_t>(0, give_up_at_ - steady_us());
+    int timeout_ms = static_cast<int>(left_us / 1000);
     if (!client_->flush(timeout_ms)) {
       uint64_t left = client_->stats().unacknowledged;
       ctx.error(nullptr, std::to_string(left) + " message(s) not confirmed by the MQTT broker " +
@@ -146,6 +166,7 @@ class MqttPublish : public Operator {
   bool retain_;
   Format format_;
   int64_t drain_timeout_us_;
+  int64_t give_up_at_ = -1;  // steady µs: after a stop, when waiting for the broker ends
   mqttop::ClientChoice choice_;
   std::unique_ptr<mqtt::Client> client_;
   std::string problem_, payload_;  // reused per message
