@@ -349,8 +349,23 @@ stages:
   - {id: c, op: test.collect, from: n}
 )");
   EXPECT_EQ(p.stage("a")->overflow, Overflow::kDropOldest);
+  EXPECT_EQ(p.stage("a")->queue_capacity, 4u);
   EXPECT_EQ(p.stage("b")->overflow, Overflow::kBlock);
   EXPECT_EQ(p.stage("c")->overflow, Overflow::kBlock);  // readings, not frames
+  EXPECT_EQ(p.stage("c")->queue_capacity, 1024u);
+}
+
+TEST(Executor, RawFramesCrossingALinkAreALoadError) {
+  LoadResult r = load_pipeline_text(R"(
+pipeline: frames
+stages:
+  - {id: cam, op: test.frames, on: edge}
+  - {id: sink, op: test.collect, from: cam, on: cloud}
+)",
+                                    "test.yaml", ".");
+  ASSERT_FALSE(r.pipeline);
+  EXPECT_NE(r.diags.str().find("test.yaml:5:"), std::string::npos) << r.diags.str();
+  EXPECT_NE(r.diags.str().find("op: image.encode on: edge"), std::string::npos) << r.diags.str();
 }
 
 TEST(Executor, DropOldestQueuesCountWhatTheyDrop) {

@@ -12,6 +12,7 @@
 #include "runtime/duration.h"
 #include "runtime/options_yaml.h"
 #include "runtime/pipeline.h"
+#include "runtime/placement.h"
 
 namespace edgeflow {
 
@@ -42,6 +43,7 @@ std::vector<std::string> PipelineSpec::nodes_for(const std::string& on) const {
 namespace {
 
 constexpr size_t kMaxFileBytes = 4 << 20;  // a pipeline file is hand-written text
+constexpr size_t kFrameQueueCapacity = 4;  // camera frames: see check_port_types
 
 const std::vector<std::string> kTopKeys = {"pipeline", "description", "nodes", "links", "stages"};
 const std::vector<std::string> kStageKeys = {"id", "op", "on", "from", "with", "via", "queue"};
@@ -97,6 +99,7 @@ class Loader {
       if (!has_cycle()) {
         resolve_placement();
         check_port_types();
+        if (diags_.empty()) check_frames_on_links();
       }
     }
     return finish();
@@ -501,6 +504,7 @@ class Loader {
                    "queue 'capacity' must be a whole number from 1 to 1000000 (got '" + *v + "')");
       } else if (v) {
         stage.queue_capacity = static_cast<size_t>(n);
+        stage.capacity_given = true;
       }
     }
     if (queue["overflow"].IsDefined()) {
@@ -619,6 +623,28 @@ class Loader {
     }
   }
 
+  // A raw frame lives in memory (a cv::Mat) and never goes on the wire: a link that would
+  // carry one is a load error here rather than one run-time error per frame.
+  void check_frames_on_links() {
+    const Plan plan = place(spec_);
+    for (const LinkPlan& l : plan.links) {
+      const StageSpec& from = spec_.stages[l.from_stage];
+      const PortSpec& port = from.entry->spec.outputs[l.from_port];
+      const std::string type = port.name == "out" ? from.output_type : port.type;
+      if (type.empty() || type == "any" || !body_type_accepts("frame", type)) continue;
+      const StageSpec& to = spec_.stages[l.to_stage];
+      SourceMark mark = to.mark;
+      for (const InputRef& in : to.inputs)
+        if (in.stage == from.id) mark = in.mark;
+      diags_.add(mark, to.id,
+                 "raw camera frames from '" + from.id + "' (on: " + from.on +
+                     ") would cross a link to this stage (on: " + to.on +
+                     "); frames cross links only encoded",
+                 "add a stage with op: image.encode on: " + from.on +
+                     " between them, or run this stage on: " + from.on);
+    }
+  }
+
   void check_port_types() {
     for (int i : topological_order(spec_)) {
       StageSpec& s = spec_.stages[i];
@@ -641,9 +667,12 @@ class Loader {
         }
         if (in_type.empty()) in_type = produced;
       }
-      if (!s.overflow_given && !in_type.empty() && in_type != "any" &&
-          body_type_accepts("frame", in_type))
-        s.overflow = Overflow::kDropOldest;
+      // Camera frames: the newest matters, and each holds megabytes of pixels. A short
+      // drop-oldest queue keeps a slow consumer from stalling the camera or filling memory.
+      if (!in_type.empty() && in_type != "any" && body_type_accepts("frame", in_type)) {
+        if (!s.overflow_given) s.overflow = Overflow::kDropOldest;
+        if (!s.capacity_given) s.queue_capacity = kFrameQueueCapacity;
+      }
       int out = op.output_index("out");
       if (out >= 0) {
         s.output_type = op.outputs[out].type == "same" ? (in_type.empty() ? "any" : in_type)

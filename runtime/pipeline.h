@@ -39,7 +39,8 @@ struct StageSpec {
   std::vector<InputRef> inputs;
   Options options;
   const OperatorEntry* entry = nullptr;
-  size_t queue_capacity = 1024;
+  size_t queue_capacity = 1024;  // 4 for stages that read camera frames, unless given
+  bool capacity_given = false;
   // kBlock unless `queue: {overflow: ...}` says otherwise, or the stage reads camera frames
   // (then kDropOldest: a slow consumer must never stall the camera; drops are counted).
   Overflow overflow = Overflow::kBlock;
