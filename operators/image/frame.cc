@@ -1,9 +1,8 @@
 #include "operators/image/frame.h"
 
 #include <exception>
-#include <vector>
-
 #include <opencv2/imgcodecs.hpp>
+#include <vector>
 
 namespace edgeflow {
 

@@ -8,10 +8,9 @@
 #pragma once
 
 #include <memory>
+#include <opencv2/core.hpp>
 #include <string>
 #include <string_view>
-
-#include <opencv2/core.hpp>
 
 #include "runtime/message.h"
 

@@ -1,0 +1,73 @@
+// image.encode — camera frames to JPEG or PNG, so they can cross a link (a raw frame never
+// goes on the wire) or be stored. Fields pass through unchanged; the blob becomes the image.
+//
+// Ports: in (blob: a frame; an image already in the target format passes as is, another one
+// is decoded and re-encoded) -> out (image: image/jpeg or image/png).
+// Options: format (jpeg | png), quality (JPEG 1..100, default 80), compression (PNG 0..9).
+//
+//   - id: jpeg
+//     op: image.encode
+//     on: edge
+//     from: cam
+//     with: { format: jpeg, quality: 75 }
+#include <string>
+
+#include "operators/image/frame.h"
+#include "runtime/registry.h"
+
+namespace edgeflow {
+namespace {
+
+class ImageEncode : public Operator {
+ public:
+  static OperatorSpec spec() {
+    OperatorSpec s;
+    s.name = "image.encode";
+    s.summary = "Encodes camera frames as JPEG or PNG, the form in which frames cross links.";
+    s.example =
+        "- id: jpeg\n  op: image.encode\n  on: edge\n  from: cam\n"
+        "  with: { format: jpeg, quality: 75 }";
+    s.inputs = {{"in", "blob", "camera frames (images in another format are re-encoded)"}};
+    s.outputs = {{"out", "image", "the same messages with an image/jpeg or image/png blob"}};
+    s.options = {
+        opt_enum("format", {"jpeg", "png"}, "image format").def("jpeg"),
+        opt_int("quality", "JPEG quality: higher is larger and sharper")
+            .def("80")
+            .at_least(1)
+            .at_most(100),
+        opt_int("compression", "PNG compression level: higher is smaller and slower")
+            .def("3")
+            .at_least(0)
+            .at_most(9),
+    };
+    return s;
+  }
+
+  explicit ImageEncode(const Options& o)
+      : format_(o.get_string("format") == "png" ? ImageFormat::kPng : ImageFormat::kJpeg),
+        level_(format_ == ImageFormat::kJpeg ? static_cast<int>(o.get_int("quality"))
+                                             : static_cast<int>(o.get_int("compression"))) {}
+
+  void process(int, MessagePtr m, Context& ctx) override {
+    if (m->blob.type == image_type(format_) && m->blob.bytes) return ctx.emit(std::move(m));
+    std::string why;
+    if (!frame_pixels(m->blob, pixels_, why)) return ctx.error(m.get(), why);
+    std::string bytes;
+    bool ok = encode_image(pixels_, format_, level_, bytes, why);
+    pixels_.release();  // keep no reference to the frame past this call
+    if (!ok) return ctx.error(m.get(), why);
+    auto w = make_mutable(std::move(m));
+    w->blob = make_image_blob(format_, std::move(bytes));
+    ctx.emit(std::move(w));
+  }
+
+ private:
+  ImageFormat format_;
+  int level_;
+  cv::Mat pixels_;
+};
+
+EF_REGISTER_OPERATOR(ImageEncode)
+
+}  // namespace
+}  // namespace edgeflow
