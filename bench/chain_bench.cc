@@ -26,7 +26,6 @@ ExecutorOptions executor_options(int threads, size_t batch) {
   return o;
 }
 
-
 std::atomic<int64_t> g_sink_sum{0};
 
 class BenchSource : public Operator {

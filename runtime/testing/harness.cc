@@ -68,8 +68,8 @@ std::function<void()> OperatorHarness::make_waker() {
 bool OperatorHarness::wait_for_wake(int timeout_ms) {
   if (!wake_) wake_ = std::make_shared<WakeState>();
   std::unique_lock<std::mutex> lock(wake_->mu);
-  bool woken = wake_->cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                                  [&] { return wake_->woken; });
+  bool woken =
+      wake_->cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return wake_->woken; });
   wake_->woken = false;
   return woken;
 }
