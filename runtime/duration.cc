@@ -74,4 +74,71 @@ std::string format_iso8601(int64_t epoch_us) {
   return out;
 }
 
+namespace {
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+}  // namespace
+
+std::optional<int64_t> parse_iso8601_us(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&](size_t n, int64_t& value) {
+    if (i + n > s.size()) return false;
+    value = 0;
+    for (size_t k = 0; k < n; ++k) {
+      char c = s[i + k];
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + (c - '0');
+    }
+    i += n;
+    return true;
+  };
+  auto literal = [&](char c) {
+    if (i >= s.size() || s[i] != c) return false;
+    ++i;
+    return true;
+  };
+  int64_t year, month, day, hour = 0, minute = 0, second = 0, frac_us = 0, offset_min = 0;
+  if (!digits(4, year) || !literal('-') || !digits(2, month) || !literal('-') || !digits(2, day))
+    return std::nullopt;
+  if (i < s.size() && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
+    ++i;
+    if (!digits(2, hour) || !literal(':') || !digits(2, minute)) return std::nullopt;
+    if (literal(':')) {
+      if (!digits(2, second)) return std::nullopt;
+      if (literal('.')) {
+        size_t begin = i;
+        for (int64_t scale = 100000; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, scale /= 10)
+          frac_us += (s[i] - '0') * scale;
+        if (i == begin) return std::nullopt;
+      }
+    }
+    if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
+      ++i;
+    } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+      int sign = s[i] == '-' ? -1 : 1;
+      ++i;
+      int64_t oh, om;
+      if (!digits(2, oh) || !literal(':') || !digits(2, om) || oh > 23 || om > 59)
+        return std::nullopt;
+      offset_min = sign * (oh * 60 + om);
+    }
+  }
+  if (i != s.size()) return std::nullopt;
+  static const int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (month < 1 || month > 12 || day < 1 || day > kDays[month - 1] ||
+      (month == 2 && day == 29 && !leap) || hour > 23 || minute > 59 || second > 60)
+    return std::nullopt;
+  int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second -
+                    offset_min * 60;
+  return seconds * 1'000'000 + frac_us;
+}
+
 }  // namespace edgeflow

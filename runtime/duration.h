@@ -14,5 +14,8 @@ std::string format_duration(int64_t us);
 
 // ISO 8601 UTC with milliseconds when they are not zero: 2010-01-01T00:00:00Z.
 std::string format_iso8601(int64_t epoch_us);
+// YYYY-MM-DD[THH:MM[:SS[.fraction]]][Z|±HH:MM] to µs since the epoch; no zone means UTC.
+// nullopt for anything else, an impossible date included.
+std::optional<int64_t> parse_iso8601_us(std::string_view text);
 
 }  // namespace edgeflow

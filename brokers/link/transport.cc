@@ -71,6 +71,24 @@ struct Shared {
   std::string ready_prefix(const LinkPlan& l) const {
     return "edgeflow/" + pipeline->name + "/_ready/" + link_path(l) + "/";
   }
+  // One end of a link over MQTT; `end` is "tx" or "rx" (part of the client id).
+  MqttLinkOptions mqtt_options(Context& ctx, const LinkPlan& l, const std::string& node,
+                               const char* end) const {
+    const LinkDefaults& d = ctx.links();
+    MqttLinkOptions o;
+    o.broker = d.mqtt_broker;
+    o.client = d.mqtt_client;
+    o.client_id =
+        id_safe("ef-" + ctx.pipeline() + "-l" + std::to_string(l.id) + "-" + node + "-" + end);
+    o.topic = topic(l);
+    o.ready_prefix = ready_prefix(l);
+    o.qos = d.mqtt_qos;
+    o.retry = d.mqtt_retry;
+    o.node = node;
+    o.link = l.name;
+    return o;
+  }
+
   static std::string link_path(const LinkPlan& l) {
     std::string p = l.name;
     p.replace(p.find("->"), 2, "/");
@@ -155,17 +173,8 @@ class LinkSender final : public Operator {
     const LinkDefaults& d = ctx.links();
     try {
       if (link_.via == "mqtt") {
-        MqttLinkOptions o;
-        o.broker = d.mqtt_broker;
-        o.client = d.mqtt_client;
-        o.client_id =
-            id_safe("ef-" + ctx.pipeline() + "-l" + std::to_string(link_.id) + "-" + node_ + "-tx");
-        o.topic = shared_->topic(link_);
-        o.ready_prefix = shared_->ready_prefix(link_);
-        o.qos = d.mqtt_qos;
-        o.retry = d.mqtt_retry;
+        MqttLinkOptions o = shared_->mqtt_options(ctx, link_, node_, "tx");
         o.receivers = link_.receivers;
-        o.link = link_.name;
         tx_ = make_mqtt_sender(o);
       } else {
         std::vector<std::unique_ptr<FrameSender>> each;
@@ -325,17 +334,7 @@ class LinkReceiver final : public Operator {
     const LinkDefaults& d = ctx.links();
     try {
       if (link_.via == "mqtt") {
-        MqttLinkOptions o;
-        o.broker = d.mqtt_broker;
-        o.client = d.mqtt_client;
-        o.client_id =
-            id_safe("ef-" + ctx.pipeline() + "-l" + std::to_string(link_.id) + "-" + node_ + "-rx");
-        o.topic = shared_->topic(link_);
-        o.ready_prefix = shared_->ready_prefix(link_);
-        o.qos = d.mqtt_qos;
-        o.retry = d.mqtt_retry;
-        o.node = node_;
-        o.link = link_.name;
+        MqttLinkOptions o = shared_->mqtt_options(ctx, link_, node_, "rx");
         rx_ = make_mqtt_receiver(o, std::move(handler));
       } else {
         zmqlink::ReceiverOptions o;

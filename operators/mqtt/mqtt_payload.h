@@ -25,7 +25,6 @@ bool json_to_fields(std::string_view payload, Fields& out, std::string& error);
 // An event time from a payload field: a number is seconds since the epoch (fractions
 // allowed), a string is ISO 8601 (2026-06-01T12:00:00Z, 2026-06-01T12:00:00.250+02:00).
 std::optional<int64_t> time_from_value(const Value& value, std::string& error);
-std::optional<int64_t> parse_iso8601_us(std::string_view text);
 
 // A publish topic with placeholders: {node} (this stage's node), {stage}, {stream} and
 // {origin} (of the message), {field.NAME} (a field's value: text, number or bool).
