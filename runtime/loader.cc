@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "runtime/blob_encoders.h"
 #include "runtime/duration.h"
 #include "runtime/options_yaml.h"
 #include "runtime/pipeline.h"
@@ -623,8 +624,9 @@ class Loader {
     }
   }
 
-  // A raw frame lives in memory (a cv::Mat) and never goes on the wire: a link that would
-  // carry one is a load error here rather than one run-time error per frame.
+  // A raw frame lives in memory (a cv::Mat) and never goes on the wire: unless an encoder is
+  // registered for frames (runtime/blob_encoders.h), a link that would carry them is a load
+  // error here rather than one run-time error per frame.
   void check_frames_on_links() {
     const Plan plan = place(spec_);
     for (const LinkPlan& l : plan.links) {
@@ -632,6 +634,7 @@ class Loader {
       const PortSpec& port = from.entry->spec.outputs[l.from_port];
       const std::string type = port.name == "out" ? from.output_type : port.type;
       if (type.empty() || type == "any" || !body_type_accepts("frame", type)) continue;
+      if (find_blob_encoder_for_port("frame")) continue;  // the link encodes them
       const StageSpec& to = spec_.stages[l.to_stage];
       SourceMark mark = to.mark;
       for (const InputRef& in : to.inputs)

@@ -8,7 +8,7 @@
 // node spent per minute of video (the camera source apart), the other half of the edge's
 // energy budget.
 //
-//   build/bench/vision/vision_link_bench [--fps F] [--width W --height H] [--quality Q]
+//   build/bench/vision/vision_link_bench [--fps F] [--width W --height H]
 //                                        [PIPELINE_DIR]   (default: the source tree's)
 #include <cstdio>
 #include <cstdlib>
@@ -91,7 +91,8 @@ bool measure(const std::string& file, const std::vector<OptionOverride>& overrid
 int main(int argc, char** argv) {
   using namespace edgeflow;
   double fps = 10;
-  std::string width = "640", height = "480", quality = "80";
+  std::string width = "640", height = "480";
+  const std::string quality = "80";  // the JPEG quality links use for frames (operators/image)
   std::string dir = std::string(EDGEFLOW_SOURCE_TREE) + "/pipelines";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -101,13 +102,11 @@ int main(int argc, char** argv) {
       width = argv[++i];
     } else if (a == "--height" && i + 1 < argc) {
       height = argv[++i];
-    } else if (a == "--quality" && i + 1 < argc) {
-      quality = argv[++i];
     } else if (!a.empty() && a[0] != '-') {
       dir = a;
     } else {
       std::fprintf(stderr,
-                   "usage: vision_link_bench [--fps F] [--width W --height H] [--quality Q] "
+                   "usage: vision_link_bench [--fps F] [--width W --height H] "
                    "[PIPELINE_DIR]\n");
       return 2;
     }
@@ -138,8 +137,6 @@ int main(int argc, char** argv) {
   for (Variant v : {Variant{"motion on the edge", "surveillance-camera.yaml"},
                     Variant{"motion on the cloud", "surveillance-camera-cloud.yaml"}}) {
     std::vector<OptionOverride> o = common;
-    if (std::string(v.file).find("cloud") != std::string::npos)
-      o.push_back({"jpeg", "quality", quality});
     Measured m;
     if (!measure(dir + "/" + v.file, o, broker.uri(), m)) return 1;
     std::printf("%-22s %9llu %14llu %14llu %11.2f %11.2f %11.2f %7llu\n", v.name,

@@ -3,6 +3,7 @@
 #include <msgpack.hpp>
 
 #include "brokers/codec.h"
+#include "runtime/blob_encoders.h"
 
 namespace edgeflow {
 namespace {
@@ -18,9 +19,18 @@ struct StringBuffer {
 
 bool BatchWriter::add(const Message& message, std::string& why) {
   if (!message.blob.empty() && !message.blob.bytes) {
-    why = "a '" + message.blob.type +
-          "' blob has no encoded bytes and cannot cross a link; put image.encode before it";
-    return false;
+    // In-memory only (a camera frame): encoded for the wire when an encoder is registered.
+    const BlobEncoderEntry* encoder = find_blob_encoder(message.blob.type);
+    if (!encoder) {
+      why = "a '" + message.blob.type +
+            "' blob has no encoded bytes and cannot cross a link; put image.encode before it";
+      return false;
+    }
+    Message copy = message;  // fields are small next to the pixels; the message stays shared
+    if (!encoder->encode(message.blob, copy.blob, why)) return false;
+    encode_message(copy, body_);
+    ++count_;
+    return true;
   }
   encode_message(message, body_);
   ++count_;

@@ -26,8 +26,9 @@ struct BatchHeader {
 // Collects encoded messages, then writes the frame.
 class BatchWriter {
  public:
-  // False (and nothing added) for a message that may not cross a link: a blob with no
-  // encoded bytes (a raw camera frame); `why` says what to do.
+  // A blob with no encoded bytes (a raw camera frame) is encoded by its registered blob
+  // encoder (runtime/blob_encoders.h). False (and nothing added) when it has none or the
+  // encoder fails; `why` says what to do.
   bool add(const Message& message, std::string& why);
   size_t count() const { return count_; }
   size_t bytes() const { return body_.size(); }

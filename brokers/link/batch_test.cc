@@ -52,9 +52,10 @@ TEST(Batch, EmptyEndMarker) {
   EXPECT_TRUE(b.messages.empty());
 }
 
-TEST(Batch, RawFrameIsRefused) {
+// An in-memory blob without a registered encoder (camera frames have one: JPEG).
+TEST(Batch, InMemoryBlobWithoutEncoderIsRefused) {
   Message m;
-  m.blob.type = "frame/bgr8";
+  m.blob.type = "frame/no-encoder";
   m.blob.native = std::make_shared<int>(1);
   BatchWriter w;
   std::string why;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "operators/image/frame.h"
+#include "runtime/blob_encoders.h"
 #include "runtime/registry.h"
 
 namespace edgeflow {
@@ -68,6 +69,29 @@ class ImageEncode : public Operator {
 };
 
 EF_REGISTER_OPERATOR(ImageEncode)
+
+// Frames that reach a link without an image.encode stage cross it as JPEG at quality 80, so
+// moving a frame reader between edge and cloud is a one-word `on:` edit. An image.encode stage
+// before the link chooses another format or quality.
+constexpr int kLinkJpegQuality = 80;
+
+bool encode_frame_for_link(const Blob& in, Blob& out, std::string& why) {
+  const cv::Mat* pixels = native_frame(in);
+  if (!pixels) {
+    why = "a '" + in.type + "' blob without pixels cannot be encoded";
+    return false;
+  }
+  std::string bytes;
+  if (!encode_image(*pixels, ImageFormat::kJpeg, kLinkJpegQuality, bytes, why)) return false;
+  out = make_image_blob(ImageFormat::kJpeg, std::move(bytes));
+  return true;
+}
+
+const bool ef_frame_link_encoders =
+    register_blob_encoder(std::string(kFrameBgr),
+                          {"frame", "JPEG, quality 80", encode_frame_for_link}) &&
+    register_blob_encoder(std::string(kFrameGray),
+                          {"frame", "JPEG, quality 80", encode_frame_for_link});
 
 }  // namespace
 }  // namespace edgeflow
