@@ -301,8 +301,10 @@ int cmd_run(const RunArgs& args) {
     }
     pipeline.links.mqtt_broker = broker->uri();
     if (!args.quiet)
-      logger().info("embedded broker on {} (read it: mosquitto_sub -p {} -t 'edgeflow/#' -v)",
-                    broker->uri(), broker->port());
+      logger().info(
+          "embedded broker on {} (watch it: mosquitto_sub -p {} -t '#' -v; link "
+          "frames on edgeflow/... are msgpack)",
+          broker->uri(), broker->port());
   }
   std::unique_ptr<LinkTransport> transport;
   if (use_links) transport = make_link_transport(pipeline, plan);
@@ -321,9 +323,10 @@ int cmd_run(const RunArgs& args) {
   if (!args.quiet) {
     size_t copies = 0;
     for (const StageMetrics& m : executor.metrics()) copies += m.op.rfind("link.", 0) != 0;
-    logger().info("running '{}'{}: {} stage copies, {} links", pipeline.name,
-                  args.node.empty() ? "" : " node '" + args.node + "'", copies,
-                  use_links ? plan.links.size() : 0);
+    const size_t links = use_links ? plan.links.size() : 0;
+    logger().info("running '{}'{}: {} stage copies, {} link{}", pipeline.name,
+                  args.node.empty() ? "" : " node '" + args.node + "'", copies, links,
+                  links == 1 ? "" : "s");
   }
   auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
