@@ -129,4 +129,15 @@ std::string last_endpoint(const zmq::socket_t& socket) {
   return socket.get(zmq::sockopt::last_endpoint);
 }
 
+std::string attach_user_socket(zmq::socket_t& socket, const std::string& endpoint, bool bind) {
+  if (!bind) {
+    connect_or_throw(socket, endpoint);
+    return "";
+  }
+  bind_or_throw(socket, endpoint,
+                "pick another port in 'endpoint', or stop the program that holds it (ss -ltnp "
+                "shows which)");
+  return endpoint.find(":*") != std::string::npos ? last_endpoint(socket) : "";
+}
+
 }  // namespace edgeflow::zmqlink

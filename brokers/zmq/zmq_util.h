@@ -21,6 +21,10 @@ void connect_or_throw(zmq::socket_t& socket, const std::string& endpoint);
 // ZMQ_LAST_ENDPOINT: what a socket bound, with `*` resolved to the port picked.
 std::string last_endpoint(const zmq::socket_t& socket);
 
+// A user-facing socket of the zmq.* operators: binds (the fix for a port in use names the
+// `endpoint` option) or connects. Returns the endpoint bound when the port was `*`, else "".
+std::string attach_user_socket(zmq::socket_t& socket, const std::string& endpoint, bool bind);
+
 // An eventfd that other threads signal to wake a thread blocked in zmq::poll (stop, new work),
 // so idle threads need not poll on a short timeout.
 class WakeFd {

@@ -122,17 +122,9 @@ class ZmqPublish : public Operator {
     // At exit, queued messages get up to `timeout` to leave.
     socket_.set(zmq::sockopt::linger, std::min(timeout_ms_, 10'000));
     try {
-      if (bind_) {
-        zmqlink::bind_or_throw(socket_, endpoint_,
-                               "pick another port in 'endpoint', or stop the program that holds "
-                               "it (ss -ltnp shows which)");
-        if (endpoint_.find(":*") != std::string::npos) {
-          logger().info("stage '{}' on '{}': zmq.publish bound {}", ctx.stage(), ctx.node(),
-                        zmqlink::last_endpoint(socket_));
-        }
-      } else {
-        zmqlink::connect_or_throw(socket_, endpoint_);
-      }
+      std::string picked = zmqlink::attach_user_socket(socket_, endpoint_, bind_);
+      if (!picked.empty())
+        logger().info("stage '{}' on '{}': zmq.publish bound {}", ctx.stage(), ctx.node(), picked);
     } catch (const std::exception& e) {
       shut();
       throw OperatorError(e.what());

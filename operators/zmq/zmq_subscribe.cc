@@ -179,17 +179,10 @@ class ZmqSubscribe : public Operator {
     socket_.set(zmq::sockopt::rcvhwm, hwm_);
     if (!pull_) socket_.set(zmq::sockopt::subscribe, topic_);
     try {
-      if (bind_) {
-        zmqlink::bind_or_throw(socket_, endpoint_,
-                               "pick another port in 'endpoint', or stop the program that holds "
-                               "it (ss -ltnp shows which)");
-        if (endpoint_.find(":*") != std::string::npos) {
-          logger().info("stage '{}' on '{}': zmq.subscribe bound {}", ctx.stage(), ctx.node(),
-                        zmqlink::last_endpoint(socket_));
-        }
-      } else {
-        zmqlink::connect_or_throw(socket_, endpoint_);
-      }
+      std::string picked = zmqlink::attach_user_socket(socket_, endpoint_, bind_);
+      if (!picked.empty())
+        logger().info("stage '{}' on '{}': zmq.subscribe bound {}", ctx.stage(), ctx.node(),
+                      picked);
     } catch (const std::exception& e) {
       socket_.close();
       zctx_.reset();
