@@ -110,8 +110,10 @@ class CameraCapture : public Operator {
     const std::string& time = o.get_string("time");
     bool file = source_.kind() == VideoSource::Kind::kFile;
     if (time == "file" && !file) {
-      throw OptionError("time", "is 'file', but '" + o.get_string("device") + "' is not a file",
-                        "use time: capture for cameras and streams");
+      throw OptionError(
+          "time",
+          "is 'file', but '" + VideoSource::redact(o.get_string("device")) + "' is not a file",
+          "use time: capture for cameras and streams");
     }
     if (o.get_bool("loop") && !file)
       throw OptionError("loop", "applies to video files only",

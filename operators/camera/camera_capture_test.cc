@@ -276,6 +276,8 @@ TEST(VideoSource, ClassifiesAndRedacts) {
   EXPECT_EQ(VideoSource::redact("rtsp://admin:s3cret@10.0.0.5:554/live"),
             "rtsp://admin:***@10.0.0.5:554/live");
   EXPECT_EQ(VideoSource::redact("rtsp://10.0.0.5:554/live"), "rtsp://10.0.0.5:554/live");
+  // An '@' in the password: user info ends at the last '@' before the path.
+  EXPECT_EQ(VideoSource::redact("rtsp://admin:p@ss@cam/live"), "rtsp://admin:***@cam/live");
 }
 
 TEST(VideoSource, StreamThatCannotConnectFailsWithinItsTimeout) {

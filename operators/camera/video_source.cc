@@ -44,9 +44,10 @@ std::string VideoSource::redact(const std::string& url) {
   size_t scheme = url.find("://");
   if (scheme == std::string::npos) return url;
   size_t host_start = scheme + 3;
-  size_t at = url.find('@', host_start);
+  // User info ends at the last '@' before the path, as FFmpeg reads it: user:p@ss@cam.
   size_t slash = url.find('/', host_start);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
+  size_t at = url.rfind('@', slash == std::string::npos ? std::string::npos : slash);
+  if (at == std::string::npos || at < host_start) return url;
   size_t colon = url.find(':', host_start);
   if (colon == std::string::npos || colon > at) return url;
   return url.substr(0, colon + 1) + "***" + url.substr(at);

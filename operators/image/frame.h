@@ -2,9 +2,10 @@
 // operators.
 //
 // A raw frame is a blob of type "frame/bgr8" (or "frame/gray8") whose pixels are a cv::Mat in
-// `native`: it moves between stages by pointer and never goes on the wire (a link refuses
-// it). An encoded image is "image/jpeg" or "image/png" with the file bytes in `bytes`; that is
-// what crosses links. A frame is immutable once emitted: stages that draw on one clone it.
+// `native`: it moves between stages by pointer and never goes on the wire (a link encodes it
+// as JPEG first: see image_encode.cc). An encoded image is "image/jpeg" or "image/png" with the
+// file bytes in `bytes`; that is what crosses links. A frame is immutable once emitted: stages that
+// draw on one clone it.
 #pragma once
 
 #include <memory>

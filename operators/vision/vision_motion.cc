@@ -186,6 +186,7 @@ class VisionMotion : public Operator {
     cv::Mat pixels;
     std::string why;
     if (!frame_pixels(m->blob, pixels, why)) return ctx.error(m.get(), why);
+    if (pixels.empty()) return ctx.error(m.get(), "an empty frame (0x0 pixels)");
     if (pixels.depth() != CV_8U || (pixels.channels() != 1 && pixels.channels() != 3))
       return ctx.error(m.get(), "frames must be 8-bit gray or BGR");
     Camera& cam = camera(*m);
