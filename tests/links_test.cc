@@ -307,6 +307,26 @@ TEST_P(MqttLinks, BrokerRestartMidRunLosesNothing) {
   EXPECT_GE(reconnects, 1u) << edge.dump(2);
 }
 
+// Ctrl-C on an edge node whose broker died and whose cloud never came: the sender gives up
+// after links.drain_timeout, says what it could not send, and the process exits (no hang).
+TEST_P(MqttLinks, InterruptWithTheBrokerDownEndsAfterTheDrainTimeout) {
+  mqtt::EmbeddedBroker broker;
+  broker.start();
+  Transport t{"", "mqtt", GetParam()};
+  std::string yaml = weather_pipeline(t, ", broker: \"" + broker.uri() + "\"", 0, 0);
+  yaml.replace(yaml.find("links: {"), 8, "links: {drain_timeout: 2s, ");
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", yaml);
+  Process edge({edgeflow_binary(), "run", dir + "/p.yaml", "--node", "pi-1"});
+  ASSERT_TRUE(edge.wait_for_err("running 'links-test'", 60)) << edge.err();
+  broker.kill();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  edge.signal(SIGINT);
+  ASSERT_TRUE(edge.wait(30)) << "no exit after SIGINT:\n" << edge.err();
+  EXPECT_EQ(edge.exit_code(), 130) << edge.err();
+  EXPECT_NE(edge.err().find("link minute->out"), std::string::npos) << edge.err();
+}
+
 INSTANTIATE_TEST_SUITE_P(Clients, MqttLinks, ::testing::Values("mosquitto", "paho"),
                          [](const auto& info) { return info.param; });
 

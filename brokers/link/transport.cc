@@ -238,7 +238,8 @@ class LinkSender final : public Operator {
     // Blocks while the broker or receiver is away (back-pressure). After a stop request it
     // gives up after the drain timeout, so a shutdown never hangs on a dead broker.
     int64_t next_note = steady_ms() + 10000;
-    while (!tx_->send(frame_, give_up_at_ >= 0 ? 0 : 500)) {
+    auto slice = [&] { return give_up_at_ >= 0 && steady_ms() >= give_up_at_ ? 0 : 500; };
+    while (!tx_->send(frame_, slice())) {
       if (shared_->stopping.load()) {
         // One drain_timeout for the whole shutdown, not one per batch.
         if (give_up_at_ < 0) give_up_at_ = steady_ms() + ctx.links().drain_timeout_ms;
