@@ -194,8 +194,10 @@ class CameraCapture : public Operator {
         done_ = true;
         return;
       }
-      ctx.error(nullptr, source_.name() + " stopped delivering frames; reopening every " +
-                             format_duration(reconnect_delay_us_));
+      // The first drop of a run of them, then one in 30 (like failed opens).
+      if (drops_in_a_row_++ % 30 == 0)
+        ctx.error(nullptr, source_.name() + " stopped delivering frames; reopening every " +
+                               format_duration(reconnect_delay_us_));
       retry_at_us_ = ctx.now_us() + reconnect_delay_us_;
       return;
     }
@@ -236,6 +238,15 @@ class CameraCapture : public Operator {
       ctx.error(nullptr, "a frame of " + source_.name() + " did not decode; skipped");
       return;
     }
+    // Downstream takes 8-bit gray or BGR: convert what some backends deliver (BGRA, 16-bit).
+    if (frame.depth() == CV_16U) frame.convertTo(frame, CV_8U, 1.0 / 256);
+    if (frame.channels() == 4) cv::cvtColor(frame, frame, cv::COLOR_BGRA2BGR);
+    if (frame.empty() || frame.depth() != CV_8U ||
+        (frame.channels() != 1 && frame.channels() != 3)) {
+      ctx.error(nullptr, "a frame of " + source_.name() + " is not 8-bit gray or BGR (" +
+                             std::to_string(frame.channels()) + " channels); skipped");
+      return;
+    }
     cv::Size want = target_size(frame.size());
     if (want != frame.size()) {
       cv::Mat resized;
@@ -253,6 +264,7 @@ class CameraCapture : public Operator {
     m->fields.push_back({"width", frame.cols});
     m->fields.push_back({"height", frame.rows});
     m->blob = make_frame_blob(std::move(frame));
+    drops_in_a_row_ = 0;
     ctx.emit(std::move(m));
     last_sent_t_ = t;
     ++index_;
@@ -288,6 +300,7 @@ class CameraCapture : public Operator {
   bool done_ = false, started_ = false;
   int64_t retry_at_us_ = 0;
   int64_t failed_attempts_ = 0;
+  int64_t drops_in_a_row_ = 0;  // reopened streams that failed again before a frame
   int64_t wall_start_us_ = 0, event_start_us_ = 0;
   int64_t frames_read_ = 0, index_ = 0;
   int64_t file_origin_us_ = 0, last_file_us_ = 0, loop_offset_us_ = 0;
