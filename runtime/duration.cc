@@ -141,4 +141,10 @@ std::optional<int64_t> parse_iso8601_us(std::string_view s) {
   return seconds * 1'000'000 + frac_us;
 }
 
+int64_t replay_due_us(int64_t wall_start_us, double event_offset_us, double speed) {
+  double wall = std::ceil(event_offset_us / speed);
+  if (!(wall < 9e18)) return INT64_MAX;
+  return wall_start_us + static_cast<int64_t>(wall);
+}
+
 }  // namespace edgeflow

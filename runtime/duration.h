@@ -18,4 +18,10 @@ std::string format_iso8601(int64_t epoch_us);
 // nullopt for anything else, an impossible date included.
 std::optional<int64_t> parse_iso8601_us(std::string_view text);
 
+// Sources that replay event time at `speed` event seconds per wall second (speed > 0): the
+// wall time at which an event `event_offset_us` after the first is due, for a source that
+// started at `wall_start_us`. Rounded up, so a source woken at that time finds the event due;
+// INT64_MAX beyond the range of int64.
+int64_t replay_due_us(int64_t wall_start_us, double event_offset_us, double speed);
+
 }  // namespace edgeflow

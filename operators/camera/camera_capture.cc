@@ -159,9 +159,8 @@ class CameraCapture : public Operator {
       if (!pending_) return SourceStep::emitted();  // over the fps limit, or rewound
     }
     if (pace_file_) {
-      int64_t due = wall_start_us_ +
-                    static_cast<int64_t>(
-                        std::ceil(static_cast<double>(*pending_ - event_start_us_) / speed_));
+      int64_t due =
+          replay_due_us(wall_start_us_, static_cast<double>(*pending_ - event_start_us_), speed_);
       if (ctx.now_us() < due) return SourceStep::wait_until(due);
     }
     emit_pending(ctx);

@@ -20,6 +20,7 @@
 
 #include "operators/camera/synthetic_scene.h"
 #include "operators/image/frame.h"
+#include "runtime/duration.h"
 #include "runtime/registry.h"
 
 namespace edgeflow {
@@ -167,9 +168,7 @@ class CameraSynthetic : public Operator {
   // The due test and the wake time come from one function, so a source woken at its wake
   // time always finds the frame due.
   int64_t wall_due_us(int64_t index) const {
-    double wall = std::ceil(static_cast<double>(event_offset_us(index)) / speed_);
-    if (!(wall < 9e18)) return INT64_MAX;
-    return *wall_start_us_ + static_cast<int64_t>(wall);
+    return replay_due_us(*wall_start_us_, static_cast<double>(event_offset_us(index)), speed_);
   }
   bool due(int64_t index, const Context& ctx) const {
     return speed_ == 0 || ctx.now_us() >= wall_due_us(index);

@@ -29,6 +29,7 @@
 
 #include "operators/csv/csv_reader.h"
 #include "runtime/diagnostics.h"
+#include "runtime/duration.h"
 #include "runtime/registry.h"
 
 namespace edgeflow {
@@ -123,9 +124,8 @@ class CsvReplay : public Operator {
           first_event_us_ = pending_->event_time_us;
           wall_start_us_ = ctx.now_us();
         }
-        int64_t due =
-            wall_start_us_ +
-            std::llround(static_cast<double>(pending_->event_time_us - first_event_us_) / speed_);
+        int64_t due = replay_due_us(
+            wall_start_us_, static_cast<double>(pending_->event_time_us - first_event_us_), speed_);
         if (due > ctx.now_us()) return SourceStep::wait_until(due);
       }
       std::shared_ptr<Message> m = ctx.make_message(pending_->event_time_us);

@@ -267,10 +267,9 @@ class WeatherSimulate : public Operator {
   // Both the due test and the wake time come from this one function, so a source woken at
   // its wake time always finds the reading due (no spinning on rounding).
   int64_t wall_due_us(int64_t index) const {
-    double offset_us = static_cast<double>(index) * static_cast<double>(params_.period_us);
-    double wall = std::ceil(offset_us / speed_);
-    if (!(wall < 9e18)) return INT64_MAX;
-    return *wall_start_us_ + static_cast<int64_t>(wall);
+    return replay_due_us(*wall_start_us_,
+                         static_cast<double>(index) * static_cast<double>(params_.period_us),
+                         speed_);
   }
 
   bool due(int64_t index, const Context& ctx) const {
