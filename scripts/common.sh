@@ -10,6 +10,7 @@ PACKAGES=(
   mosquitto mosquitto-clients libmosquitto-dev libpaho-mqtt-dev libpaho-mqttpp-dev
   libzmq3-dev cppzmq-dev libbenchmark-dev
   libopencv-dev
+  nettle-dev libsecp256k1-dev
 )
 
 install_missing() {
