@@ -21,6 +21,7 @@
 #include "brokers/link/transport.h"
 #include "brokers/mqtt/client.h"
 #include "brokers/mqtt/embedded_broker.h"
+#include "cli/iexec_commands.h"
 #include "runtime/duration.h"
 #include "runtime/executor.h"
 #include "runtime/log.h"
@@ -283,8 +284,14 @@ int cmd_run(const RunArgs& args) {
   bool use_links = !plan.links.empty() && !args.local_links;
   bool mqtt_links = false;
   for (const LinkPlan& l : plan.links) mqtt_links |= l.via == "mqtt";
+  // iExec stages talk to each other over the pipeline's broker even without links.
+  bool pool_stages = false;
+  for (const StageSpec& s : pipeline.stages)
+    pool_stages |=
+        (s.op == "iexec.scheduler" || s.op == "iexec.worker" || s.op == "iexec.request") &&
+        !s.options.has("broker");
   std::unique_ptr<mqtt::EmbeddedBroker> broker;
-  if (use_links && mqtt_links && pipeline.links.mqtt_broker.empty()) {
+  if (((use_links && mqtt_links) || pool_stages) && pipeline.links.mqtt_broker.empty()) {
     if (!args.node.empty()) {
       std::cerr << "edgeflow run: --node '" << args.node
                 << "' joins the other nodes over MQTT, so it needs a broker they share: set "
@@ -417,7 +424,36 @@ int main(int argc, char** argv) {
   ops->add_option("NAME", ops_name, "operator name");
   ops->add_flag("--markdown", ops_markdown, "all operators as Markdown (docs/operators.md)");
 
-  for (CLI::App* sub : {validate, run, ops})
+  std::string wallet_file;
+  auto* wallet = app.add_subcommand("wallet", "Key files of iExec schedulers and workers");
+  wallet->require_subcommand(1);
+  auto* wallet_new =
+      wallet->add_subcommand("new", "Write a new key file (mode 0600), print its address");
+  wallet_new->add_option("FILE", wallet_file, "key file to create")->required();
+  auto* wallet_address = wallet->add_subcommand("address", "Print the address of a key file");
+  wallet_address->add_option("FILE", wallet_file, "key file")->required();
+
+  TaskSubmitArgs ta;
+  auto* task = app.add_subcommand("task", "iExec tasks of a running pool");
+  task->require_subcommand(1);
+  auto* submit = task->add_subcommand(
+      "submit", "Request a task from the pool's scheduler; prints the task id (or the result)");
+  submit->add_option("PIPELINE", ta.pipeline_file, "pipeline file with the iexec.scheduler")
+      ->required();
+  submit->add_option("--app", ta.app, "app name in the scheduler's registry")->required();
+  submit->add_option("--arg", ta.args, "an argument for the app (repeatable)");
+  submit->add_option("--input", ta.inputs, "an input file (repeatable)");
+  submit->add_option("--trust", ta.trust, "PoCo trust (1: one worker suffices)")
+      ->check(CLI::Range(1, 1000000));
+  submit->add_option("--time-ref", ta.time_ref,
+                     "the task's time reference (deadlines are 7x, 10x)");
+  submit->add_option("--broker", ta.broker, "MQTT broker URI; default: links.mqtt.broker");
+  submit->add_option("--pool", ta.pool, "workerpool; default: the pipeline's scheduler's");
+  submit->add_option("--wallet", ta.wallet, "sign the request with this key file");
+  submit->add_option("--wait", ta.wait, "wait this long for the result and print it (e.g. 60s)");
+  submit->add_option("--id", ta.id, "request id (0x + 64 hex): the same id is the same task");
+
+  for (CLI::App* sub : {validate, run, ops, wallet, task})
     sub->set_version_flag("--version", std::string("edgeflow ") + EDGEFLOW_VERSION);
 
   try {
@@ -429,5 +465,8 @@ int main(int argc, char** argv) {
   if (*validate) return cmd_validate(validate_files);
   if (*run) return cmd_run(ra);
   if (*ops) return cmd_ops(ops_name, ops_markdown);
+  if (*wallet_new) return cmd_wallet_new(wallet_file);
+  if (*wallet_address) return cmd_wallet_address(wallet_file);
+  if (*submit) return cmd_task_submit(ta);
   return 2;
 }

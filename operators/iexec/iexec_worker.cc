@@ -1,0 +1,492 @@
+// iexec.worker — an iExec worker on an edge device: lends its idle CPU slots to the pool's
+// scheduler. For each task it checks the scheduler's authorization signature, runs the app in
+// the sandbox (iexec/app.h), computes resultDigest, resultHash and resultSeal (IEXEC.md),
+// sends a signed contribution, reveals and uploads the result when asked, and reports the
+// replicate statuses in order and a heartbeat. At most one task per free CPU slot, shared with
+// the node's iexec.run stages.
+//
+// Ports: none -> replicates (one record per replicate that ended: task, app, status, cause,
+// result_digest, wall_ms, cpu_ms).
+//
+//   - id: worker
+//     op: iexec.worker
+//     on: edge
+//     with: { wallet: "state/{node}.key", create_wallet: true, apps: ../apps/registry.yaml }
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "iexec/poco.h"
+#include "iexec/protocol.h"
+#include "operators/iexec/iexec_common.h"
+#include "runtime/log.h"
+#include "runtime/registry.h"
+
+namespace edgeflow {
+namespace {
+
+using iexec::ReplicateStatus;
+using nlohmann::json;
+
+struct Replicate {
+  crypto::Hash32 task;
+  std::string app;
+  crypto::Signature auth;  // the scheduler's authorization, sent back with the contribution
+  std::atomic<bool> cancel{false};
+  std::thread thread;
+  // Guarded by the worker's mu_.
+  ReplicateStatus status = ReplicateStatus::kStarting;
+  std::string contribution;  // the sealed message, resent when the scheduler asks again
+  iexec::RunResult result;
+  bool contributed = false, finished = false;
+};
+
+class IexecWorker : public Operator {
+ public:
+  static OperatorSpec spec() {
+    OperatorSpec s;
+    s.name = "iexec.worker";
+    s.summary = "iExec worker: runs the pool's tasks in a sandbox and proves its results (PoCo).";
+    s.example =
+        "- id: worker\n  op: iexec.worker\n  on: edge\n"
+        "  with: { wallet: \"state/{node}.key\", create_wallet: true, apps: "
+        "../apps/registry.yaml }";
+    s.outputs = {{"replicates", "record",
+                  "one per replicate that ended: task, app, status, cause, result_digest, "
+                  "wall_ms, cpu_ms"}};
+    s.options = {
+        opt_string("pool", "workerpool name; must match the scheduler's").def("default"),
+        opt_string("wallet", "key file of this worker; {node} expands, so each node has its own")
+            .require(),
+        opt_bool("create_wallet", "create the key file at start when it is missing").def("false"),
+        opt_string("apps", "app registry file: the apps this worker may run").require(),
+        opt_string("scheduler",
+                   "address of the scheduler whose tasks this worker runs; default: the one "
+                   "announced on the broker (trust on first use, with a warning)"),
+        opt_int("slots", "tasks run at once; default: the CPU count").at_least(1),
+        opt_duration("heartbeat", "how often the worker says it is alive").def("10s"),
+        opt_string("work_dir", "folder for task folders; {node} expands")
+            .def("/tmp/edgeflow-tasks/{node}"),
+        opt_bool("keep_work_dirs", "keep each task's folder after it ran (debugging)").def("false"),
+        opt_bool("isolate_network", "run apps in a network namespace with no interfaces")
+            .def("true"),
+        opt_duration("announce_wait", "how long to wait for the scheduler's announcement at start")
+            .def("10s"),
+        opt_string("broker", "broker URI; default: links.mqtt.broker"),
+        opt_enum("client", {"mosquitto", "paho"}, "MQTT client; default: links.mqtt.client"),
+    };
+    return s;
+  }
+
+  explicit IexecWorker(const Options& o)
+      : pool_(o.get_string("pool")),
+        wallet_path_(o.resolve_path("wallet")),
+        create_wallet_(o.get_bool("create_wallet")),
+        apps_path_(o.resolve_path("apps")),
+        slots_(o.has("slots") ? static_cast<int>(o.get_int("slots")) : iexecop::default_slots()),
+        heartbeat_us_(o.get_duration_us("heartbeat")),
+        work_dir_(o.get_string("work_dir")),
+        keep_work_dirs_(o.get_bool("keep_work_dirs")),
+        isolate_network_(o.get_bool("isolate_network")),
+        announce_wait_us_(o.get_duration_us("announce_wait")),
+        broker_(o.has("broker") ? o.get_string("broker") : ""),
+        client_kind_(o.has("client") ? o.get_string("client") : "") {
+    if (o.has("scheduler")) {
+      auto a = crypto::parse_address(o.get_string("scheduler"));
+      if (!a) throw OptionError("scheduler", "is not an address (0x and 40 hex digits)");
+      scheduler_ = *a;
+      pinned_ = true;
+    }
+    if (heartbeat_us_ <= 0) throw OptionError("heartbeat", "must be positive");
+  }
+
+  ~IexecWorker() override { stop_all(); }
+
+  void open(Context& ctx) override {
+    wallet_.emplace(
+        iexecop::load_wallet(iexecop::expand(wallet_path_, ctx, pool_), create_wallet_, ctx));
+    registry_ = iexecop::load_registry(apps_path_);
+    topics_.emplace(ctx.pipeline(), pool_);
+    slots_pool_ = &iexecop::Slots::of_node(ctx.node(), slots_);
+    iexec::SandboxOptions so;
+    so.work_root = iexecop::expand(work_dir_, ctx, pool_);
+    so.keep_work_dirs = keep_work_dirs_;
+    so.isolate_network = isolate_network_;
+    sandbox_.emplace(so);
+    stage_ = ctx.stage();
+    boot_ = ctx.now_us();
+    inbox_.set_waker(ctx.make_waker());
+    waker_ = ctx.make_waker();
+    client_ = iexecop::connect_client(
+        ctx, broker_, client_kind_, "worker",
+        [this](mqtt::Received&& r) { inbox_.push(std::move(r)); },
+        topics_->worker_online(wallet_->address()), "false");
+    client_->subscribe(topics_->announce(), 1);
+    if (!pinned_) {
+      // The retained announcement arrives right after the subscription; wait for it so the
+      // first task is not refused for want of a scheduler.
+      const int64_t until = ctx.now_us() + announce_wait_us_;
+      while (!scheduler_known() && ctx.now_us() < until) {
+        for (mqtt::Received& r : inbox_.take()) on_message(r, ctx);
+        if (!scheduler_known()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (!scheduler_known())
+        logger().warn("{} on {}: no scheduler announced on {} yet; waiting for one", ctx.stage(),
+                      ctx.node(), topics_->announce());
+    }
+    client_->subscribe(topics_->worker(wallet_->address()), 1);
+    const std::string online = "true";
+    client_->publish(topics_->worker_online(wallet_->address()), online.data(), online.size(), 1,
+                     true, 5000);
+    hello();
+    next_heartbeat_us_ = ctx.now_us() + heartbeat_us_;
+    logger().info("{} on {}: worker {} of pool '{}', {} slot(s), apps: {}", ctx.stage(), ctx.node(),
+                  wallet_->address().hex(), pool_, slots_, app_names());
+  }
+
+  SourceStep generate(Context& ctx) override {
+    for (mqtt::Received& r : inbox_.take()) on_message(r, ctx);
+    const int64_t now = ctx.now_us();
+    if (now >= next_heartbeat_us_) {
+      hello();
+      next_heartbeat_us_ = now + heartbeat_us_;
+    }
+    emit_finished(ctx);
+    return SourceStep::wait_until(std::min(next_heartbeat_us_, now + 500'000));
+  }
+
+  void close(Context& ctx) override {
+    stop_all();
+    emit_finished(ctx);
+    if (client_) {
+      const std::string offline = "false";
+      client_->publish(topics_->worker_online(wallet_->address()), offline.data(), offline.size(),
+                       1, true, 1000);
+      client_->flush(2000);
+      client_->disconnect();
+    }
+  }
+
+ private:
+  bool scheduler_known() const { return pinned_ || !scheduler_.is_zero(); }
+
+  std::string app_names() const {
+    std::string s;
+    for (const std::string& n : registry_.names()) s += (s.empty() ? "" : ", ") + n;
+    return s;
+  }
+
+  void hello() {
+    json apps = json::array();
+    for (const iexec::AppSpec& a : registry_.apps())
+      apps.push_back({{"name", a.name}, {"sha256", iexec::bin(a.sha256)}});
+    // `boot` changes when this process restarts: the scheduler then sends again the tasks it
+    // still counts this worker as computing, which died with the old process.
+    publish_to_scheduler({{"type", "hello"}, {"slots", slots_}, {"apps", apps}, {"boot", boot_}});
+  }
+
+  void publish_to_scheduler(json body) {
+    const std::string m = iexec::seal_message(*wallet_, std::move(body));
+    client_->publish(topics_->scheduler(), m.data(), m.size(), 1, false, 5000);
+  }
+
+  // Statuses go out in order: each replicate's are sent from one thread at a time.
+  void status(Replicate& r, ReplicateStatus s, const std::string& cause = "") {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      r.status = s;
+    }
+    json body = {{"type", "status"}, {"task", iexec::bin(r.task)}, {"status", iexec::to_string(s)}};
+    if (!cause.empty()) body["cause"] = cause;
+    publish_to_scheduler(std::move(body));
+  }
+
+  void on_message(const mqtt::Received& r, Context& ctx) {
+    if (r.topic == topics_->announce()) return on_announce(r, ctx);
+    std::string why;
+    auto msg = iexec::open_message(r.payload, &why);
+    if (!msg) return ctx.error(nullptr, "refused a message on " + r.topic + ": " + why);
+    const std::string type = msg->body["type"].get<std::string>();
+    if (!scheduler_known())
+      return ctx.error(nullptr, "refused '" + type + "': no scheduler known yet (set scheduler:)");
+    if (!msg->signed_ || msg->from != scheduler_)
+      return ctx.error(nullptr, "refused '" + type + "' signed by " + msg->from.hex() +
+                                    ": this worker takes orders from scheduler " +
+                                    scheduler_.hex() + " only");
+    try {
+      const crypto::Hash32 task = iexec::get_hash(msg->body, "task");
+      if (type == "task") return on_task(msg->body, task, ctx);
+      if (type == "reveal_request") return on_reveal_request(task, ctx);
+      if (type == "abort") return on_abort(task);
+      throw std::runtime_error("unknown message type");
+    } catch (const std::exception& e) {
+      ctx.error(nullptr, "refused '" + type + "' from the scheduler: " + e.what());
+    }
+  }
+
+  void on_announce(const mqtt::Received& r, Context& ctx) {
+    std::optional<crypto::Address> a;
+    try {
+      a = crypto::parse_address(json::parse(r.payload).at("scheduler").get<std::string>());
+    } catch (const std::exception&) {
+    }
+    if (!a) return ctx.error(nullptr, "ignored a malformed announcement on " + r.topic);
+    if (pinned_) {
+      if (*a != scheduler_)
+        logger().warn("{}: the broker announces scheduler {}, but this worker is pinned to {}",
+                      ctx.stage(), a->hex(), scheduler_.hex());
+      return;
+    }
+    if (scheduler_.is_zero()) {
+      scheduler_ = *a;
+      logger().warn(
+          "{} on {}: trusting scheduler {} announced on the broker; pin it with scheduler: {}",
+          ctx.stage(), ctx.node(), a->hex(), a->hex());
+    } else if (*a != scheduler_) {
+      ctx.error(nullptr, "a new scheduler " + a->hex() + " was announced; still trusting " +
+                             scheduler_.hex() + " (restart the worker, or pin scheduler:)");
+    }
+  }
+
+  void on_task(const json& b, const crypto::Hash32& task, Context& ctx) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = reps_.find(task);
+      if (it != reps_.end()) {
+        // The scheduler sent it again (it restarted): repeat the contribution if there is one.
+        if (!it->second->contribution.empty()) {
+          const std::string& m = it->second->contribution;
+          client_->publish(topics_->scheduler(), m.data(), m.size(), 1, false, 5000);
+        }
+        return;
+      }
+    }
+    auto signer = crypto::recover_eip191(iexec::authorization_hash(wallet_->address(), task),
+                                         iexec::get_signature(b, "auth"));
+    if (!signer || *signer != scheduler_)
+      throw std::runtime_error("task " + task.hex() + " carries no valid authorization of " +
+                               scheduler_.hex() + " for this worker");
+    auto rep = std::make_shared<Replicate>();
+    rep->task = task;
+    rep->app = iexec::get_string(b, "app");
+    rep->auth = iexec::get_signature(b, "auth");
+    const crypto::Hash32 sha = iexec::get_hash(b, "sha256");
+    iexec::RunRequest req;
+    req.taskid = task;
+    for (const json& a : b.at("args")) req.args.push_back(a.get<std::string>());
+    for (const json& in : b.at("inputs"))
+      req.inputs.push_back({iexec::get_string(in, "name"), iexec::get_bytes(in, "bytes")});
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reps_[task] = rep;
+    }
+    status(*rep, ReplicateStatus::kStarting);
+    const iexec::AppSpec* app = registry_.find(rep->app);
+    if (!app || app->sha256 != sha) {
+      return fail(
+          *rep, app ? "app '" + rep->app + "' is registered here with sha256 " + app->sha256.hex() +
+                          ", the task wants " + sha.hex()
+                    : "app '" + rep->app + "' is not in this worker's registry " + apps_path_);
+    }
+    req.app = app;
+    (void)ctx;
+    rep->thread = std::thread([this, rep, req = std::move(req)]() mutable { run(rep, req); });
+  }
+
+  void fail(Replicate& r, const std::string& cause) {
+    status(r, ReplicateStatus::kFailed, cause);
+    std::lock_guard<std::mutex> lock(mu_);
+    r.result.cause = cause;
+    r.finished = true;
+    finished_.push_back(r.task);
+    if (waker_) waker_();
+  }
+
+  // One replicate, on its own thread: from STARTED to CONTRIBUTED.
+  void run(const std::shared_ptr<Replicate>& rep, iexec::RunRequest req) {
+    Replicate& r = *rep;
+    // A node's slots are shared with its iexec.run stages: wait for one (the scheduler never
+    // sends more tasks than this worker has slots, so the wait is one local run at most).
+    if (!slots_pool_->acquire([&r] { return r.cancel.load(); })) {
+      status(r, ReplicateStatus::kAborted, "aborted before it started");
+      std::lock_guard<std::mutex> lock(mu_);
+      r.result.cause = "aborted before it started";
+      r.finished = true;
+      finished_.push_back(r.task);
+      if (waker_) waker_();
+      return;
+    }
+    status(r, ReplicateStatus::kStarted);
+    status(r, ReplicateStatus::kAppDownloading);
+    // The app is local; "downloading" is checking it is the registered one. The sandbox checks
+    // again on the copy it runs, so a file changed between the two is still caught.
+    crypto::Hash32 on_disk;
+    try {
+      on_disk = crypto::sha256_file(req.app->path);
+    } catch (const crypto::CryptoError& e) {
+      slots_pool_->release();
+      return fail(r, e.what());
+    }
+    if (on_disk != req.app->sha256) {
+      slots_pool_->release();
+      return fail(r, "sha256 mismatch for app '" + req.app->name + "' (" + req.app->path +
+                         "): registered " + req.app->sha256.hex() + ", file has " + on_disk.hex() +
+                         "; refusing to run it");
+    }
+    status(r, ReplicateStatus::kAppDownloaded);
+    status(r, ReplicateStatus::kDataDownloading);
+    status(r, ReplicateStatus::kDataDownloaded);
+    status(r, ReplicateStatus::kComputing);
+    iexec::RunResult res = sandbox_->run(req, &r.cancel);
+    slots_pool_->release();
+    if (!res.warning.empty()) warn_once(res.warning);
+    if (r.cancel.load()) {
+      status(r, ReplicateStatus::kAborted, "aborted by the scheduler");
+      std::lock_guard<std::mutex> lock(mu_);
+      r.result = std::move(res);
+      r.result.cause = "aborted by the scheduler";
+      r.finished = true;
+      finished_.push_back(r.task);
+      if (waker_) waker_();
+      return;
+    }
+    if (res.outcome == iexec::RunOutcome::kRefused) return fail(r, res.cause);
+    status(r, ReplicateStatus::kComputed);
+    status(r, ReplicateStatus::kContributing);
+    const crypto::Address& me = wallet_->address();
+    json body = {{"type", "contribute"},
+                 {"task", iexec::bin(r.task)},
+                 {"hash", iexec::bin(iexec::result_hash(r.task, res.result_digest))},
+                 {"seal", iexec::bin(iexec::result_seal(me, r.task, res.result_digest))},
+                 {"enclave", iexec::bin(crypto::Address{})},
+                 {"auth", iexec::bin(r.auth)}};  // as the scheduler signed it
+    const std::string m = iexec::seal_message(*wallet_, std::move(body));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      r.contribution = m;
+      r.result = std::move(res);
+      r.contributed = true;
+    }
+    client_->publish(topics_->scheduler(), m.data(), m.size(), 1, false, 5000);
+    status(r, ReplicateStatus::kContributed);
+  }
+
+  void on_reveal_request(const crypto::Hash32& task, Context&) {
+    std::shared_ptr<Replicate> rep;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = reps_.find(task);
+      if (it == reps_.end() || !it->second->contributed)
+        throw std::runtime_error("asked to reveal task " + task.hex() +
+                                 ", which this worker has not contributed to");
+      rep = it->second;
+    }
+    Replicate& r = *rep;
+    const bool again = r.status >= ReplicateStatus::kRevealing;
+    if (!again) status(r, ReplicateStatus::kRevealing);
+    publish_to_scheduler({{"type", "reveal"},
+                          {"task", iexec::bin(task)},
+                          {"digest", iexec::bin(r.result.result_digest)}});
+    if (!again) status(r, ReplicateStatus::kRevealed);
+    if (!again) status(r, ReplicateStatus::kResultUploading);
+    json files = json::array();
+    for (const auto& [name, bytes] : r.result.files)
+      files.push_back({{"name", name}, {"bytes", iexec::bin(bytes)}});
+    json up = {{"type", "upload"},
+               {"task", iexec::bin(task)},
+               {"files", files},
+               {"folder", r.result.output_is_folder}};
+    if (r.result.callback_data) up["callback"] = iexec::bin(*r.result.callback_data);
+    publish_to_scheduler(std::move(up));
+    if (again) return;
+    status(r, ReplicateStatus::kResultUploaded);
+    status(r, ReplicateStatus::kCompleting);
+    status(r, ReplicateStatus::kCompleted);
+    std::lock_guard<std::mutex> lock(mu_);
+    r.finished = true;
+    finished_.push_back(task);
+  }
+
+  void on_abort(const crypto::Hash32& task) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = reps_.find(task);
+    if (it != reps_.end() && !it->second->contributed) it->second->cancel = true;
+  }
+
+  void emit_finished(Context& ctx) {
+    std::vector<std::shared_ptr<Replicate>> done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const crypto::Hash32& t : finished_) done.push_back(reps_[t]);
+      finished_.clear();
+    }
+    for (const auto& rep : done) {
+      if (rep->thread.joinable()) rep->thread.join();
+      auto m = ctx.make_message(ctx.now_us());
+      std::lock_guard<std::mutex> lock(mu_);
+      set_field(m->fields, "task", rep->task.hex());
+      set_field(m->fields, "app", rep->app);
+      set_field(m->fields, "status", iexec::to_string(rep->status));
+      if (!rep->result.cause.empty()) set_field(m->fields, "cause", rep->result.cause);
+      if (rep->contributed) set_field(m->fields, "result_digest", rep->result.result_digest.hex());
+      set_field(m->fields, "wall_ms", rep->result.wall_us / 1000);
+      set_field(m->fields, "cpu_ms", rep->result.cpu_us / 1000);
+      ctx.emit(0, m);
+    }
+  }
+
+  void warn_once(const std::string& w) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (warned_) return;
+    warned_ = true;
+    logger().warn("{}: {}", stage_, w);
+  }
+
+  void stop_all() {
+    std::vector<std::shared_ptr<Replicate>> all;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [t, r] : reps_) {
+        r->cancel = true;
+        all.push_back(r);
+      }
+    }
+    for (auto& r : all)
+      if (r->thread.joinable()) r->thread.join();
+  }
+
+  std::string pool_, wallet_path_;
+  bool create_wallet_;
+  std::string apps_path_;
+  int slots_;
+  int64_t heartbeat_us_;
+  std::string work_dir_;
+  bool keep_work_dirs_, isolate_network_;
+  int64_t announce_wait_us_;
+  std::string broker_, client_kind_;
+  crypto::Address scheduler_;
+  bool pinned_ = false;
+
+  std::string stage_;
+  std::optional<crypto::Wallet> wallet_;
+  iexec::AppRegistry registry_;
+  std::optional<iexec::Topics> topics_;
+  std::optional<iexec::Sandbox> sandbox_;
+  iexecop::Slots* slots_pool_ = nullptr;
+  int64_t next_heartbeat_us_ = 0;
+  int64_t boot_ = 0;
+  std::function<void()> waker_;
+
+  std::mutex mu_;
+  std::map<crypto::Hash32, std::shared_ptr<Replicate>> reps_;
+  std::vector<crypto::Hash32> finished_;
+  bool warned_ = false;
+
+  iexecop::Inbox inbox_;
+  std::unique_ptr<mqtt::Client> client_;  // last: its thread stops first
+};
+
+EF_REGISTER_OPERATOR(IexecWorker)
+
+}  // namespace
+}  // namespace edgeflow
