@@ -144,8 +144,9 @@ int64_t get_int(const json& body, const char* name) {
   return v.get<int64_t>();
 }
 
-crypto::Hash32 authorization_hash(const crypto::Address& worker, const crypto::Hash32& taskid) {
-  return crypto::Packed().add(worker).add(taskid).add(crypto::Address{}).keccak();
+crypto::Hash32 authorization_hash(const crypto::Address& worker, const crypto::Hash32& taskid,
+                                  const crypto::Address& enclave) {
+  return crypto::Packed().add(worker).add(taskid).add(enclave).keccak();
 }
 crypto::Hash32 result_hash(const crypto::Hash32& taskid, const crypto::Hash32& digest) {
   return crypto::Packed().add(taskid).add(digest).keccak();

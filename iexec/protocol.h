@@ -66,7 +66,8 @@ int64_t get_int(const nlohmann::json& body, const char* field);
 
 // What the scheduler signs to let one worker run one task (IEXEC.md): EIP-191 over
 // keccak256(worker || taskid || enclave), enclave = address(0) outside a TEE.
-crypto::Hash32 authorization_hash(const crypto::Address& worker, const crypto::Hash32& taskid);
+crypto::Hash32 authorization_hash(const crypto::Address& worker, const crypto::Hash32& taskid,
+                                  const crypto::Address& enclave = {});
 // resultHash = keccak256(taskid || resultDigest); resultSeal = keccak256(worker || taskid ||
 // resultDigest).
 crypto::Hash32 result_hash(const crypto::Hash32& taskid, const crypto::Hash32& digest);
