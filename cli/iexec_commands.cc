@@ -2,6 +2,7 @@
 // requests to a running pool's scheduler over the pipeline's broker.
 #include "cli/iexec_commands.h"
 
+#include <signal.h>
 #include <sys/random.h>
 
 #include <chrono>
@@ -71,8 +72,40 @@ struct Mailbox {
 
 }  // namespace
 
+namespace {
+
+// A COMPLETED result must carry the scheduler's signature over keccak256(taskid || digest), and
+// a single-file output must hash to the digest. "" when it checks out, else why not.
+std::string check_result(const json& j, const crypto::Address& scheduler) {
+  auto text = [&](const char* k) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+  };
+  auto task = crypto::parse_hash32(text("task")),
+       digest = crypto::parse_hash32(text("result_digest"));
+  auto sig = crypto::parse_signature(text("result_signature"));
+  if (!task || !digest || !sig) return "the result has no task, result_digest or result_signature";
+  auto signer = crypto::recover_eip191(iexec::result_hash(*task, *digest), *sig);
+  if (!signer || *signer != scheduler)
+    return "the result's signature does not recover to scheduler " + scheduler.hex();
+  if (j.contains("output") && j["output"].is_object() && j["output"].size() == 1 &&
+      !j.value("output_is_folder", true) && j["output"].begin()->is_string() &&
+      crypto::sha256(j["output"].begin()->get<std::string>()) != *digest)
+    return "the output does not hash to result_digest";
+  return "";
+}
+
+}  // namespace
+
 int cmd_task_submit(const TaskSubmitArgs& a) {
   const char* me = "edgeflow task submit: ";
+  {
+    // main() blocks these for `run`; here Ctrl-C must simply end the wait.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  }
   LoadResult r = load_pipeline_file(a.pipeline_file);
   if (!r.pipeline) {
     std::cerr << r.diags.str();
@@ -174,8 +207,20 @@ int cmd_task_submit(const TaskSubmitArgs& a) {
     if (!scheduler) {
       std::cerr << me << "no scheduler of pool '" << pool << "' has announced itself on "
                 << topics.announce() << " at " << broker
-                << "; start the pipeline with its iexec.scheduler stage first\n";
+                << "; start the pipeline with its iexec.scheduler stage first (or check --pool)\n";
       return 1;
+    }
+    if (!a.scheduler.empty()) {
+      auto pinned = crypto::parse_address(a.scheduler);
+      if (!pinned) {
+        std::cerr << me << "--scheduler takes an address (0x + 40 hex digits)\n";
+        return 2;
+      }
+      if (*pinned != *scheduler) {
+        std::cerr << me << "the broker announces scheduler " << scheduler->hex()
+                  << ", not the one you named, " << pinned->hex() << "; not sending\n";
+        return 1;
+      }
     }
     const crypto::Hash32 deal = crypto::Packed().add(*scheduler).add(id).keccak();
     const crypto::Hash32 taskid = crypto::Packed().add(deal).add_uint256(0).keccak();
@@ -199,9 +244,18 @@ int cmd_task_submit(const TaskSubmitArgs& a) {
       return 1;
     }
     json j = json::parse(*result, nullptr, false);
-    std::cout << (j.is_discarded() ? *result : j.dump(2)) << "\n";
+    std::cout << (j.is_discarded() ? *result
+                                   : j.dump(2, ' ', false, json::error_handler_t::replace))
+              << "\n";
     client->disconnect();
-    return !j.is_discarded() && j.value("status", "") == "COMPLETED" ? 0 : 1;
+    const bool completed =
+        !j.is_discarded() && j.is_object() && j.contains("status") && j["status"] == "COMPLETED";
+    if (!completed) return 1;
+    if (std::string why = check_result(j, *scheduler); !why.empty()) {
+      std::cerr << me << why << "\n";
+      return 1;
+    }
+    return 0;
   } catch (const mqtt::MqttError& e) {
     std::cerr << me << e.what() << "\n";
     return 1;

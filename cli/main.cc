@@ -450,6 +450,8 @@ int main(int argc, char** argv) {
   submit->add_option("--broker", ta.broker, "MQTT broker URI; default: links.mqtt.broker");
   submit->add_option("--pool", ta.pool, "workerpool; default: the pipeline's scheduler's");
   submit->add_option("--wallet", ta.wallet, "sign the request with this key file");
+  submit->add_option("--scheduler", ta.scheduler,
+                     "address of the scheduler you trust; refuse another one announced");
   submit->add_option("--wait", ta.wait, "wait this long for the result and print it (e.g. 60s)");
   submit->add_option("--id", ta.id, "request id (0x + 64 hex): the same id is the same task");
 

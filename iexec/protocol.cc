@@ -41,6 +41,122 @@ crypto::FixedBytes<N> get_fixed(const json& body, const char* name) {
   return out;
 }
 
+// nlohmann's msgpack reader recurses once per nesting level, so a payload of nested arrays
+// could exhaust the stack before any signature is checked: walk it first, without recursion.
+bool msgpack_shallow(const uint8_t* p, size_t n, int max_depth, std::string* why) {
+  std::vector<uint64_t> left;  // items still to read at each open level
+  size_t i = 0;
+  auto need = [&](size_t k) { return i + k <= n; };
+  auto be = [&](size_t k) {
+    uint64_t v = 0;
+    for (size_t j = 0; j < k; ++j) v = v << 8 | p[i + j];
+    return v;
+  };
+  uint64_t items = 1;  // the top-level value
+  while (items > 0 || !left.empty()) {
+    if (items == 0) {
+      items = left.back();
+      left.pop_back();
+      continue;
+    }
+    --items;
+    if (!need(1)) return *why = "truncated msgpack", false;
+    const uint8_t t = p[i++];
+    uint64_t skip = 0, open = 0;
+    bool container = false;
+    if (t <= 0x7f || t >= 0xe0 || (t >= 0xc0 && t <= 0xc3)) {
+    } else if ((t & 0xf0) == 0x80 || (t & 0xf0) == 0x90) {
+      open = (t & 0x0f) * ((t & 0xf0) == 0x80 ? 2 : 1);
+      container = true;
+    } else if ((t & 0xe0) == 0xa0) {
+      skip = t & 0x1f;
+    } else {
+      switch (t) {
+        case 0xcc:
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xce:
+        case 0xd2:
+        case 0xca:
+          skip = 4;
+          break;
+        case 0xcf:
+        case 0xd3:
+        case 0xcb:
+          skip = 8;
+          break;
+        case 0xd4:
+          skip = 2;
+          break;
+        case 0xd5:
+          skip = 3;
+          break;
+        case 0xd6:
+          skip = 5;
+          break;
+        case 0xd7:
+          skip = 9;
+          break;
+        case 0xd8:
+          skip = 17;
+          break;
+        case 0xc4:
+        case 0xd9:
+        case 0xc7: {
+          if (!need(1)) return *why = "truncated msgpack", false;
+          skip = be(1) + 1 + (t == 0xc7);
+          break;
+        }
+        case 0xc5:
+        case 0xda:
+        case 0xc8: {
+          if (!need(2)) return *why = "truncated msgpack", false;
+          skip = be(2) + 2 + (t == 0xc8);
+          break;
+        }
+        case 0xc6:
+        case 0xdb:
+        case 0xc9: {
+          if (!need(4)) return *why = "truncated msgpack", false;
+          skip = be(4) + 4 + (t == 0xc9);
+          break;
+        }
+        case 0xdc:
+        case 0xde:
+          if (!need(2)) return *why = "truncated msgpack", false;
+          open = be(2) * (t == 0xde ? 2 : 1);
+          i += 2;
+          container = true;
+          break;
+        case 0xdd:
+        case 0xdf:
+          if (!need(4)) return *why = "truncated msgpack", false;
+          open = be(4) * (t == 0xdf ? 2 : 1);
+          i += 4;
+          container = true;
+          break;
+        default:
+          return *why = "not msgpack (byte 0xc1)", false;
+      }
+    }
+    if (skip > n - i) return *why = "truncated msgpack", false;
+    i += skip;
+    if (container && open > 0) {
+      if (open > n - i) return *why = "msgpack container larger than the payload", false;
+      if (static_cast<int>(left.size()) + 1 > max_depth)
+        return *why = "msgpack nested deeper than " + std::to_string(max_depth) + " levels", false;
+      left.push_back(items);
+      items = open;
+    }
+  }
+  return true;
+}
+
 bool valid_utf8_text(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
@@ -90,10 +206,16 @@ std::string seal_unsigned(json body) {
 
 std::optional<Opened> open_message(const std::string& payload, std::string* error) {
   try {
+    constexpr int kMaxDepth = 16;
+    std::string why;
+    if (!msgpack_shallow(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(),
+                         kMaxDepth, &why))
+      throw std::runtime_error(why);
     json env = json::from_msgpack(payload);
     if (!env.is_object() || !env.contains("b") || !env["b"].is_binary())
       throw std::runtime_error("not an edgeflow iexec envelope (expected a map with 'b')");
     const auto& b = env["b"].get_binary();
+    if (!msgpack_shallow(b.data(), b.size(), kMaxDepth, &why)) throw std::runtime_error(why);
     Opened o;
     o.body = json::from_msgpack(b);
     if (!o.body.is_object() || !o.body.contains("type") || !o.body["type"].is_string())
@@ -157,8 +279,18 @@ crypto::Hash32 result_seal(const crypto::Address& worker, const crypto::Hash32& 
 }
 
 json printable(const std::string& bytes) {
-  if (valid_utf8_text(bytes)) return bytes;
+  if (valid_utf8_text(bytes)) {
+    try {
+      (void)json(bytes).dump();  // nlohmann's own UTF-8 check, the one dump() applies later
+      return bytes;
+    } catch (const json::type_error&) {
+    }
+  }
   return json{{"base64", base64(bytes)}};
+}
+
+std::string dump_json(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace edgeflow::iexec

@@ -43,7 +43,8 @@ struct Opened {
   crypto::Address from;  // the signer, checked; zero for an unsigned envelope
   bool signed_ = false;
 };
-// Decodes an envelope. Refuses (nullopt, *error set) a malformed payload, a body without a
+// Decodes an envelope. Payloads nested deeper than 16 levels are refused before parsing (the
+// parser recurses per level). Refuses (nullopt, *error set) a malformed payload, a body without a
 // string `type`, and a signature that does not recover to the body's `from`. An unsigned
 // envelope is returned with signed_ false; the caller decides whether it accepts one.
 std::optional<Opened> open_message(const std::string& payload, std::string* error);
@@ -76,5 +77,7 @@ crypto::Hash32 result_seal(const crypto::Address& worker, const crypto::Hash32& 
 
 // Bytes for people: the text itself when it is valid UTF-8 without NULs, else base64.
 nlohmann::json printable(const std::string& bytes);
+// JSON text for topics and logs: invalid UTF-8 from a peer becomes U+FFFD instead of throwing.
+std::string dump_json(const nlohmann::json& j);
 
 }  // namespace edgeflow::iexec

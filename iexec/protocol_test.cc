@@ -70,6 +70,28 @@ TEST(Protocol, MalformedPayloadsAreRefusedWithAReason) {
   }
 }
 
+TEST(Protocol, DeepNestingIsRefusedBeforeParsing) {
+  // 200,000 nested one-element arrays would overflow the parser's stack.
+  std::string deep(200000, '\x91');
+  deep += '\xc0';
+  std::string why;
+  EXPECT_FALSE(open_message(deep, &why));
+  EXPECT_NE(why.find("nested deeper"), std::string::npos) << why;
+  // The same inside a valid envelope's body.
+  std::vector<uint8_t> body(deep.begin(), deep.end());
+  EXPECT_FALSE(open_message(envelope(body, nullptr), &why));
+  EXPECT_NE(why.find("nested deeper"), std::string::npos) << why;
+  // A container that claims more items than the payload holds.
+  EXPECT_FALSE(open_message(std::string("\xdd\xff\xff\xff\xff", 5), &why));
+}
+
+TEST(Protocol, InvalidUtf8NeverReachesJsonTextRaw) {
+  // Overlong encoding of '/', accepted by a naive check, refused by nlohmann's dump().
+  const std::string overlong("\xc0\xaf", 2);
+  EXPECT_TRUE(printable(overlong).is_object());
+  EXPECT_NO_THROW(dump_json(json{{"cause", std::string("\xff")}}));
+}
+
 TEST(Protocol, FieldHelpersNameTheField) {
   json body = {{"task", bin(std::string(31, 'x'))}, {"n", "seven"}};
   try {

@@ -112,8 +112,14 @@ class IexecRequest : public Operator {
     const int64_t t = records.back()->event_time_us;
     const size_t rows = records.size();
     records.clear();
-    if (!client_->publish(topics_->requests(), msg.data(), msg.size(), 1, false,
-                          ctx.stopping() ? 5000 : -1)) {
+    // Wait for the broker (back-pressure) in slices, so a stop is never stuck here; after a
+    // stop, give it 5 s more.
+    bool sent = false;
+    for (int64_t stop_wait = 0; !sent && stop_wait < 5;) {
+      sent = client_->publish(topics_->requests(), msg.data(), msg.size(), 1, false, 1000);
+      if (ctx.stopping()) ++stop_wait;
+    }
+    if (!sent) {
       ctx.error(nullptr, "could not send a request of " + std::to_string(rows) + " rows from " +
                              origin + ": the broker did not accept it before the stop");
       return;

@@ -105,7 +105,13 @@ class IexecRun : public Operator {
     const size_t rows = records.size();
     records.clear();
     slots_pool_->acquire([] { return false; });  // bounded: every run ends by its timeout
-    iexec::RunResult r = sandbox_->run(req);
+    iexec::RunResult r;
+    try {
+      r = sandbox_->run(req);
+    } catch (const std::exception& e) {  // this node's trouble (disk full, no fork)
+      r.outcome = iexec::RunOutcome::kRefused;
+      r.cause = std::string("sandbox: ") + e.what();
+    }
     slots_pool_->release();
     if (!r.warning.empty() && !warned_) {
       warned_ = true;

@@ -12,6 +12,7 @@
 //     on: cloud
 //     with: { wallet: state/scheduler.key, create_wallet: true, apps: ../apps/registry.yaml,
 //             journal: state/poco.journal, time_ref: 10s }
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -23,6 +24,8 @@
 
 namespace edgeflow {
 namespace {
+
+constexpr size_t kEnvelopeSlack = 64 * 1024;  // names, args, signatures around the inputs
 
 using iexec::LedgerEvent;
 using nlohmann::json;
@@ -62,6 +65,9 @@ class IexecScheduler : public Operator {
             .def("60s"),
         opt_duration("tick", "how often deadlines are checked").def("100ms"),
         opt_bool("fsync", "fdatasync the journal after each record").def("true"),
+        opt_list("workers",
+                 "addresses of the workers allowed to join; default: any key that says hello "
+                 "(an open pool: anyone on the broker can join and vote)"),
         opt_int("max_input_bytes", "largest request (all input files) accepted")
             .def("1048576")
             .at_least(0),
@@ -85,6 +91,13 @@ class IexecScheduler : public Operator {
         broker_(o.has("broker") ? o.get_string("broker") : ""),
         client_kind_(o.has("client") ? o.get_string("client") : "") {
     if (time_ref_us_ <= 0) throw OptionError("time_ref", "must be positive");
+    if (o.has("workers")) {
+      for (const std::string& a : o.get_list("workers")) {
+        auto addr = crypto::parse_address(a);
+        if (!addr) throw OptionError("workers", "'" + a + "' is not an address (0x + 40 hex)");
+        allowed_.insert(*addr);
+      }
+    }
     if (tick_us_ <= 0) throw OptionError("tick", "must be positive");
   }
 
@@ -113,7 +126,7 @@ class IexecScheduler : public Operator {
     client_->subscribe(topics_->scheduler(), 1);
     client_->subscribe(topics_->requests(), 1);
     const json announce = {{"scheduler", wallet_->address().hex()}, {"pool", pool_}};
-    const std::string a = announce.dump();
+    const std::string a = iexec::dump_json(announce);
     client_->publish(topics_->announce(), a.data(), a.size(), 1, true, 5000);
     size_t open_tasks = 0;
     for (const auto& [id, t] : ledger_->tasks()) open_tasks += !iexec::is_final(t.status);
@@ -130,6 +143,8 @@ class IexecScheduler : public Operator {
 
   SourceStep generate(Context& ctx) override {
     for (mqtt::Received& r : inbox_.take()) on_message(r, ctx);
+    for (const crypto::Hash32& id : std::set<crypto::Hash32>(unpublished_))
+      if (const iexec::Task* t = ledger_->task(id)) finish(*t, ctx);
     const int64_t now = ctx.now_us();
     ledger_->assign(now);
     ledger_->tick(now);
@@ -147,12 +162,18 @@ class IexecScheduler : public Operator {
  private:
   void refuse(Context& ctx, const std::string& what) {
     ctx.error(nullptr, what);
-    publish_json(topics_->events(), {{"kind", "refused"}, {"text", what}}, false);
+    publish_event({{"kind", "refused"}, {"text", what}});
   }
 
-  void publish_json(const std::string& topic, const json& j, bool retain) {
-    const std::string s = j.dump();
-    client_->publish(topic, s.data(), s.size(), 1, retain, 5000);
+  // Events are for watching, at QoS 0: a broker outage must not slow the ledger down.
+  void publish_event(const json& j) {
+    const std::string s = iexec::dump_json(j);
+    client_->publish(topics_->events(), s.data(), s.size(), 0, false, 0);
+  }
+
+  bool publish_json(const std::string& topic, const json& j, bool retain) {
+    const std::string s = iexec::dump_json(j);
+    return client_->publish(topic, s.data(), s.size(), 1, retain, 5000);
   }
 
   void send(const crypto::Address& worker, json body) {
@@ -166,6 +187,9 @@ class IexecScheduler : public Operator {
     if (!msg) return refuse(ctx, "refused a message on " + r.topic + ": " + why);
     const std::string type = msg->body["type"].get<std::string>();
     try {
+      if (r.payload.size() > static_cast<size_t>(max_input_bytes_) + kEnvelopeSlack)
+        throw std::runtime_error(std::to_string(r.payload.size()) +
+                                 " bytes, more than max_input_bytes allows");
       if (r.topic == topics_->requests()) {
         if (type != "request") throw std::runtime_error("expected a request, got '" + type + "'");
         return on_request(*msg, ctx);
@@ -173,6 +197,8 @@ class IexecScheduler : public Operator {
       if (!msg->signed_)
         throw std::runtime_error("an unsigned '" + type + "': workers must sign what they send");
       on_worker_message(type, *msg, ctx);
+    } catch (const iexec::LedgerError&) {
+      throw;  // the journal cannot be written: stop rather than run without a record
     } catch (const std::exception& e) {
       refuse(ctx, "refused '" + type + "' from " + msg->from.hex() + ": " + e.what());
     }
@@ -193,12 +219,18 @@ class IexecScheduler : public Operator {
         req.inputs.push_back(std::move(ti));
       }
     }
-    req.trust = static_cast<uint32_t>(std::max<int64_t>(1, b.value("trust", int64_t{1})));
-    req.time_ref_us = b.value("time_ref_us", time_ref_us_);
-    req.requester = b.value("requester", msg.signed_ ? msg.from.hex() : std::string("anonymous"));
+    req.trust = static_cast<uint32_t>(
+        std::clamp<int64_t>(b.contains("trust") ? iexec::get_int(b, "trust") : 1, 1, 1000000));
+    req.time_ref_us = b.contains("time_ref_us") ? iexec::get_int(b, "time_ref_us") : time_ref_us_;
+    // A signed request names its signer; an unsigned one may say who it is, for people.
+    req.requester = msg.signed_               ? msg.from.hex()
+                    : b.contains("requester") ? iexec::get_string(b, "requester")
+                                              : std::string("anonymous");
     const crypto::Hash32 deal =
         crypto::Packed().add(wallet_->address()).add(req.request_id).keccak();
     const crypto::Hash32 taskid = crypto::Packed().add(deal).add_uint256(0).keccak();
+    // A request id seen before is that task: never overwrite its published result.
+    if (ledger_->task(taskid)) return;
     auto fail = [&](const std::string& cause) {
       refuse(ctx, "refused request " + req.request_id.hex() + ": " + cause);
       publish_json(topics_->result(taskid),
@@ -219,7 +251,14 @@ class IexecScheduler : public Operator {
     if (bytes > max_input_bytes_)
       return fail("inputs hold " + std::to_string(bytes) + " bytes, more than max_input_bytes " +
                   std::to_string(max_input_bytes_));
-    if (req.time_ref_us <= 0) return fail("time_ref_us must be positive");
+    constexpr int64_t kMaxTimeRefUs = 30ll * 24 * 3600 * 1000000;  // deadlines stay in range
+    if (req.time_ref_us < 1000 || req.time_ref_us > kMaxTimeRefUs)
+      return fail("time_ref_us must be between 1 ms and 30 days");
+    for (const iexec::TaskInput& in : req.inputs) {
+      if (in.name.empty() || in.name == "." || in.name == ".." ||
+          in.name.find('/') != std::string::npos || in.name.find('\0') != std::string::npos)
+        return fail("input file name '" + in.name + "' is not a plain file name");
+    }
     req.app_sha256 = app->sha256;
     bool created = false;
     ledger_->submit(req, ctx.now_us(), &created);
@@ -234,7 +273,9 @@ class IexecScheduler : public Operator {
       std::vector<std::pair<std::string, crypto::Hash32>> apps;
       for (const json& a : b.at("apps"))
         apps.emplace_back(iexec::get_string(a, "name"), iexec::get_hash(a, "sha256"));
-      const int slots = static_cast<int>(iexec::get_int(b, "slots"));
+      if (!allowed_.empty() && !allowed_.count(w))
+        throw std::runtime_error("not in this scheduler's workers: list");
+      const int slots = static_cast<int>(std::clamp<int64_t>(iexec::get_int(b, "slots"), 1, 256));
       const iexec::WorkerInfo* known = ledger_->worker(w);
       if (!known || known->slots != slots || known->apps != apps || known->lost) {
         if (!known)
@@ -289,7 +330,7 @@ class IexecScheduler : public Operator {
     if (!e.worker.is_zero()) ev["worker"] = e.worker.hex();
     if (!e.text.empty()) ev["text"] = e.text;
     if (t) ev["status"] = iexec::to_string(t->status);
-    publish_json(topics_->events(), ev, false);
+    publish_event(ev);
     switch (e.kind) {
       case LedgerEvent::kAssigned:
         if (t) send_task(*t, e.worker);
@@ -396,7 +437,12 @@ class IexecScheduler : public Operator {
     } else {
       result["cause"] = t.cause;
     }
-    publish_json(topics_->result(t.taskid), result, true);
+    if (!publish_json(topics_->result(t.taskid), result, true)) {
+      // The broker did not take it: try again on the next tick, mark completed only then.
+      unpublished_.insert(t.taskid);
+      return;
+    }
+    unpublished_.erase(t.taskid);
     // Workers still computing this task can stop.
     for (const iexec::Replicate& r : t.replicates) {
       if (r.contribution == iexec::ContributionStatus::kUnset &&
@@ -445,6 +491,8 @@ class IexecScheduler : public Operator {
   iexec::AppRegistry registry_;
   std::optional<iexec::Topics> topics_;
   std::unique_ptr<iexec::Ledger> ledger_;
+  std::set<crypto::Address> allowed_;         // empty: an open pool
+  std::set<crypto::Hash32> unpublished_;      // ended tasks whose result the broker refused
   std::map<crypto::Address, int64_t> boots_;  // each worker's process start, from its hello
   iexecop::Inbox inbox_;
   std::unique_ptr<mqtt::Client> client_;

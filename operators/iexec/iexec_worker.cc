@@ -34,6 +34,9 @@ struct Replicate {
   crypto::Signature auth;  // the scheduler's authorization, sent back with the contribution
   std::atomic<bool> cancel{false};
   std::thread thread;
+  // Held while a thread sends this replicate's messages, so the statuses stay in order when
+  // the reveal request (trust 1: right after the contribution) races the runner thread.
+  std::mutex send_mu;
   // Guarded by the worker's mu_.
   ReplicateStatus status = ReplicateStatus::kStarting;
   std::string contribution;  // the sealed message, resent when the scheduler asks again
@@ -249,17 +252,33 @@ class IexecWorker : public Operator {
   }
 
   void on_task(const json& b, const crypto::Hash32& task, Context& ctx) {
+    std::string again;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = reps_.find(task);
-      if (it != reps_.end()) {
-        // The scheduler sent it again (it restarted): repeat the contribution if there is one.
-        if (!it->second->contribution.empty()) {
-          const std::string& m = it->second->contribution;
-          client_->publish(topics_->scheduler(), m.data(), m.size(), 1, false, 5000);
-        }
-        return;
-      }
+      if (it != reps_.end())
+        again = it->second->contribution.empty() ? "-" : it->second->contribution;
+    }
+    if (!again.empty()) {
+      // The scheduler sent it again (it restarted): repeat the contribution if there is one.
+      if (again != "-")
+        client_->publish(topics_->scheduler(), again.data(), again.size(), 1, false, 5000);
+      return;
+    }
+    (void)ctx;
+    int computing = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, r] : reps_) computing += !r->finished && !r->contributed;
+    }
+    if (computing >= slots_) {
+      // The scheduler never sends more than `slots`; a replayed old task must not start
+      // threads without bound. Say so, so that a real one goes to another worker.
+      publish_to_scheduler({{"type", "status"},
+                            {"task", iexec::bin(task)},
+                            {"status", iexec::to_string(ReplicateStatus::kFailed)},
+                            {"cause", "all " + std::to_string(slots_) + " slots taken"}});
+      return;
     }
     auto signer = crypto::recover_eip191(iexec::authorization_hash(wallet_->address(), task),
                                          iexec::get_signature(b, "auth"));
@@ -289,7 +308,6 @@ class IexecWorker : public Operator {
                     : "app '" + rep->app + "' is not in this worker's registry " + apps_path_);
     }
     req.app = app;
-    (void)ctx;
     rep->thread = std::thread([this, rep, req = std::move(req)]() mutable { run(rep, req); });
   }
 
@@ -337,7 +355,13 @@ class IexecWorker : public Operator {
     status(r, ReplicateStatus::kDataDownloading);
     status(r, ReplicateStatus::kDataDownloaded);
     status(r, ReplicateStatus::kComputing);
-    iexec::RunResult res = sandbox_->run(req, &r.cancel);
+    iexec::RunResult res;
+    try {
+      res = sandbox_->run(req, &r.cancel);
+    } catch (const std::exception& e) {  // this node's trouble (disk full, no fork), not the app's
+      slots_pool_->release();
+      return fail(r, std::string("sandbox: ") + e.what());
+    }
     slots_pool_->release();
     if (!res.warning.empty()) warn_once(res.warning);
     if (r.cancel.load()) {
@@ -361,6 +385,7 @@ class IexecWorker : public Operator {
                  {"enclave", iexec::bin(crypto::Address{})},
                  {"auth", iexec::bin(r.auth)}};  // as the scheduler signed it
     const std::string m = iexec::seal_message(*wallet_, std::move(body));
+    std::lock_guard<std::mutex> send(r.send_mu);
     {
       std::lock_guard<std::mutex> lock(mu_);
       r.contribution = m;
@@ -382,7 +407,12 @@ class IexecWorker : public Operator {
       rep = it->second;
     }
     Replicate& r = *rep;
-    const bool again = r.status >= ReplicateStatus::kRevealing;
+    std::lock_guard<std::mutex> send(r.send_mu);
+    bool again;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      again = r.status >= ReplicateStatus::kRevealing;
+    }
     if (!again) status(r, ReplicateStatus::kRevealing);
     publish_to_scheduler({{"type", "reveal"},
                           {"task", iexec::bin(task)},
@@ -404,6 +434,7 @@ class IexecWorker : public Operator {
     status(r, ReplicateStatus::kCompleted);
     std::lock_guard<std::mutex> lock(mu_);
     r.finished = true;
+    r.result.files.clear();  // the scheduler has them now; keep the digest for duplicates
     finished_.push_back(task);
   }
 
