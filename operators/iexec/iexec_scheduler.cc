@@ -443,10 +443,11 @@ class IexecScheduler : public Operator {
       return;
     }
     unpublished_.erase(t.taskid);
-    // Workers still computing this task can stop.
+    // Workers still computing this task can stop, and those whose result did not win (or
+    // came too late) can let it go.
     for (const iexec::Replicate& r : t.replicates) {
-      if (r.contribution == iexec::ContributionStatus::kUnset &&
-          r.status < iexec::ReplicateStatus::kContributed)
+      if (r.contribution != iexec::ContributionStatus::kProved &&
+          r.status < iexec::ReplicateStatus::kRevealing)
         send(r.worker, {{"type", "abort"},
                         {"task", iexec::bin(t.taskid)},
                         {"reason", std::string("task ") + (ok ? "completed" : "failed")}});

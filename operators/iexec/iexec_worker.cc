@@ -12,8 +12,11 @@
 //     op: iexec.worker
 //     on: edge
 //     with: { wallet: "state/{node}.key", create_wallet: true, apps: ../apps/registry.yaml }
+#include <algorithm>
 #include <atomic>
+#include <deque>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "iexec/poco.h"
@@ -220,7 +223,7 @@ class IexecWorker : public Operator {
       const crypto::Hash32 task = iexec::get_hash(msg->body, "task");
       if (type == "task") return on_task(msg->body, task, ctx);
       if (type == "reveal_request") return on_reveal_request(task, ctx);
-      if (type == "abort") return on_abort(task);
+      if (type == "abort") return on_abort(task, msg->body.value("reason", std::string("aborted")));
       throw std::runtime_error("unknown message type");
     } catch (const std::exception& e) {
       ctx.error(nullptr, "refused '" + type + "' from the scheduler: " + e.what());
@@ -258,6 +261,8 @@ class IexecWorker : public Operator {
       auto it = reps_.find(task);
       if (it != reps_.end())
         again = it->second->contribution.empty() ? "-" : it->second->contribution;
+      else if (done_.count(task))
+        again = "-";
     }
     if (!again.empty()) {
       // The scheduler sent it again (it restarted): repeat the contribution if there is one.
@@ -438,17 +443,31 @@ class IexecWorker : public Operator {
     finished_.push_back(task);
   }
 
-  void on_abort(const crypto::Hash32& task) {
+  void on_abort(const crypto::Hash32& task, const std::string& reason) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = reps_.find(task);
-    if (it != reps_.end() && !it->second->contributed) it->second->cancel = true;
+    if (it == reps_.end()) return;
+    Replicate& r = *it->second;
+    if (!r.contributed) {
+      r.cancel = true;  // the runner reports ABORTED
+    } else if (!r.finished && r.status < ReplicateStatus::kRevealing) {
+      // Contributed but not asked to reveal: not among the winners, or too late.
+      r.finished = true;
+      r.result.cause = "not among the winners: " + reason;
+      r.result.files.clear();
+      finished_.push_back(task);
+    }
   }
 
   void emit_finished(Context& ctx) {
     std::vector<std::shared_ptr<Replicate>> done;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (const crypto::Hash32& t : finished_) done.push_back(reps_[t]);
+      for (const crypto::Hash32& t : finished_) {
+        auto it = reps_.find(t);
+        if (it != reps_.end() && std::find(done.begin(), done.end(), it->second) == done.end())
+          done.push_back(it->second);
+      }
       finished_.clear();
     }
     for (const auto& rep : done) {
@@ -463,6 +482,14 @@ class IexecWorker : public Operator {
       set_field(m->fields, "wall_ms", rep->result.wall_us / 1000);
       set_field(m->fields, "cpu_ms", rep->result.cpu_us / 1000);
       ctx.emit(0, m);
+      // Keep only the id (a task sent again is ignored), not the replicate and its files.
+      reps_.erase(rep->task);
+      done_.insert(rep->task);
+      done_order_.push_back(rep->task);
+      if (done_order_.size() > kRememberDone) {
+        done_.erase(done_order_.front());
+        done_order_.pop_front();
+      }
     }
   }
 
@@ -511,6 +538,9 @@ class IexecWorker : public Operator {
   std::mutex mu_;
   std::map<crypto::Hash32, std::shared_ptr<Replicate>> reps_;
   std::vector<crypto::Hash32> finished_;
+  static constexpr size_t kRememberDone = 10000;
+  std::set<crypto::Hash32> done_;  // tasks this worker finished, the latest kRememberDone
+  std::deque<crypto::Hash32> done_order_;
   bool warned_ = false;
 
   iexecop::Inbox inbox_;
