@@ -6,8 +6,9 @@
 // holds; default false: start it afresh).
 // Each line holds the message's fields, then `ts` (event time, ISO 8601 UTC), `node` (origin)
 // and `stream`. A binary body is described by `blob_type` and `blob_bytes`, never written raw.
-// Lines are buffered, flushed at least once a second (wall clock) so that `tail -f` follows and
-// a crash loses little, and at close.
+// Lines are buffered within a turn (a batch of records: a busy stream is written in large
+// blocks) and flushed at the end of each turn, so a lone record reaches the file at once,
+// `tail -f` follows, and a crash loses little.
 //
 //   - id: archive
 //     op: file.write
@@ -24,7 +25,6 @@
 namespace edgeflow {
 namespace {
 
-constexpr int64_t kFlushEveryUs = 1'000'000;
 constexpr size_t kBufferBytes = 64 * 1024;
 
 class FileWrite : public Operator {
@@ -52,7 +52,7 @@ class FileWrite : public Operator {
     if (file_) std::fclose(file_);
   }
 
-  void open(Context& ctx) override {
+  void open(Context&) override {
     file_ = std::fopen(path_.c_str(), append_ ? "a" : "w");
     if (!file_) {
       int err = errno;  // before any allocation below can touch it
@@ -60,7 +60,6 @@ class FileWrite : public Operator {
                           "; check that its folder exists and is writable, or change 'path'");
     }
     std::setvbuf(file_, nullptr, _IOFBF, kBufferBytes);
-    last_flush_us_ = ctx.now_us();
   }
 
   void process(int, MessagePtr m, Context& ctx) override {
@@ -84,10 +83,13 @@ class FileWrite : public Operator {
       std::clearerr(file_);
       return;
     }
-    if (int64_t now = ctx.now_us(); now - last_flush_us_ >= kFlushEveryUs) {
-      last_flush_us_ = now;
-      flush(ctx);
-    }
+    unflushed_ = true;
+  }
+
+  // Not once a second: a sink is only called when a record arrives, so a time-based flush
+  // would hold a lone record (the last result of a run) until the next one, maybe for ever.
+  void turn_end(Context& ctx) override {
+    if (file_ && unflushed_) flush(ctx);
   }
 
   void close(Context& ctx) override {
@@ -103,6 +105,7 @@ class FileWrite : public Operator {
 
  private:
   void flush(Context& ctx) {
+    unflushed_ = false;
     if (std::fflush(file_) != 0) {
       int err = errno;
       ctx.error(nullptr, "cannot write to '" + path_ + "': " + std::strerror(err));
@@ -113,8 +116,8 @@ class FileWrite : public Operator {
   std::string path_;
   bool append_;
   std::FILE* file_ = nullptr;
-  int64_t last_flush_us_ = 0;
-  Fields line_fields_;  // reused per message, with the line, to spare allocations
+  bool unflushed_ = false;  // lines written since the last flush
+  Fields line_fields_;      // reused per message, with the line, to spare allocations
   std::string line_;
 };
 

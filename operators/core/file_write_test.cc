@@ -96,11 +96,11 @@ TEST_F(FileWriteTest, ReplacesOrAppends) {
   EXPECT_EQ(got[0]["n"], 3);
 }
 
-TEST_F(FileWriteTest, FlushesOnceASecondOfWallClock) {
+TEST_F(FileWriteTest, ALoneRecordReachesTheFileAtTheEndOfItsTurn) {
+  // The harness makes each push one turn. No later record and no clock tick is needed.
   OperatorHarness h("file.write", options());
   h.push_reading(1, {{"n", int64_t{1}}});
-  EXPECT_EQ(lines().size(), 0u) << "buffered";
-  h.advance_clock(1'000'000);
+  EXPECT_EQ(lines().size(), 1u);
   h.push_reading(2, {{"n", int64_t{2}}});
   EXPECT_EQ(lines().size(), 2u);
   h.finish();
