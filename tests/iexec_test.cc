@@ -678,6 +678,42 @@ TEST_F(IexecPool, SchedulerRestartedMidTaskCompletesFromItsJournal) {
   EXPECT_EQ(submits, 1u);
 }
 
+// A worker killed while computing comes back with a new `boot` in its hello; the scheduler,
+// which still counts it as computing, sends it the task again, and the task completes.
+TEST_F(IexecPool, WorkerRestartedMidTaskIsSentItsTaskAgain) {
+  make_workers(1);
+  const std::string gate = dir_ + "/gate";
+  add_app("gated", "i=0\nwhile [ ! -e \"" + gate +
+                       "\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n" + kHello +
+                       kComputed);
+  write_pipeline();
+  const std::string to_scheduler = std::string(kBase) + "/scheduler";
+  Watcher watch(broker_.uri(), {to_scheduler});
+  ASSERT_TRUE(watch.ready());
+  ASSERT_TRUE(start_pool());
+
+  const std::string id = "0x" + std::string(60, '0') + "cafe";
+  ProcessResult s = submit({"--app", "gated", "--arg", "twice", "--id", id});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  const std::string task = s.out.substr(0, s.out.find('\n'));
+  ASSERT_TRUE(watch.wait_for([&](const mqtt::Received& r) {
+    auto m = opened(r);
+    return m && m->body["type"] == "status" && m->body.value("status", "") == "COMPUTING";
+  })) << scheduler_log();
+
+  node("w1").signal(SIGKILL);
+  ASSERT_TRUE(node("w1").wait(30));
+  start_node("w1");
+  ASSERT_TRUE(eventually([&] { return contains(scheduler_log(), "restarted; sending task"); }))
+      << scheduler_log() << node("w1").err();
+  write_file(gate, "open");
+  json r = submit_and_wait({"--app", "gated", "--arg", "twice", "--id", id}, 0);
+  EXPECT_EQ(r.value("task", ""), task);
+  EXPECT_EQ(r.value("status", ""), "COMPLETED") << r.dump(2) << scheduler_log();
+  EXPECT_EQ(r["output"], (json{{"result.txt", "hello twice\n"}}));
+  EXPECT_EQ(r["winners"], (json{address_["w1"]}));
+}
+
 // The example shipped in pipelines/ runs (embedded broker, requests from the weather data)
 // and completes tasks, with all its state redirected out of the repository.
 TEST(IexecExample, WorkerPoolPipelineCompletesATask) {
