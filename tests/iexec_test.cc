@@ -714,6 +714,42 @@ TEST_F(IexecPool, WorkerRestartedMidTaskIsSentItsTaskAgain) {
   EXPECT_EQ(r["winners"], (json{address_["w1"]}));
 }
 
+// A worker restarted between its contribution and the reveal request still reveals: it kept
+// its contribution (digest and output) on disk. w1 contributes at once, is killed and
+// restarted; w2 waits for a gate, and its contribution brings consensus (trust 3: two agreeing
+// fresh workers), so the reveal request reaches the restarted w1.
+TEST_F(IexecPool, WorkerRestartedAfterContributingStillReveals) {
+  make_workers(2);
+  const std::string gate = dir_ + "/gate";
+  add_app("slow-on-w2", "case \"$IEXEC_OUT\" in */work/w2/*) i=0\n  while [ ! -e \"" + gate +
+                            "\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done;; esac\n" +
+                            kHello + kComputed);
+  write_pipeline();
+  const std::string to_scheduler = std::string(kBase) + "/scheduler";
+  Watcher watch(broker_.uri(), {to_scheduler});
+  ASSERT_TRUE(watch.ready());
+  ASSERT_TRUE(start_pool());
+
+  const std::string id = "0x" + std::string(60, '0') + "f00d";
+  ProcessResult s = submit({"--app", "slow-on-w2", "--arg", "kept", "--trust", "3", "--id", id});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  ASSERT_TRUE(watch.wait_for([&](const mqtt::Received& r) {
+    auto m = opened(r);
+    return m && m->body["type"] == "contribute" && m->from.hex() == address_["w1"];
+  })) << scheduler_log();
+
+  node("w1").signal(SIGKILL);
+  ASSERT_TRUE(node("w1").wait(30));
+  Process& again = start_node("w1");
+  ASSERT_TRUE(again.wait_for_err("wait for their reveal", kWait)) << again.err();
+  write_file(gate, "open");
+  json r = submit_and_wait({"--app", "slow-on-w2", "--arg", "kept", "--trust", "3", "--id", id}, 0);
+  EXPECT_EQ(r.value("status", ""), "COMPLETED") << r.dump(2) << scheduler_log();
+  EXPECT_EQ(r["output"], (json{{"result.txt", "hello kept\n"}}));
+  EXPECT_EQ(as_set(r["winners"]), (std::set<std::string>{address_["w1"], address_["w2"]}))
+      << r.dump(2);
+}
+
 // The example shipped in pipelines/ runs (embedded broker, requests from the weather data)
 // and completes tasks, with all its state redirected out of the repository.
 TEST(IexecExample, WorkerPoolPipelineCompletesATask) {

@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -119,7 +121,9 @@ class IexecWorker : public Operator {
     so.keep_work_dirs = keep_work_dirs_;
     so.isolate_network = isolate_network_;
     sandbox_.emplace(so);
+    state_dir_ = so.work_root + "/contributed";
     stage_ = ctx.stage();
+    load_contributed(ctx);
     boot_ = ctx.now_us();
     inbox_.set_waker(ctx.make_waker());
     waker_ = ctx.make_waker();
@@ -397,6 +401,7 @@ class IexecWorker : public Operator {
       r.result = std::move(res);
       r.contributed = true;
     }
+    save_contributed(r);  // before it leaves: a restart must still be able to reveal it
     client_->publish(topics_->scheduler(), m.data(), m.size(), 1, false, 5000);
     status(r, ReplicateStatus::kContributed);
   }
@@ -483,6 +488,8 @@ class IexecWorker : public Operator {
       set_field(m->fields, "cpu_ms", rep->result.cpu_us / 1000);
       ctx.emit(0, m);
       // Keep only the id (a task sent again is ignored), not the replicate and its files.
+      std::error_code ec;
+      std::filesystem::remove(state_file(rep->task), ec);
       reps_.erase(rep->task);
       done_.insert(rep->task);
       done_order_.push_back(rep->task);
@@ -491,6 +498,87 @@ class IexecWorker : public Operator {
         done_order_.pop_front();
       }
     }
+  }
+
+  // A contributed replicate is kept on disk until it ends, so a worker restarted between its
+  // contribution and the reveal request can still reveal and upload (its digest and output
+  // exist nowhere else). One JSON file per task, written whole then renamed.
+  std::string state_file(const crypto::Hash32& task) const {
+    return state_dir_ + "/" + task.hex() + ".json";
+  }
+
+  void save_contributed(const Replicate& r) {
+    json files = json::array();
+    for (const auto& [name, bytes] : r.result.files)
+      files.push_back({{"name", name}, {"hex", crypto::to_hex(bytes.data(), bytes.size())}});
+    json j = {{"task", r.task.hex()},
+              {"app", r.app},
+              {"digest", r.result.result_digest.hex()},
+              {"folder", r.result.output_is_folder},
+              {"files", files},
+              {"contribution", crypto::to_hex(r.contribution.data(), r.contribution.size())}};
+    if (r.result.callback_data)
+      j["callback"] =
+          crypto::to_hex(r.result.callback_data->data(), r.result.callback_data->size());
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir_, ec);
+    const std::string path = state_file(r.task), tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << j.dump();
+      if (!out) {
+        logger().warn(
+            "{}: cannot keep contribution state in {}: a restart before the reveal "
+            "will lose it",
+            stage_, tmp);
+        return;
+      }
+    }
+    std::filesystem::rename(tmp, path, ec);
+  }
+
+  void load_contributed(Context& ctx) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(state_dir_, ec)) return;
+    size_t n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(state_dir_, ec)) {
+      if (entry.path().extension() != ".json") continue;
+      try {
+        std::ifstream in(entry.path());
+        const json j = json::parse(in);
+        auto rep = std::make_shared<Replicate>();
+        auto task = crypto::parse_hash32(j.at("task").get<std::string>());
+        auto digest = crypto::parse_hash32(j.at("digest").get<std::string>());
+        auto contribution = crypto::from_hex(j.at("contribution").get<std::string>());
+        if (!task || !digest || !contribution) throw std::runtime_error("bad field");
+        rep->task = *task;
+        rep->app = j.at("app").get<std::string>();
+        rep->result.result_digest = *digest;
+        rep->result.output_is_folder = j.at("folder").get<bool>();
+        for (const json& f : j.at("files")) {
+          auto bytes = crypto::from_hex(f.at("hex").get<std::string>());
+          if (!bytes) throw std::runtime_error("bad file");
+          rep->result.files.emplace_back(f.at("name").get<std::string>(),
+                                         std::string(bytes->begin(), bytes->end()));
+        }
+        if (j.contains("callback")) {
+          auto cb = crypto::from_hex(j["callback"].get<std::string>());
+          if (cb) rep->result.callback_data = std::string(cb->begin(), cb->end());
+        }
+        rep->contribution.assign(contribution->begin(), contribution->end());
+        rep->contributed = true;
+        rep->status = ReplicateStatus::kContributed;
+        reps_[rep->task] = rep;
+        ++n;
+      } catch (const std::exception& e) {
+        ctx.error(nullptr, "ignored unreadable contribution state " + entry.path().string() + ": " +
+                               e.what());
+      }
+    }
+    if (n)
+      logger().info(
+          "{} on {}: {} contributed task(s) from before the restart wait for their reveal",
+          ctx.stage(), ctx.node(), n);
   }
 
   void warn_once(const std::string& w) {
@@ -525,7 +613,7 @@ class IexecWorker : public Operator {
   crypto::Address scheduler_;
   bool pinned_ = false;
 
-  std::string stage_;
+  std::string stage_, state_dir_;
   std::optional<crypto::Wallet> wallet_;
   iexec::AppRegistry registry_;
   std::optional<iexec::Topics> topics_;
