@@ -15,6 +15,7 @@
 
 #include "brokers/mqtt/client.h"
 #include "crypto/crypto.h"
+#include "iexec/poco.h"
 #include "iexec/protocol.h"
 #include "runtime/duration.h"
 #include "runtime/pipeline.h"
@@ -222,8 +223,7 @@ int cmd_task_submit(const TaskSubmitArgs& a) {
         return 1;
       }
     }
-    const crypto::Hash32 deal = crypto::Packed().add(*scheduler).add(id).keccak();
-    const crypto::Hash32 taskid = crypto::Packed().add(deal).add_uint256(0).keccak();
+    const crypto::Hash32 taskid = iexec::task_id(iexec::deal_id(*scheduler, id));
     if (wait_us > 0) client->subscribe(topics.result(taskid), 1);
     if (!client->publish(topics.requests(), msg.data(), msg.size(), 1, false, 10000) ||
         !client->flush(10000)) {

@@ -125,6 +125,9 @@ class Sandbox {
   std::shared_ptr<std::atomic<bool>> warned_;  // the isolation warning was given (copies share)
 };
 
+// An input file name the sandbox accepts: not empty, not "." or "..", no '/' and no NUL.
+bool valid_input_name(const std::string& name);
+
 // resultDigest of an output path (IEXEC.md): a file -> sha256(file); a folder ->
 // keccak256(sha256(f1) || sha256(f2) || ...) over its top-level regular files sorted by name.
 // Throws AppError naming the path when it cannot be read.

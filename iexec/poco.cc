@@ -796,8 +796,8 @@ void Ledger::heartbeat(const Address& worker, int64_t now) { Impl::touch(*this, 
 // Tasks.
 
 Hash32 Ledger::submit(const TaskRequest& request, int64_t now, bool* created) {
-  Hash32 dealid = crypto::Packed().add(scheduler_).add(request.request_id).keccak();
-  Hash32 taskid = crypto::Packed().add(dealid).add_uint256(0).keccak();
+  Hash32 dealid = deal_id(scheduler_, request.request_id);
+  Hash32 taskid = task_id(dealid);
   if (created) *created = false;
   if (tasks_.count(taskid)) return taskid;
   if (request.time_ref_us <= 0) {

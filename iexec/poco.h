@@ -74,6 +74,16 @@ std::optional<ReplicateStatus> parse_replicate_status(const std::string& s);
 enum class ContributionStatus { kUnset, kContributed, kProved, kRejected };
 const char* to_string(ContributionStatus s);
 
+// Identifiers (IEXEC.md): dealid = keccak256(scheduler || request id), one task per deal,
+// taskid = keccak256(dealid || uint256 index). A requester that knows the scheduler's address
+// can compute its task id before the scheduler answers.
+inline Hash32 deal_id(const Address& scheduler, const Hash32& request_id) {
+  return crypto::Packed().add(scheduler).add(request_id).keccak();
+}
+inline Hash32 task_id(const Hash32& dealid, uint64_t index = 0) {
+  return crypto::Packed().add(dealid).add_uint256(index).keccak();
+}
+
 struct TaskRequest {
   Hash32 request_id;  // chosen by the requester; submitting the same id again is the same task
   std::string app;

@@ -77,11 +77,6 @@ std::string one_line(const std::string& s, size_t max = 200) {
   return out;
 }
 
-bool valid_input_name(const std::string& name) {
-  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
-         name.find('\0') == std::string::npos;
-}
-
 struct Fd {
   int fd = -1;
   Fd() = default;
@@ -453,6 +448,11 @@ RunResult refused(std::string cause) {
 }
 
 }  // namespace
+
+bool valid_input_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
+}
 
 Sandbox::Sandbox(SandboxOptions options)
     : options_(std::move(options)), warned_(std::make_shared<std::atomic<bool>>(false)) {}

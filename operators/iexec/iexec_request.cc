@@ -60,8 +60,7 @@ class IexecRequest : public Operator {
         wallet_path_(o.has("wallet") ? o.resolve_path("wallet") : ""),
         broker_(o.has("broker") ? o.get_string("broker") : ""),
         client_kind_(o.has("client") ? o.get_string("client") : "") {
-    if (input_name_.empty() || input_name_.find('/') != std::string::npos || input_name_ == "." ||
-        input_name_ == "..")
+    if (!iexec::valid_input_name(input_name_))
       throw OptionError("input_name", "must be a plain file name like input.csv");
   }
 

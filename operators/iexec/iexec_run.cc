@@ -60,7 +60,7 @@ class IexecRun : public Operator {
         slots_(o.has("slots") ? static_cast<int>(o.get_int("slots")) : iexecop::default_slots()),
         work_dir_(o.get_string("work_dir")),
         isolate_network_(o.get_bool("isolate_network")) {
-    if (input_name_.empty() || input_name_.find('/') != std::string::npos)
+    if (!iexec::valid_input_name(input_name_))
       throw OptionError("input_name", "must be a plain file name like input.csv");
   }
 

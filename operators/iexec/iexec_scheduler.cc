@@ -226,9 +226,8 @@ class IexecScheduler : public Operator {
     req.requester = msg.signed_               ? msg.from.hex()
                     : b.contains("requester") ? iexec::get_string(b, "requester")
                                               : std::string("anonymous");
-    const crypto::Hash32 deal =
-        crypto::Packed().add(wallet_->address()).add(req.request_id).keccak();
-    const crypto::Hash32 taskid = crypto::Packed().add(deal).add_uint256(0).keccak();
+    const crypto::Hash32 taskid =
+        iexec::task_id(iexec::deal_id(wallet_->address(), req.request_id));
     // A request id seen before is that task: never overwrite its published result.
     if (ledger_->task(taskid)) return;
     auto fail = [&](const std::string& cause) {
@@ -254,11 +253,9 @@ class IexecScheduler : public Operator {
     constexpr int64_t kMaxTimeRefUs = 30ll * 24 * 3600 * 1000000;  // deadlines stay in range
     if (req.time_ref_us < 1000 || req.time_ref_us > kMaxTimeRefUs)
       return fail("time_ref_us must be between 1 ms and 30 days");
-    for (const iexec::TaskInput& in : req.inputs) {
-      if (in.name.empty() || in.name == "." || in.name == ".." ||
-          in.name.find('/') != std::string::npos || in.name.find('\0') != std::string::npos)
+    for (const iexec::TaskInput& in : req.inputs)
+      if (!iexec::valid_input_name(in.name))
         return fail("input file name '" + in.name + "' is not a plain file name");
-    }
     req.app_sha256 = app->sha256;
     bool created = false;
     ledger_->submit(req, ctx.now_us(), &created);
