@@ -14,6 +14,7 @@
 //     with: { wallet: "state/{node}.key", create_wallet: true, apps: ../apps/registry.yaml }
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -135,8 +136,10 @@ class IexecWorker : public Operator {
     if (!pinned_) {
       // The retained announcement arrives right after the subscription; wait for it so the
       // first task is not refused for want of a scheduler.
-      const int64_t until = ctx.now_us() + announce_wait_us_;
-      while (!scheduler_known() && ctx.now_us() < until) {
+      // Real time, not ctx.now_us(): under a test harness that clock stands still.
+      const auto until =
+          std::chrono::steady_clock::now() + std::chrono::microseconds(announce_wait_us_);
+      while (!scheduler_known() && std::chrono::steady_clock::now() < until) {
         for (mqtt::Received& r : inbox_.take()) on_message(r, ctx);
         if (!scheduler_known()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
