@@ -347,6 +347,12 @@ class IexecPool : public ::testing::Test {
   std::map<std::string, std::unique_ptr<Process>> nodes_;
 };
 
+// Shell lines that wait (at most 60 s) until `path` exists: an app gated by the test, so
+// "killed mid-task" holds however slow the machine is.
+std::string wait_for_file(const std::string& path) {
+  return "i=0\nwhile [ ! -e \"" + path + "\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n";
+}
+
 // The app most tests run: prints "hello ARGS".
 constexpr char kHello[] = "printf 'hello %s\\n' \"$*\" > \"$IEXEC_OUT/result.txt\"\n";
 
@@ -626,9 +632,7 @@ TEST_F(IexecPool, ForgedAndReplayedContributionsAreRefused) {
 TEST_F(IexecPool, SchedulerRestartedMidTaskCompletesFromItsJournal) {
   make_workers(3);
   const std::string gate = dir_ + "/gate";
-  add_app("gated", "i=0\nwhile [ ! -e \"" + gate +
-                       "\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n" + kHello +
-                       kComputed);
+  add_app("gated", wait_for_file(gate) + kHello + kComputed);
   write_pipeline();
   const std::string to_scheduler = std::string(kBase) + "/scheduler";
   Watcher watch(broker_.uri(), {to_scheduler});
@@ -683,9 +687,7 @@ TEST_F(IexecPool, SchedulerRestartedMidTaskCompletesFromItsJournal) {
 TEST_F(IexecPool, WorkerRestartedMidTaskIsSentItsTaskAgain) {
   make_workers(1);
   const std::string gate = dir_ + "/gate";
-  add_app("gated", "i=0\nwhile [ ! -e \"" + gate +
-                       "\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n" + kHello +
-                       kComputed);
+  add_app("gated", wait_for_file(gate) + kHello + kComputed);
   write_pipeline();
   const std::string to_scheduler = std::string(kBase) + "/scheduler";
   Watcher watch(broker_.uri(), {to_scheduler});
@@ -721,9 +723,8 @@ TEST_F(IexecPool, WorkerRestartedMidTaskIsSentItsTaskAgain) {
 TEST_F(IexecPool, WorkerRestartedAfterContributingStillReveals) {
   make_workers(2);
   const std::string gate = dir_ + "/gate";
-  add_app("slow-on-w2", "case \"$IEXEC_OUT\" in */work/w2/*) i=0\n  while [ ! -e \"" + gate +
-                            "\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done;; esac\n" +
-                            kHello + kComputed);
+  add_app("slow-on-w2", "case \"$IEXEC_OUT\" in */work/w2/*)\n" + wait_for_file(gate) +
+                            ";; esac\n" + kHello + kComputed);
   write_pipeline();
   const std::string to_scheduler = std::string(kBase) + "/scheduler";
   Watcher watch(broker_.uri(), {to_scheduler});
