@@ -11,6 +11,7 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev libbenchmark-dev
   libopencv-dev
   nettle-dev libsecp256k1-dev
+  libsqlite3-dev libsystemd-dev
 )
 
 install_missing() {
