@@ -124,6 +124,7 @@ struct Instance final : public Context {
   EventTimers::Due due;
   uint64_t seq = 0;
   uint64_t errors_logged = 0;
+  std::shared_ptr<StageDurability> durable;  // set by a service (ExecutorOptions::durability)
 
   // Guarded by mu.
   std::mutex mu;
@@ -156,6 +157,7 @@ struct Instance final : public Context {
   }
   int64_t now_us() const override;
   bool stopping() const override;
+  StageDurability* durability() override { return durable.get(); }
   void emit(int port, MessagePtr message) override {
     if (port < 0 || port >= static_cast<int>(outbox.size())) return;
     if (!targets[port].empty()) outbox[port].push_back(std::move(message));
@@ -222,7 +224,7 @@ struct Instance final : public Context {
     for (const auto& port_targets : targets) {
       for (const Target& t : port_targets) {
         Instance* d = t.to;
-        if (d->overflow != Overflow::kBlock) continue;
+        if (d->overflow == Overflow::kDropOldest) continue;  // never waits
         std::lock_guard<std::mutex> lock(d->mu);
         if (d->queue.size() >= d->capacity) {
           d->waiters.push_back(self);
@@ -486,6 +488,7 @@ Executor::Executor(const PipelineSpec& pipeline, const Plan& plan, ExecutorOptio
     x->outbox.resize(ospec.outputs.size());
     x->capacity = spec->queue_capacity;
     x->overflow = spec->overflow;
+    if (e.options.durability) x->durable = e.options.durability(spec->id, node);
     e.instances.push_back(std::move(x));
     return e.instances.back().get();
   };

@@ -29,6 +29,9 @@ struct ExecutorOptions {
   LinkTransport* links = nullptr;
   // Run only this node's part of the plan (and its ends of links); "" runs every node.
   std::string only_node;
+  // A service's durable state per stage copy (stage id, node); null or empty: none.
+  std::function<std::shared_ptr<StageDurability>(const std::string& stage, const std::string& node)>
+      durability;
 };
 
 struct StageMetrics {

@@ -515,9 +515,11 @@ class Loader {
           stage.overflow = Overflow::kBlock;
         } else if (*v == "drop-oldest") {
           stage.overflow = Overflow::kDropOldest;
+        } else if (*v == "spool") {
+          stage.overflow = Overflow::kSpool;
         } else {
           diags_.add(mark_of(queue["overflow"]), stage.id,
-                     "queue 'overflow' must be block or drop-oldest (got '" + *v + "')");
+                     "queue 'overflow' must be block, drop-oldest or spool (got '" + *v + "')");
         }
       }
     }

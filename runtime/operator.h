@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "runtime/durability.h"
 #include "runtime/link_settings.h"
 #include "runtime/message.h"
 #include "runtime/schema.h"
@@ -60,6 +61,10 @@ class Context {
   // True once a stop was requested (SIGINT, --for): a sink that waits for a broker or a peer
   // should bound that wait from now on, so a shutdown never hangs.
   virtual bool stopping() const { return false; }
+
+  // Stages run by a service (edge, cloud) with a disk spool: where a replayable source
+  // resumes, where a sink commits. Null under plain `run`.
+  virtual StageDurability* durability() { return nullptr; }
 };
 
 // What a source did in one call of generate().

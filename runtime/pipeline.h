@@ -29,7 +29,9 @@ struct InputRef {
   SourceMark mark;
 };
 
-enum class Overflow { kBlock, kDropOldest };
+// kSpool: like kBlock in memory; a link into the stage also keeps what it sends in the
+// service's disk spool until the receiver confirms it (see brokers/spool).
+enum class Overflow { kBlock, kDropOldest, kSpool };
 
 struct StageSpec {
   std::string id;

@@ -9,6 +9,8 @@
 // The first line is the header. A bad row (wrong number of cells, a time that does not match,
 // text in a number column, a time earlier than the row before: event time must rise) goes to
 // the error output with its file and line, and replay goes on.
+// Each reading's seq is its line number, so it is the same on every replay: under a service
+// (`edgeflow edge`) the source resumes after the last line the disk spool holds.
 //
 //   - id: sensors
 //     op: csv.replay
@@ -93,7 +95,7 @@ class CsvReplay : public Operator {
     delimiter_ = delimiter[0];
   }
 
-  void open(Context&) override {
+  void open(Context& ctx) override {
     std::error_code ec;
     if (std::filesystem::is_directory(path_, ec)) {
       errno = EISDIR;  // an ifstream opens a folder and only fails on reading
@@ -110,13 +112,21 @@ class CsvReplay : public Operator {
     if (!header.problem.empty())
       throw OperatorError(where(header.line) + "header: " + header.problem);
     read_header(header);
+    if (StageDurability* d = ctx.durability()) resume_after_ = d->resume_after();
   }
 
   SourceStep generate(Context& ctx) override {
     for (int rows = 0; rows < kRowsPerCall; ++rows) {
       if (!pending_ && !read_row(ctx)) {
-        if (at_end_) return SourceStep::done();
+        if (at_end_) {
+          note_emitted(ctx);
+          return SourceStep::done();
+        }
         continue;  // a bad row, reported
+      }
+      if (pending_->line <= resume_after_) {  // delivered before a restart
+        pending_.reset();
+        continue;
       }
       if (speed_ > 0) {
         if (!paced_) {
@@ -126,13 +136,19 @@ class CsvReplay : public Operator {
         }
         int64_t due = replay_due_us(
             wall_start_us_, static_cast<double>(pending_->event_time_us - first_event_us_), speed_);
-        if (due > ctx.now_us()) return SourceStep::wait_until(due);
+        if (due > ctx.now_us()) {
+          note_emitted(ctx);
+          return SourceStep::wait_until(due);
+        }
       }
       std::shared_ptr<Message> m = ctx.make_message(pending_->event_time_us);
+      m->seq = pending_->line;
       m->fields = std::move(pending_->fields);
       pending_.reset();
+      last_emitted_ = m->seq;
       ctx.emit(std::move(m));
     }
+    note_emitted(ctx);
     return SourceStep::emitted();
   }
 
@@ -140,8 +156,15 @@ class CsvReplay : public Operator {
   enum class Column { kTime, kNumber, kText };
   struct Row {
     int64_t event_time_us = 0;
+    uint64_t line = 0;
     Fields fields;
   };
+
+  void note_emitted(Context& ctx) {
+    if (last_emitted_ == noted_) return;
+    noted_ = last_emitted_;
+    if (StageDurability* d = ctx.durability()) d->emitted(last_emitted_);
+  }
 
   [[noreturn]] void fail_to_open() {
     int err = errno;  // before any allocation below can touch it
@@ -229,6 +252,7 @@ class CsvReplay : public Operator {
     }
     has_last_ = true;
     last_event_us_ = row.event_time_us;
+    row.line = static_cast<uint64_t>(row_.line);
     pending_ = std::move(row);
     return true;
   }
@@ -247,6 +271,8 @@ class CsvReplay : public Operator {
   CsvRow row_;                  // reused: its cells keep their buffers from row to row
   std::optional<Row> pending_;  // read but not yet due
   bool at_end_ = false;
+  uint64_t resume_after_ = 0;  // lines up to here were delivered before a restart
+  uint64_t last_emitted_ = 0, noted_ = 0;
   bool has_last_ = false;
   int64_t last_event_us_ = 0;
   // Pacing: a row of event time t is due at wall_start_us_ + (t - first_event_us_) / speed.
