@@ -43,7 +43,7 @@ void BatchWriter::finish(BatchHeader header, std::string& frame) {
   frame.reserve(body_.size() + 48 + header.sender.size());
   StringBuffer buf{frame};
   msgpack::packer<StringBuffer> pk(buf);
-  pk.pack_array(6);
+  pk.pack_array(header.floor ? 7 : 6);
   pk.pack_int(kBatchFormat);
   pk.pack_str(static_cast<uint32_t>(header.sender.size()));
   pk.pack_str_body(header.sender.data(), static_cast<uint32_t>(header.sender.size()));
@@ -51,6 +51,7 @@ void BatchWriter::finish(BatchHeader header, std::string& frame) {
   pk.pack_uint64(header.sequence);
   header.end ? pk.pack_true() : pk.pack_false();
   pk.pack_uint32(header.count);
+  if (header.floor) pk.pack_uint64(header.floor);
   frame += body_;
   body_.clear();
   count_ = 0;
@@ -64,8 +65,8 @@ DecodedBatch decode_batch(const char* data, size_t size) {
     msgpack::object_handle h = msgpack::unpack(data, size, offset, nullptr, nullptr,
                                                msgpack::unpack_limit(8, 0, 1024, 0, 0, 2));
     const msgpack::object& o = h.get();
-    if (o.type != msgpack::type::ARRAY || o.via.array.size != 6) {
-      out.error = "not an edgeflow batch: expected a header array of 6";
+    if (o.type != msgpack::type::ARRAY || (o.via.array.size != 6 && o.via.array.size != 7)) {
+      out.error = "not an edgeflow batch: expected a header array of 6 or 7";
       return out;
     }
     const msgpack::object* a = o.via.array.ptr;
@@ -85,6 +86,13 @@ DecodedBatch decode_batch(const char* data, size_t size) {
       return out;
     }
     out.header.count = static_cast<uint32_t>(a[5].via.u64);
+    if (o.via.array.size == 7) {
+      if (a[6].type != msgpack::type::POSITIVE_INTEGER) {
+        out.error = "not an edgeflow batch: bad floor in the header";
+        return out;
+      }
+      out.header.floor = a[6].via.u64;
+    }
   } catch (const std::exception& e) {
     out.error = std::string("not an edgeflow batch: ") + e.what();
     return out;
@@ -104,6 +112,42 @@ DecodedBatch decode_batch(const char* data, size_t size) {
     out.error = std::to_string(size - offset) + " stray bytes after the batch";
     out.messages.clear();
   }
+  return out;
+}
+
+std::string with_batch_floor(const std::string& frame, uint64_t floor) {
+  size_t offset = 0;
+  BatchHeader h;
+  try {
+    msgpack::object_handle oh =
+        msgpack::unpack(frame.data(), frame.size(), offset, nullptr, nullptr,
+                        msgpack::unpack_limit(8, 0, 1024, 0, 0, 2));
+    const msgpack::object& o = oh.get();
+    if (o.type != msgpack::type::ARRAY || o.via.array.size < 6) return frame;
+    const msgpack::object* a = o.via.array.ptr;
+    if (a[1].type != msgpack::type::STR) return frame;
+    h.sender.assign(a[1].via.str.ptr, a[1].via.str.size);
+    h.session = a[2].as<uint64_t>();
+    h.sequence = a[3].as<uint64_t>();
+    h.end = a[4].as<bool>();
+    h.count = a[5].as<uint32_t>();
+  } catch (const std::exception&) {
+    return frame;
+  }
+  h.floor = floor;
+  std::string out;
+  StringBuffer buf{out};
+  msgpack::packer<StringBuffer> pk(buf);
+  pk.pack_array(7);
+  pk.pack_int(kBatchFormat);
+  pk.pack_str(static_cast<uint32_t>(h.sender.size()));
+  pk.pack_str_body(h.sender.data(), static_cast<uint32_t>(h.sender.size()));
+  pk.pack_uint64(h.session);
+  pk.pack_uint64(h.sequence);
+  h.end ? pk.pack_true() : pk.pack_false();
+  pk.pack_uint32(h.count);
+  pk.pack_uint64(h.floor);
+  out.append(frame, offset, std::string::npos);
   return out;
 }
 

@@ -21,6 +21,10 @@ struct BatchHeader {
   uint64_t sequence = 0;
   bool end = false;
   uint32_t count = 0;
+  // Spooled links: "every frame of this session before me is acknowledged or was dropped
+  // from a full spool", so a receiver that missed them moves on (0: not said). A 7th header
+  // element, present only when set.
+  uint64_t floor = 0;
 };
 
 // Collects encoded messages, then writes the frame.
@@ -48,5 +52,9 @@ struct DecodedBatch {
 };
 
 DecodedBatch decode_batch(const char* data, size_t size);
+
+// The same frame with its header's floor set (a spooled frame is resent with one when it
+// starts a round of sending). Returns the frame unchanged when its header does not decode.
+std::string with_batch_floor(const std::string& frame, uint64_t floor);
 
 }  // namespace edgeflow

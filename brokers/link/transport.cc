@@ -12,7 +12,9 @@
 
 #include "brokers/link/batch.h"
 #include "brokers/link/dedup.h"
+#include "brokers/link/link_counters.h"
 #include "brokers/link/mqtt_channel.h"
+#include "brokers/link/spooled_link.h"
 #include "brokers/zmq/zmq_channel.h"
 #include "runtime/log.h"
 
@@ -39,15 +41,12 @@ std::string id_safe(const std::string& text) {
   return out;
 }
 
-struct Counters {
-  std::string link, node, direction, via;
-  std::atomic<uint64_t> messages{0}, payload_bytes{0}, wire_bytes{0}, batches{0}, reconnects{0},
-      duplicates{0}, errors{0}, unacknowledged{0};
-};
+using Counters = LinkCounters;
 
 struct Shared {
   const PipelineSpec* pipeline = nullptr;
   const Plan* plan = nullptr;
+  Spool* spool = nullptr;
   std::atomic<bool> stopping{false};
   std::mutex mu;
   std::map<std::pair<int, std::string>, std::string> zmq_bound;  // (link, node) -> endpoint
@@ -458,16 +457,20 @@ class LinkReceiver final : public Operator {
 
 class Transport final : public LinkTransport {
  public:
-  Transport(const PipelineSpec& pipeline, const Plan& plan) : shared_(std::make_shared<Shared>()) {
+  Transport(const PipelineSpec& pipeline, const Plan& plan, Spool* spool)
+      : shared_(std::make_shared<Shared>()) {
     shared_->pipeline = &pipeline;
     shared_->plan = &plan;
+    shared_->spool = spool;
   }
   std::unique_ptr<Operator> make_sender(const LinkPlan& link, const std::string& node,
                                         bool) override {
+    if (spooled(link)) return make_spooled_sender(spooled_config(link, node, "send"));
     return std::make_unique<LinkSender>(shared_, link, node);
   }
   std::unique_ptr<Operator> make_receiver(const LinkPlan& link, const std::string& node,
                                           bool peers_local) override {
+    if (spooled(link)) return make_durable_receiver(spooled_config(link, node, "receive"));
     return std::make_unique<LinkReceiver>(shared_, link, node, peers_local);
   }
   std::vector<LinkMetrics> metrics() const override {
@@ -494,13 +497,41 @@ class Transport final : public LinkTransport {
   void stop_requested() override { shared_->stopping.store(true); }
 
  private:
+  bool spooled(const LinkPlan& link) const {
+    return shared_->spool && link.via == "mqtt" && link_spools(*shared_->pipeline, link);
+  }
+  SpooledLinkConfig spooled_config(const LinkPlan& link, const std::string& node,
+                                   const char* direction) {
+    SpooledLinkConfig c;
+    c.link = &link;
+    c.node = node;
+    c.spool = shared_->spool;
+    c.key = spool_key(shared_->pipeline->name, link.name);
+    c.counters = shared_->add_counters(link, node, direction);
+    std::shared_ptr<Shared> shared = shared_;
+    c.mqtt_options = [shared, &link, node](Context& ctx, const char* end) {
+      return shared->mqtt_options(ctx, link, node, end);
+    };
+    c.ack_prefix = "edgeflow/" + shared_->pipeline->name + "/_ack/" + Shared::link_path(link) + "/";
+    c.stopping = &shared_->stopping;
+    return c;
+  }
+
   std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace
 
-std::unique_ptr<LinkTransport> make_link_transport(const PipelineSpec& pipeline, const Plan& plan) {
-  return std::make_unique<Transport>(pipeline, plan);
+bool link_spools(const PipelineSpec& pipeline, const LinkPlan& link) {
+  const StageSpec& to = pipeline.stages[link.to_stage];
+  if (to.overflow == Overflow::kSpool) return true;
+  // The default for what is not a camera frame: readers of frames default to drop-oldest.
+  return !to.overflow_given && to.overflow == Overflow::kBlock;
+}
+
+std::unique_ptr<LinkTransport> make_link_transport(const PipelineSpec& pipeline, const Plan& plan,
+                                                   Spool* spool) {
+  return std::make_unique<Transport>(pipeline, plan, spool);
 }
 
 }  // namespace edgeflow

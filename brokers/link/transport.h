@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "brokers/spool/spool.h"
 #include "runtime/link.h"
 #include "runtime/pipeline.h"
 #include "runtime/placement.h"
@@ -13,6 +14,13 @@ namespace edgeflow {
 
 // `pipeline.links.mqtt_broker` must be set (the CLI puts the embedded broker's URI there when
 // the file names none). The pipeline and plan must outlive the transport.
-std::unique_ptr<LinkTransport> make_link_transport(const PipelineSpec& pipeline, const Plan& plan);
+// `spool` (a service's, or `run --data-dir`): MQTT links whose receiving stage has
+// `overflow: spool`, or no overflow given and no camera frames, keep their frames on disk
+// until the receivers confirm them (brokers/link/spooled_link.h). Both ends of such a link
+// must run with a spool.
+std::unique_ptr<LinkTransport> make_link_transport(const PipelineSpec& pipeline, const Plan& plan,
+                                                   Spool* spool = nullptr);
+// Whether `link` keeps its frames in the spool when there is one.
+bool link_spools(const PipelineSpec& pipeline, const LinkPlan& link);
 
 }  // namespace edgeflow
