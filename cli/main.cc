@@ -22,6 +22,9 @@
 #include "brokers/mqtt/client.h"
 #include "brokers/mqtt/embedded_broker.h"
 #include "cli/iexec_commands.h"
+#include "cloud/cloud_service.h"
+#include "cloud/fleet_commands.h"
+#include "edge/node_service.h"
 #include "runtime/duration.h"
 #include "runtime/executor.h"
 #include "runtime/log.h"
@@ -455,7 +458,35 @@ int main(int argc, char** argv) {
   submit->add_option("--wait", ta.wait, "wait this long for the result and print it (e.g. 60s)");
   submit->add_option("--id", ta.id, "request id (0x + 64 hex): the same id is the same task");
 
-  for (CLI::App* sub : {validate, run, ops, wallet, task})
+  std::string service_config;
+  auto* edge = app.add_subcommand(
+      "edge", "The edge runtime service: runs the part the cloud deploys to this node");
+  edge->add_option("--config", service_config, "service config (YAML)")->required();
+  auto* cloud = app.add_subcommand(
+      "cloud", "The cloud service: the fleet's registry and the cloud parts deployed to it");
+  cloud->add_option("--config", service_config, "service config (YAML)")->required();
+
+  DeployArgs da;
+  auto* deploy = app.add_subcommand(
+      "deploy", "Sign each node's part of a pipeline and send it; wait until they run it");
+  deploy->add_option("FILE", da.file, "pipeline file")->required();
+  deploy->add_option("--broker", da.broker, "the fleet's MQTT broker URI")->required();
+  deploy->add_option("--key", da.key, "cloud key file (edgeflow wallet new)")->required();
+  deploy->add_option("--set", da.sets, "override an option: STAGE.OPTION=VALUE (repeatable)");
+  deploy->add_option("--wait", da.wait, "how long to wait for the nodes (default 60s)");
+  UndeployArgs ua;
+  auto* undeploy = app.add_subcommand("undeploy", "Stop a pipeline on every node running it");
+  undeploy->add_option("PIPELINE", ua.pipeline, "pipeline name")->required();
+  undeploy->add_option("--broker", ua.broker, "the fleet's MQTT broker URI")->required();
+  undeploy->add_option("--key", ua.key, "cloud key file")->required();
+  undeploy->add_option("--wait", ua.wait, "how long to wait for the nodes (default 30s)");
+  NodesArgs na;
+  auto* nodes = app.add_subcommand("nodes", "The fleet: each node's state, pipeline and spool");
+  nodes->add_option("--broker", na.broker, "the fleet's MQTT broker URI")->required();
+  nodes->add_flag("--json", na.json, "a JSON array of objects");
+  nodes->add_option("--wait", na.wait, "how long to collect status messages (default 1s)");
+
+  for (CLI::App* sub : {validate, run, ops, wallet, task, edge, cloud, deploy, undeploy, nodes})
     sub->set_version_flag("--version", std::string("edgeflow ") + EDGEFLOW_VERSION);
 
   try {
@@ -470,5 +501,10 @@ int main(int argc, char** argv) {
   if (*wallet_new) return cmd_wallet_new(wallet_file);
   if (*wallet_address) return cmd_wallet_address(wallet_file);
   if (*submit) return cmd_task_submit(ta);
+  if (*edge) return run_node_service(service_config, NodeServiceHooks{});
+  if (*cloud) return run_cloud_service(service_config);
+  if (*deploy) return cmd_deploy(da);
+  if (*undeploy) return cmd_undeploy(ua);
+  if (*nodes) return cmd_nodes(na);
   return 2;
 }

@@ -1,0 +1,11 @@
+// `edgeflow cloud --config FILE`: the node service with tier cloud (it runs the cloud parts
+// deployed to it, like an edge service runs its own), plus the fleet's registry.
+#pragma once
+
+#include <string>
+
+namespace edgeflow {
+
+int run_cloud_service(const std::string& config_path);
+
+}  // namespace edgeflow

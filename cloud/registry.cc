@@ -1,0 +1,85 @@
+#include "cloud/registry.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "runtime/duration.h"
+#include "runtime/log.h"
+
+namespace edgeflow {
+
+NodeRegistry::NodeRegistry(std::string file,
+                           std::function<void(const std::string&, const std::string&)> publish)
+    : file_(std::move(file)), publish_(std::move(publish)) {
+  std::ifstream in(file_);
+  if (!in) return;
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (!j.is_object()) {
+    logger().warn("registry {} is not JSON; starting an empty one", file_);
+    return;
+  }
+  for (auto& [node, status] : j.items())
+    if (status.is_object()) nodes_[node] = status;
+}
+
+void NodeRegistry::on_status(const std::string& topic, const std::string& payload, int64_t now_ms) {
+  nlohmann::json s = nlohmann::json::parse(payload, nullptr, false);
+  if (!s.is_object() || !s.contains("node") || !s["node"].is_string()) return;
+  const std::string node = s["node"];
+  if (topic != "edgeflow/nodes/" + node + "/status") return;  // a node speaking for another
+  nlohmann::json& known = nodes_[node];
+  if (!known.is_object()) known = nlohmann::json::object();
+  const std::string state = s.value("state", "");
+  if (state == "offline") {
+    if (known.value("state", "") != "offline")
+      logger().warn("node '{}' is offline ({})", node, s.value("reason", "stopped"));
+    // Keep what was known; the will carries little.
+    if (!known.empty() && !s.contains("last_seen")) {
+      nlohmann::json merged = known;
+      merged["state"] = "offline";
+      merged["reason"] = s.value("reason", "stopped");
+      s = merged;
+    }
+  } else {
+    if (known.value("state", "") == "offline") logger().info("node '{}' is back ({})", node, state);
+    s["last_seen"] = format_iso8601(now_ms * 1000);
+    s["last_seen_ms"] = now_ms;
+  }
+  if (known == s) return;
+  known = s;
+  save();
+}
+
+void NodeRegistry::check_lost(int64_t now_ms) {
+  for (auto& [node, s] : nodes_) {
+    if (!s.is_object() || s.value("state", "") == "offline" || !s.contains("last_seen_ms"))
+      continue;
+    const double period_s =
+        std::max(s.value("keepalive_s", 10.0), s.value("status_period_s", 10.0));
+    if (now_ms - s["last_seen_ms"].get<int64_t>() <= static_cast<int64_t>(1500 * period_s))
+      continue;
+    logger().warn("node '{}' lost: no status for {:.0f} s (1.5x its {} s keep-alive)", node,
+                  (now_ms - s["last_seen_ms"].get<int64_t>()) / 1000.0, period_s);
+    s["state"] = "offline";
+    s["reason"] = "lost: no status for 1.5x its keep-alive";
+    publish_("edgeflow/nodes/" + node + "/status", s.dump());
+    save();
+  }
+}
+
+void NodeRegistry::save() {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [node, s] : nodes_) j[node] = s;
+  const std::string tmp = file_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump(2) << "\n";
+    if (!out) {
+      logger().error("cannot write the registry {}", tmp);
+      return;
+    }
+  }
+  std::rename(tmp.c_str(), file_.c_str());
+}
+
+}  // namespace edgeflow

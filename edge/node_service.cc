@@ -1,0 +1,483 @@
+#include "edge/node_service.h"
+
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "brokers/mqtt/client.h"
+#include "edge/part_runner.h"
+#include "fleet/protocol.h"
+#include "operators/weather/power_supply.h"
+#include "runtime/duration.h"
+#include "runtime/log.h"
+
+#ifndef EDGEFLOW_VERSION
+#define EDGEFLOW_VERSION "dev"
+#endif
+
+namespace edgeflow {
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// CPU seconds, resident bytes and the 1-minute load of this process and machine.
+struct HostSample {
+  double cpu_s = 0;
+  uint64_t rss = 0;
+  double load1 = 0;
+};
+HostSample sample_host() {
+  HostSample h;
+  std::ifstream stat("/proc/self/stat");
+  std::string line;
+  std::getline(stat, line);
+  auto close = line.rfind(')');
+  if (close != std::string::npos) {
+    std::istringstream in(line.substr(close + 2));
+    std::string f;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && in >> f; ++i) {
+      if (i == 14) utime = std::stoull(f);
+      if (i == 15) stime = std::stoull(f);
+    }
+    h.cpu_s = static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+  }
+  std::ifstream status("/proc/self/status");
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) h.rss = std::stoull(line.substr(6)) * 1024;
+  std::ifstream load("/proc/loadavg");
+  load >> h.load1;
+  return h;
+}
+
+class NodeService {
+ public:
+  NodeService(NodeConfig config, const NodeServiceHooks& hooks)
+      : config_(std::move(config)), hooks_(hooks), started_ms_(steady_ms()) {}
+
+  int run(sigset_t signals) {
+    try {
+      std::filesystem::create_directories(config_.data_dir);
+      spool_ = std::make_unique<Spool>(config_.data_dir + "/spool.db", config_.spool);
+    } catch (const std::exception& e) {
+      logger().error("{}: {}", config_.file, e.what());
+      return 1;
+    }
+    connect();
+    restore_part();
+    notify("READY=1");
+    uint64_t watchdog_us = 0;
+    const bool watchdog = sd_watchdog_enabled(0, &watchdog_us) > 0;
+    int64_t next_watchdog = 0, next_status = 0;
+    timespec tick{0, 200'000'000};
+    while (true) {
+      int sig = sigtimedwait(&signals, nullptr, &tick);
+      if (sig == SIGHUP) reload();
+      if (sig == SIGTERM || sig == SIGINT) break;
+      handle_deployments();
+      supervise_part();
+      if (hooks_.tick) {
+        hooks_.tick([this](const std::string& topic, const std::string& payload) {
+          control_->publish(topic, payload.data(), payload.size(), 1, true, 0);
+        });
+      }
+      if (watchdog && steady_ms() >= next_watchdog) {
+        notify("WATCHDOG=1");
+        next_watchdog = steady_ms() + static_cast<int64_t>(watchdog_us / 2000);
+      }
+      std::string state = current_state();
+      if (state != published_state_ || steady_ms() >= next_status) {
+        publish_status(state);
+        next_status = steady_ms() + config_.status_period_ms;
+      }
+    }
+    logger().info("stopping: draining the running part");
+    notify("STOPPING=1");
+    if (part_) {
+      stop_part("service stopping");
+    }
+    publish_status("offline");
+    control_->flush(2000);
+    control_->disconnect();
+    return 0;
+  }
+
+ private:
+  void connect() {
+    mqtt::ClientOptions co;
+    co.uri = config_.brokers[broker_index_ % config_.brokers.size()];
+    co.client_id = "ef-node-" + config_.node;
+    co.clean_session = true;
+    co.keepalive_s = config_.keepalive_s;
+    co.retry_first_connect = true;
+    co.connect_timeout_ms = 3000;
+    co.username = config_.username;
+    co.password = config_.password;
+    co.will_topic = fleet::status_topic(config_.node);
+    co.will_payload = nlohmann::json({{"node", config_.node},
+                                      {"state", "offline"},
+                                      {"tier", hooks_.tier},
+                                      {"version", "edgeflow " EDGEFLOW_VERSION},
+                                      {"keepalive_s", config_.keepalive_s},
+                                      {"reason", "connection lost"}})
+                          .dump();
+    co.will_retain = true;
+    control_ = mqtt::make_client("mosquitto", co, [this](mqtt::Received&& r) {
+      std::lock_guard<std::mutex> lock(inbox_mu_);
+      inbox_.push_back(std::move(r));
+    });
+    control_->subscribe(fleet::deploy_topic(config_.node), 1);
+    if (hooks_.on_fleet_status) control_->subscribe(fleet::kStatusFilter, 1);
+    control_->connect();
+    broker_uri_ = co.uri;
+    logger().info("node '{}' ({}) on broker {}: waiting for deployments on {}", config_.node,
+                  hooks_.tier, co.uri, fleet::deploy_topic(config_.node));
+  }
+
+  // The last accepted part, kept in data_dir, runs again after a restart or a power cut.
+  void restore_part() {
+    std::ifstream in(part_file());
+    if (!in) return;
+    std::stringstream text;
+    text << in.rdbuf();
+    fleet::Opened o = fleet::open(text.str(), config_.trust);
+    if (!o.deployment) {
+      set_error("the kept part " + part_file() + " is refused: " + o.error);
+      return;
+    }
+    logger().info("resuming pipeline '{}' version {} kept in {}", o.deployment->pipeline,
+                  o.deployment->version, part_file());
+    accepted_text_ = text.str();
+    start_part(*o.deployment);
+  }
+
+  void handle_deployments() {
+    std::deque<mqtt::Received> batch;
+    {
+      std::lock_guard<std::mutex> lock(inbox_mu_);
+      batch.swap(inbox_);
+    }
+    for (mqtt::Received& r : batch) {
+      if (r.topic == fleet::deploy_topic(config_.node)) {
+        on_deploy(r.payload);
+      } else if (hooks_.on_fleet_status) {
+        hooks_.on_fleet_status(r.topic, r.payload);
+      }
+    }
+  }
+
+  void on_deploy(const std::string& payload) {
+    if (payload.empty()) return;  // a cleared retained message
+    if (config_.trust.empty()) {
+      set_error("deployment refused: this service has no 'trust' address in " + config_.file);
+      return;
+    }
+    fleet::Opened o = fleet::open(payload, config_.trust);
+    if (!o.deployment) {
+      set_error("deployment refused: " + o.error);
+      return;
+    }
+    const fleet::Deployment& d = *o.deployment;
+    if (d.node != config_.node) {
+      set_error("deployment refused: it is for node '" + d.node + "', this is '" + config_.node +
+                "'");
+      return;
+    }
+    if (d.version == version_) return;  // the retained copy of what runs
+    if (d.version < version_) {
+      set_error("deployment refused: version " + std::to_string(d.version) +
+                " is older than the running " + std::to_string(version_));
+      return;
+    }
+    if (d.kind == "undeploy") {
+      if (part_) stop_part("undeployed");
+      version_ = d.version;
+      current_.reset();
+      std::error_code ec;
+      std::filesystem::remove(part_file(), ec);
+      clear_error();
+      logger().info("pipeline '{}' undeployed (version {})", d.pipeline, d.version);
+      return;
+    }
+    logger().info("deployment of pipeline '{}' version {} (part {}) from {}", d.pipeline, d.version,
+                  d.part_hash, o.signer);
+    std::optional<fleet::Deployment> previous = current_;
+    std::string previous_text = accepted_text_;
+    if (part_) stop_part("replaced by version " + std::to_string(d.version));
+    std::string why;
+    if (start_part(d, &why)) {
+      accepted_text_ = payload;
+      keep_part(payload);
+      clear_error();
+      return;
+    }
+    // Roll back: the old part (its spool untouched) runs again.
+    version_ = d.version;  // refuse the failed version's retained copy next time
+    if (previous) {
+      start_part(*previous);
+      version_ = d.version;
+      set_error("version " + std::to_string(d.version) + " of '" + d.pipeline +
+                "' failed to start (" + why + "); rolled back to version " +
+                std::to_string(previous->version));
+    } else {
+      set_error("version " + std::to_string(d.version) + " of '" + d.pipeline +
+                "' failed to start: " + why);
+    }
+    failed_version_ = d.version;
+  }
+
+  bool start_part(const fleet::Deployment& d, std::string* why = nullptr) {
+    PartSettings s;
+    s.node = config_.node;
+    s.broker = broker_uri_;
+    s.data_dir = config_.data_dir;
+    s.files_dir = config_.files_dir;
+    s.spool = spool_.get();
+    try {
+      part_ = std::make_unique<PartRunner>(d, s);
+    } catch (const std::exception& e) {
+      part_.reset();
+      logger().error("pipeline '{}' version {} did not start: {}", d.pipeline, d.version, e.what());
+      if (why) *why = e.what();
+      if (!why) {
+        // A kept or rolled-back part that cannot start (a device not plugged in yet, a
+        // file not there yet) is tried again with back-off.
+        retry_ = d;
+        retry_at_ = steady_ms() + backoff_ms_;
+        logger().info("trying again in {} s", backoff_ms_ / 1000);
+        backoff_ms_ = std::min<int64_t>(backoff_ms_ * 2, 60000);
+        set_error("pipeline '" + d.pipeline + "' did not start: " + e.what());
+      }
+      current_ = d;
+      version_ = d.version;
+      return false;
+    }
+    retry_.reset();
+    backoff_ms_ = 1000;
+    current_ = d;
+    version_ = d.version;
+    part_started_ms_ = steady_ms();
+    ended_ = false;
+    logger().info("running pipeline '{}' version {} on '{}'", d.pipeline, d.version, config_.node);
+    return true;
+  }
+
+  void stop_part(const std::string& why) {
+    logger().info("stopping pipeline '{}' ({}): draining", part_->deployment().pipeline, why);
+    if (!part_->drain(20000))
+      logger().warn("the part did not drain in 20 s; what it had not spooled is lost");
+    part_.reset();
+  }
+
+  // A part whose sources ended (a replayed file) waits; one that could not start is tried
+  // again with back-off.
+  void supervise_part() {
+    if (part_ && !ended_ && part_->finished()) {
+      ended_ = true;
+      logger().info("pipeline '{}': its input ended", part_->deployment().pipeline);
+    }
+    if (!part_ && retry_ && steady_ms() >= retry_at_) {
+      fleet::Deployment d = *retry_;
+      if (start_part(d)) clear_error();
+    }
+  }
+
+  std::string current_state() {
+    if (!error_.empty()) return "error";
+    if (!part_ || ended_) return "waiting";
+    uint64_t flow = 0;
+    for (const StageMetrics& m : part_->stage_metrics()) flow += m.in + m.out;
+    const bool flowing = flow != last_flow_;
+    last_flow_ = flow;
+    if (flowing) last_flow_ms_ = steady_ms();
+    // Working while data moved in the last status period.
+    return steady_ms() - last_flow_ms_ <= config_.status_period_ms ? "working" : "waiting";
+  }
+
+  void publish_status(const std::string& state) {
+    published_state_ = state;
+    HostSample h = sample_host();
+    const int64_t now = steady_ms();
+    double cpu_percent = 0;
+    if (last_sample_ms_ > 0 && now > last_sample_ms_)
+      cpu_percent = 100.0 * (h.cpu_s - last_cpu_s_) / ((now - last_sample_ms_) / 1000.0);
+    last_cpu_s_ = h.cpu_s;
+    last_sample_ms_ = now;
+    nlohmann::json s = {{"node", config_.node},
+                        {"state", state},
+                        {"tier", hooks_.tier},
+                        {"version", "edgeflow " EDGEFLOW_VERSION},
+                        {"time", format_iso8601(now_ms() * 1000)},
+                        {"uptime_s", (now - started_ms_) / 1000},
+                        {"cpu_percent", std::round(cpu_percent * 10) / 10},
+                        {"rss_bytes", h.rss},
+                        {"load1", h.load1},
+                        {"keepalive_s", config_.keepalive_s},
+                        {"status_period_s", config_.status_period_ms / 1000.0},
+                        {"device", config_.device},
+                        {"labels", config_.labels}};
+    s["pipeline"] = current_ ? nlohmann::json(current_->pipeline) : nlohmann::json(nullptr);
+    s["part_hash"] = current_ ? nlohmann::json(current_->part_hash) : nlohmann::json(nullptr);
+    s["part_version"] = current_ ? nlohmann::json(current_->version) : nlohmann::json(nullptr);
+    s["part_running"] = part_ != nullptr && !ended_;
+    if (failed_version_) s["failed_version"] = failed_version_;
+    if (!error_.empty()) s["error"] = error_;
+    SpoolStats sp = spool_->stats();
+    s["spool"] = {{"bytes", sp.bytes},
+                  {"frames", sp.frames},
+                  {"oldest_age_s", sp.oldest_us ? (now_ms() * 1000 - sp.oldest_us) / 1000000 : 0},
+                  {"dropped_messages", sp.dropped_messages},
+                  {"error", sp.error}};
+    nlohmann::json links = nlohmann::json::array();
+    if (part_) {
+      for (const LinkMetrics& m : part_->link_metrics()) {
+        links.push_back({{"link", m.link},
+                         {"direction", m.direction},
+                         {"messages", m.messages},
+                         {"backlog", m.unacknowledged},
+                         {"reconnects", m.reconnects},
+                         {"duplicates_dropped", m.duplicates}});
+      }
+    }
+    s["links"] = links;
+    s["broker_connected"] = control_->connected();
+    nlohmann::json batteries = nlohmann::json::array();
+    for (const PowerSupplyReading& p : read_power_supplies(config_.sysfs_root)) {
+      nlohmann::json b = {{"name", p.name}};
+      if (p.type) b["type"] = *p.type;
+      if (p.status) b["status"] = *p.status;
+      if (p.capacity_percent) b["capacity_percent"] = *p.capacity_percent;
+      if (p.voltage_v) b["voltage_v"] = *p.voltage_v;
+      if (p.power_w) b["power_w"] = *p.power_w;
+      batteries.push_back(b);
+    }
+    if (!batteries.empty()) s["power_supplies"] = batteries;
+    const std::string text = s.dump();
+    control_->publish(fleet::status_topic(config_.node), text.data(), text.size(), 1, true, 0);
+    std::string line = state + (current_ ? " " + current_->pipeline : std::string()) +
+                       (error_.empty() ? "" : ": " + error_);
+    notify("STATUS=" + line);
+  }
+
+  void reload() {
+    try {
+      NodeConfig fresh = load_node_config(config_.file, hooks_.tier == "edge");
+      if (fresh.node != config_.node || fresh.brokers != config_.brokers ||
+          fresh.data_dir != config_.data_dir) {
+        logger().warn(
+            "SIGHUP: node, broker and data_dir change only with a restart "
+            "(systemctl restart edgeflow-edge)");
+      }
+      config_.status_period_ms = fresh.status_period_ms;
+      config_.labels = fresh.labels;
+      config_.device = fresh.device;
+      config_.trust = fresh.trust;
+      config_.files_dir = fresh.files_dir;
+      logger().info("SIGHUP: re-read {}", config_.file);
+      published_state_.clear();  // publish the new labels now
+    } catch (const ConfigError& e) {
+      logger().error("SIGHUP: {}; keeping the running config", e.what());
+    }
+  }
+
+  void keep_part(const std::string& payload) {
+    // Written aside and renamed: a power cut leaves the old part or the new one, whole.
+    const std::string tmp = part_file() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << payload;
+      out.flush();
+      if (!out) {
+        set_error("cannot keep the part in " + part_file() + ": " + std::strerror(errno));
+        return;
+      }
+    }
+    FILE* f = std::fopen(tmp.c_str(), "r");
+    if (f) {
+      fdatasync(fileno(f));
+      std::fclose(f);
+    }
+    std::rename(tmp.c_str(), part_file().c_str());
+  }
+
+  std::string part_file() const { return config_.data_dir + "/part.json"; }
+  void set_error(const std::string& e) {
+    if (e != error_) logger().error("{}", e);
+    error_ = e;
+  }
+  void clear_error() {
+    error_.clear();
+    failed_version_ = 0;
+  }
+  static void notify(const std::string& text) { sd_notify(0, text.c_str()); }
+
+  NodeConfig config_;
+  NodeServiceHooks hooks_;
+  int64_t started_ms_;
+  std::unique_ptr<Spool> spool_;
+  std::unique_ptr<mqtt::Client> control_;
+  std::string broker_uri_;
+  size_t broker_index_ = 0;
+  std::mutex inbox_mu_;
+  std::deque<mqtt::Received> inbox_;
+
+  std::unique_ptr<PartRunner> part_;
+  std::optional<fleet::Deployment> current_;  // what runs (or should run)
+  std::string accepted_text_;
+  uint64_t version_ = 0;
+  uint64_t failed_version_ = 0;
+  std::optional<fleet::Deployment> retry_;
+  int64_t retry_at_ = 0, backoff_ms_ = 1000;
+  bool ended_ = false;
+  int64_t part_started_ms_ = 0;
+  std::string error_;
+  std::string published_state_;
+  uint64_t last_flow_ = 0;
+  int64_t last_flow_ms_ = 0;
+  double last_cpu_s_ = 0;
+  int64_t last_sample_ms_ = 0;
+};
+
+}  // namespace
+
+int run_node_service(const std::string& config_path, const NodeServiceHooks& hooks) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  NodeConfig config;
+  try {
+    config = load_node_config(config_path, hooks.tier == "edge");
+  } catch (const ConfigError& e) {
+    logger().error("{}", e.what());
+    return 2;
+  }
+  NodeService service(std::move(config), hooks);
+  return service.run(set);
+}
+
+}  // namespace edgeflow
