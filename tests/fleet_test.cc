@@ -202,7 +202,7 @@ TEST_F(Fleet, ForgedPartIsRefusedAndAPartThatFailsRollsBack) {
       << n["pi-1"].dump();
 }
 
-TEST_F(Fleet, KilledNodeShowsOfflineAndAKeptPartRunsAfterARestart) {
+TEST_F(Fleet, KilledNodeShowsOfflineKeptPartRunsAfterARestartUndeployStopsAll) {
   start_all();
   ASSERT_EQ(deploy({"--wait", "30s"}).exit_code, 0);
   services_["pi-3"]->signal(SIGKILL);
@@ -222,6 +222,14 @@ TEST_F(Fleet, KilledNodeShowsOfflineAndAKeptPartRunsAfterARestart) {
     pipeline = s["pipeline"].is_string() ? s["pipeline"].get<std::string>() : "";
   }
   EXPECT_EQ(pipeline, "fleet-test");
+
+  // undeploy stops it on every node, and the nodes forget the kept part.
+  auto u = run_process({edgeflow_binary(), "undeploy", "fleet-test", "--broker", broker_uri_,
+                        "--key", dir_ + "/cloud.key", "--wait", "30s"},
+                       60);
+  EXPECT_EQ(u.exit_code, 0) << u.out << u.err;
+  for (auto& [node, st] : nodes()) EXPECT_TRUE(st["pipeline"].is_null()) << node;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/data/pi-1/part.json"));
 }
 
 }  // namespace
