@@ -125,7 +125,8 @@ class Spool {
   uint64_t dropped_frames_ = 0, dropped_messages_ = 0;
   std::string error_;
   int last_code_ = 0;
-  uint64_t total_bytes_ = 0;  // outgoing frame bytes, all links  // primary SQLite result code of the last failure
+  uint64_t total_bytes_ =
+      0;  // outgoing frame bytes, all links  // primary SQLite result code of the last failure
 };
 
 }  // namespace edgeflow
