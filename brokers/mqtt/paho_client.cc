@@ -161,8 +161,12 @@ class PahoClient : public Client {
       if (qos == 0) {
         if (!connected_.load()) return false;
       } else {
+        // Not while a reconnect publishes the unacknowledged messages again: a new message
+        // sent on the fresh connection before them would overtake them, and a receiver that
+        // drops what comes below the highest sequence it has seen would lose them.
         auto room = [&] {
-          return stopping_ || inflight_.size() < static_cast<size_t>(options_.max_inflight);
+          return stopping_ ||
+                 (!resending_ && inflight_.size() < static_cast<size_t>(options_.max_inflight));
         };
         if (!cv_.wait_until(lock, deadline, room) || stopping_) return false;
         // Registered before publishing: the acknowledgement may come before publish returns,
@@ -182,6 +186,8 @@ class PahoClient : public Client {
         // Back-pressure: Paho's command queue is full. Wait a little and try again, on the
         // connection current by then.
         cv_.wait_for(lock, std::chrono::milliseconds(2), [&] { return stopping_; });
+        // A reconnect since: it publishes this message again from inflight_, in order.
+        if (qos > 0 && conn_ != conn) break;
         conn = conn_;
         continue;
       }
@@ -431,6 +437,7 @@ class PahoClient : public Client {
     close_connection(*old);
     lock.lock();
     conn_ = fresh;
+    resending_ = true;  // new publishes wait until the old ones are queued on `fresh`
     retry_.clear();
     std::vector<std::pair<uint64_t, ::mqtt::const_message_ptr>> resend(inflight_.begin(),
                                                                        inflight_.end());
@@ -444,6 +451,8 @@ class PahoClient : public Client {
     }
     old.reset();  // destroyed here unless a publish() still holds it
     lock.lock();
+    resending_ = false;
+    cv_.notify_all();
     return fresh;
   }
 
@@ -537,6 +546,7 @@ class PahoClient : public Client {
   std::condition_variable cv_;  // window room, acknowledgements, work for the worker
   bool started_ = false, stopping_ = false, ever_connected_ = false;
   bool need_connect_ = false, need_fresh_ = false, resubscribe_ = false;
+  bool resending_ = false;  // replace_connection() is publishing inflight_ again
   std::atomic<bool> connected_{false};
   uint64_t next_seq_ = 0;
   // QoS 1/2 messages accepted and not yet acknowledged, by sequence number (our own copies,
