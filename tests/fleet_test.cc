@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -72,10 +73,20 @@ stages:
 )");
   }
   void TearDown() override {
+    if (HasFailure()) {
+      // What each service said, and its files kept, to tell where a reading went.
+      for (auto& [node, p] : services_) {
+        std::string err = earlier_[node] + p->err();
+        write_file(dir_ + "/" + node + ".err", err);
+        if (err.size() > 6000) err = "..." + err.substr(err.size() - 6000);
+        std::cerr << "---- " << node << " ----\n" << err << "\n";
+      }
+      std::cerr << "kept " << dir_ << "\n";
+    }
     services_.clear();
     broker_.reset();
     std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    if (!HasFailure()) std::filesystem::remove_all(dir_, ec);
   }
 
   void start_broker() {
@@ -84,6 +95,7 @@ stages:
     std::this_thread::sleep_for(300ms);
   }
   void start(const std::string& node) {
+    if (services_[node]) earlier_[node] += services_[node]->err();
     services_[node] = std::make_unique<Process>(
         std::vector<std::string>{edgeflow_binary(), node == "cloud" ? "cloud" : "edge", "--config",
                                  dir_ + "/" + node + ".yaml"});
@@ -135,6 +147,7 @@ stages:
   int port_ = 0;
   std::unique_ptr<Process> broker_;
   std::map<std::string, std::unique_ptr<Process>> services_;
+  std::map<std::string, std::string> earlier_;  // what services killed and started again said
 };
 
 TEST_F(Fleet, EveryReadingArrivesOnceInOrderThroughOutagesKillsAndARedeploy) {
@@ -169,7 +182,11 @@ TEST_F(Fleet, EveryReadingArrivesOnceInOrderThroughOutagesKillsAndARedeploy) {
   wait_for_lines(3 * expected.size(), 120);
   auto got = received();
   for (const char* node : {"pi-1", "pi-2", "pi-3"}) {
-    ASSERT_EQ(got[node].size(), expected.size()) << node << ": lost or repeated readings";
+    const std::vector<double>& g = got[node];
+    size_t first = 0;
+    while (first < g.size() && first < expected.size() && g[first] == expected[first]) ++first;
+    ASSERT_EQ(g.size(), expected.size())
+        << node << ": lost or repeated readings; the first difference is at reading " << first;
     EXPECT_EQ(got[node], expected) << node << ": readings out of order";
   }
   // Nothing is left waiting in any spool.

@@ -363,11 +363,15 @@ Spool::Verdict Spool::receive(const std::string& link, const std::string& sender
     exec("BEGIN IMMEDIATE");
     Stmt q(db_, "SELECT seq FROM seen WHERE link=? AND sender=? AND session=?");
     q.bind(1, link).bind(2, sender).bind(3, session);
-    int64_t last = -1;
+    // A session never seen starts at frame 1 like any other: its first frames may have been
+    // published before this receiver subscribed, and accepting a later one (acknowledging
+    // everything before it) would lose them. A frame that carries its own sequence as the
+    // floor (the first of a sender's round) says the frames before it are gone or confirmed.
+    int64_t last = 0;
     if (q.step() == SQLITE_ROW) last = q.i64(0);
     Verdict v = Verdict::kAccepted;
-    if (last >= 0 && static_cast<int64_t>(seq) <= last) v = Verdict::kDuplicate;
-    if (last >= 0 && static_cast<int64_t>(seq) > last + 1 && floor != seq) v = Verdict::kOutOfOrder;
+    if (static_cast<int64_t>(seq) <= last) v = Verdict::kDuplicate;
+    if (static_cast<int64_t>(seq) > last + 1 && floor != seq) v = Verdict::kOutOfOrder;
     if (v != Verdict::kAccepted) {
       exec("ROLLBACK");
       return v;

@@ -94,10 +94,10 @@ class Spool {
 
   // --- Receiving side, per link ---
   enum class Verdict { kAccepted, kDuplicate, kOutOfOrder };
-  // kAccepted: the frame is the next of (sender, session), the first of a new session, or
-  // carries floor == seq (the sender holds nothing older), and is now committed with the
-  // de-duplication state. kDuplicate: delivered before. kOutOfOrder: a frame is missing
-  // before it; the sender will send again from there.
+  // kAccepted: the frame is the next of (sender, session) (frame 1 for a session not seen
+  // before), or carries floor == seq (the sender holds nothing older), and is now committed
+  // with the de-duplication state. kDuplicate: delivered before. kOutOfOrder: a frame is
+  // missing before it; the sender will send again from there.
   Verdict receive(const std::string& link, const std::string& sender, uint64_t session,
                   uint64_t seq, uint64_t floor, const std::string& frame, int64_t now_us);
   // Highest accepted seq of (sender, session): what to acknowledge.

@@ -83,8 +83,10 @@ TEST(Spool, ReceiverAcceptsEachFrameOnceAndInOrder) {
   // The sender dropped 3..4 from a full spool and says so with its floor.
   EXPECT_EQ(s.receive("l", "pi-1", 7, 5, 5, "f5", kNow), V::kAccepted);
   EXPECT_EQ(s.received("l", "pi-1", 7), 5u);
-  // Another sender, and a new session of the same sender, start anywhere.
-  EXPECT_EQ(s.receive("l", "pi-2", 9, 4, 0, "g4", kNow), V::kAccepted);
+  // Another sender, and a new session of the same sender, start at frame 1 or at their
+  // floor: frames 1..3 may have been published before this receiver subscribed.
+  EXPECT_EQ(s.receive("l", "pi-2", 9, 4, 0, "g4", kNow), V::kOutOfOrder);
+  EXPECT_EQ(s.receive("l", "pi-2", 9, 4, 4, "g4", kNow), V::kAccepted);
   EXPECT_EQ(s.receive("l", "pi-1", 8, 1, 0, "h1", kNow), V::kAccepted);
   std::vector<std::string> inbox = s.inbox("l");
   EXPECT_EQ(inbox, (std::vector<std::string>{"f1", "f2", "f5", "g4", "h1"}));
