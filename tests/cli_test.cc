@@ -14,10 +14,10 @@ namespace edgeflow {
 namespace {
 
 using edgeflow::testing::edgeflow_binary;
+using edgeflow::testing::pipeline_data;
 using edgeflow::testing::ProcessResult;
 using edgeflow::testing::read_file;
 using edgeflow::testing::run_process;
-using edgeflow::testing::shared_data;
 using edgeflow::testing::source_dir;
 using json = nlohmann::json;
 
@@ -103,7 +103,7 @@ struct DayStats {
 // Daily figures of sf-temps.csv computed here, independently of edgeflow's CSV reader and
 // windows: the date is the first 10 characters of the date column.
 std::map<std::string, DayStats> independent_daily_stats() {
-  std::istringstream in(read_file(shared_data("sf-temps.csv")));
+  std::istringstream in(read_file(pipeline_data("sf-temps.csv")));
   std::map<std::string, DayStats> days;
   std::string line;
   std::getline(in, line);  // header: temp,date
@@ -123,7 +123,7 @@ std::map<std::string, DayStats> independent_daily_stats() {
 }
 
 TEST(Cli, SfDailyAggregatesMatchAnIndependentComputation) {
-  if (read_file(shared_data("sf-temps.csv")).empty()) GTEST_SKIP() << "shared data absent";
+  ASSERT_FALSE(read_file(pipeline_data("sf-temps.csv")).empty()) << "pipelines/data/sf-temps.csv";
   ProcessResult r = edgeflow({"run", pipeline("sf-daily.yaml"), "--quiet"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto expected = independent_daily_stats();
@@ -141,13 +141,13 @@ TEST(Cli, SfDailyAggregatesMatchAnIndependentComputation) {
 }
 
 TEST(Cli, SfWarmHoursWritesTheHoursAbove20C) {
-  if (read_file(shared_data("sf-temps.csv")).empty()) GTEST_SKIP() << "shared data absent";
+  ASSERT_FALSE(read_file(pipeline_data("sf-temps.csv")).empty()) << "pipelines/data/sf-temps.csv";
   std::string dir = edgeflow::testing::make_temp_dir();
   std::string out = dir + "/warm.jsonl", report = dir + "/report.json";
   ProcessResult r = edgeflow({"run", pipeline("sf-warm-hours.yaml"), "--quiet", "--set",
                               "out.path=" + out, "--report", report});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::istringstream in(read_file(shared_data("sf-temps.csv")));
+  std::istringstream in(read_file(pipeline_data("sf-temps.csv")));
   std::string line;
   std::getline(in, line);
   int hot = 0;
@@ -196,7 +196,9 @@ stages:
   - {id: sensors, op: weather.simulate, with: {period: 10ms}}
   - {id: out, op: file.write, from: sensors, with: {path: out.jsonl}}
 )");
-  ProcessResult r = run_process({"timeout", "--preserve-status", "-s", "INT", "2",
+  // --foreground: without it timeout signals the child and then its whole process group, and
+  // a second SIGINT means "exit at once" to edgeflow.
+  ProcessResult r = run_process({"timeout", "--foreground", "--preserve-status", "-s", "INT", "2",
                                  edgeflow_binary(), "run", file, "--report", report},
                                 60);
   EXPECT_EQ(r.exit_code, 130) << r.err;
