@@ -179,8 +179,8 @@ std::string edgeflow_binary() {
   return b ? b : EDGEFLOW_BUILT_BINARY;
 }
 
-std::string shared_data(const std::string& name) {
-  return source_dir() + "/../shared/data/" + name;
+std::string pipeline_data(const std::string& name) {
+  return source_dir() + "/pipelines/data/" + name;
 }
 
 std::string make_temp_dir() {

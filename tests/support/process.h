@@ -51,7 +51,8 @@ int free_tcp_port();
 // Paths from the environment set by CTest (EDGEFLOW_SOURCE_DIR, EDGEFLOW_BINARY).
 std::string source_dir();
 std::string edgeflow_binary();
-std::string shared_data(const std::string& name);  // ../shared/data/NAME beside the repo
+// pipelines/data/NAME: sample data that ships in the repository (see its README.md).
+std::string pipeline_data(const std::string& name);
 std::string make_temp_dir();
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);
