@@ -413,8 +413,12 @@ class Loader {
       check_keys(s, kStageKeys, sid, "stage key");
       load_op(s, stage);
       load_from(s["from"], stage);
-      if (s["on"].IsDefined())
-        if (auto v = scalar(s["on"], sid, "'on'")) stage.on = *v;
+      if (s["on"].IsDefined()) {
+        if (auto v = scalar(s["on"], sid, "'on'")) {
+          stage.on = *v;
+          stage.on_mark = mark_of(s["on"]);
+        }
+      }
       if (s["via"].IsDefined()) {
         if (auto v = scalar(s["via"], sid, "'via'")) {
           if (std::find(kVias.begin(), kVias.end(), *v) == kVias.end())
@@ -617,7 +621,8 @@ class Loader {
       }
       if (spec_.nodes_for(s.on).empty()) {
         bool tier = std::find(kTiers.begin(), kTiers.end(), s.on) != kTiers.end();
-        diags_.add(s.mark, s.id,
+        // The value is what to fix, so point at it rather than at the stage.
+        diags_.add(s.on_mark.line > 0 ? s.on_mark : s.mark, s.id,
                    tier ? "'on: " + s.on + "' but the pipeline has no node with tier " + s.on
                         : "'on: " + s.on + "' names no node",
                    tier ? "add a node with tier: " + s.on : suggest(s.on, names));

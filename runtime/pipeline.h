@@ -49,6 +49,7 @@ struct StageSpec {
   bool overflow_given = false;
   std::string output_type;  // resolved type of "out" ("same" replaced by the input's)
   SourceMark mark;
+  SourceMark on_mark;  // of the `on:` value, for placement errors; line 0 when none is given
 };
 
 struct PipelineSpec {

@@ -98,5 +98,42 @@ TEST(LoaderLimits, TooManyStagesIsOneClearError) {
             std::string::npos);
 }
 
+// The `on:` value is what the user must fix: the error points at it, not at the stage, and
+// names the closest node or tier.
+TEST(LoaderPlacement, OnNamingNoNodePointsAtTheValueWithTheNearestName) {
+  LoadResult r = load_pipeline_text(R"(pipeline: misplaced
+nodes:
+  pi-1: {tier: edge}
+  gateway: {tier: cloud}
+stages:
+  - id: sensors
+    op: weather.simulate
+    on: pi-1
+  - id: show
+    op: log
+    from: sensors
+    on:   gatway
+  - {id: keep, op: log, from: sensors, on: clod}
+)",
+                                    "misplaced.yaml", ".");
+  ASSERT_FALSE(r.pipeline);
+  ASSERT_EQ(r.diags.size(), 2u) << r.diags.str();
+  const Diagnostic& node = r.diags.items()[0];
+  EXPECT_EQ(node.stage, "show");
+  EXPECT_EQ(node.mark.line, 12);
+  EXPECT_EQ(node.mark.column, 11);
+  EXPECT_EQ(node.message, "'on: gatway' names no node");
+  EXPECT_EQ(node.hint, "did you mean 'gateway'?");
+  const Diagnostic& tier = r.diags.items()[1];
+  EXPECT_EQ(tier.stage, "keep");
+  EXPECT_EQ(tier.mark.line, 13);
+  EXPECT_EQ(tier.mark.column, 44);
+  EXPECT_EQ(tier.hint, "did you mean 'cloud'?");
+  EXPECT_NE(r.diags.str().find("misplaced.yaml:12:11: stage 'show': 'on: gatway' names no node\n"
+                               "  hint: did you mean 'gateway'?"),
+            std::string::npos)
+      << r.diags.str();
+}
+
 }  // namespace
 }  // namespace edgeflow
