@@ -31,6 +31,8 @@
 #include "runtime/operator_docs.h"
 #include "runtime/pipeline.h"
 #include "runtime/placement.h"
+#include "runtime/plugins.h"
+#include "runtime/registry.h"
 
 namespace edgeflow {
 namespace {
@@ -73,7 +75,12 @@ int cmd_ops(const std::string& name, bool markdown) {
     std::cout << operator_list_text();
     return 0;
   }
-  const OperatorEntry* e = Registry::global().find(name);
+  std::string why;
+  const OperatorEntry* e = Registry::global().find(name, &why);
+  if (!e && !why.empty()) {
+    std::cerr << "edgeflow ops: " << why << "\n";
+    return kExitFailure;
+  }
   if (!e) {
     std::string near = nearest_name(name, Registry::global().names());
     std::cerr << "edgeflow ops: no operator '" << name << "'"
@@ -486,6 +493,13 @@ int main(int argc, char** argv) {
   nodes->add_flag("--json", na.json, "a JSON array of objects");
   nodes->add_option("--wait", na.wait, "how long to collect status messages (default 1s)");
 
+  // Build step of each plugin (hidden): writes FILE.so.ops beside it.
+  std::string manifest_plugin, manifest_out;
+  auto* manifest = app.add_subcommand("plugin-manifest", "");
+  manifest->group("");
+  manifest->add_option("PLUGIN", manifest_plugin)->required();
+  manifest->add_option("--out", manifest_out)->required();
+
   for (CLI::App* sub : {validate, run, ops, wallet, task, edge, cloud, deploy, undeploy, nodes})
     sub->set_version_flag("--version", std::string("edgeflow ") + EDGEFLOW_VERSION);
 
@@ -506,5 +520,11 @@ int main(int argc, char** argv) {
   if (*deploy) return cmd_deploy(da);
   if (*undeploy) return cmd_undeploy(ua);
   if (*nodes) return cmd_nodes(na);
+  if (*manifest) {
+    std::string why;
+    if (write_plugin_manifest(manifest_plugin, manifest_out, &why)) return 0;
+    std::cerr << "edgeflow plugin-manifest: " << why << "\n";
+    return kExitFailure;
+  }
   return 2;
 }

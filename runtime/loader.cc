@@ -14,6 +14,8 @@
 #include "runtime/options_yaml.h"
 #include "runtime/pipeline.h"
 #include "runtime/placement.h"
+#include "runtime/plugins.h"
+#include "runtime/registry.h"
 
 namespace edgeflow {
 
@@ -46,7 +48,8 @@ namespace {
 constexpr size_t kMaxFileBytes = 4 << 20;  // a pipeline file is hand-written text
 constexpr size_t kFrameQueueCapacity = 4;  // camera frames: see check_port_types
 
-const std::vector<std::string> kTopKeys = {"pipeline", "description", "nodes", "links", "stages"};
+const std::vector<std::string> kTopKeys = {"pipeline", "description", "nodes",
+                                           "links",    "plugins",     "stages"};
 const std::vector<std::string> kStageKeys = {"id", "op", "on", "from", "with", "via", "queue"};
 const std::vector<std::string> kNodeKeys = {"tier", "device", "address", "solar"};
 const std::vector<std::string> kTiers = {"edge", "cloud"};
@@ -94,6 +97,7 @@ class Loader {
     load_name(root);
     load_nodes(root["nodes"]);
     load_links(root["links"]);
+    load_plugins(root["plugins"]);
     load_stages(root["stages"], mark_of(root));
     if (stages_ok_) {
       check_wiring();
@@ -457,6 +461,28 @@ class Loader {
     return false;
   }
 
+  // `plugins: [path/to/my_ops.so, ...]`: operator plugins of the user's own, loaded before
+  // the stages are read; relative paths start at the pipeline file's folder.
+  void load_plugins(const YAML::Node& list) {
+    if (!list.IsDefined() || list.IsNull()) return;
+    if (!list.IsSequence()) {
+      diags_.add(mark_of(list), "", "'plugins' must be a list of plugin files",
+                 "plugins: [build/libmy_ops.so]");
+      return;
+    }
+    for (const YAML::Node& item : list) {
+      auto v = scalar(item, "", "a plugin");
+      if (!v) continue;
+      std::string path = *v;
+      if (!path.empty() && path[0] != '/' && !spec_.base_dir.empty())
+        path = spec_.base_dir + "/" + path;
+      std::string why;
+      if (!PluginCatalog::global().load_file(path, &why))
+        diags_.add(mark_of(item), "", "cannot load the plugin '" + *v + "': " + why,
+                   "build it first, or correct the path (relative to the pipeline file)");
+    }
+  }
+
   void load_op(const YAML::Node& s, StageSpec& stage) {
     YAML::Node op = s["op"];
     if (!op.IsDefined()) {
@@ -467,8 +493,11 @@ class Loader {
     auto v = scalar(op, stage.id, "'op'");
     if (!v) return;
     stage.op = *v;
-    stage.entry = Registry::global().find(*v);
-    if (!stage.entry) {
+    std::string why;
+    stage.entry = Registry::global().find(*v, &why);
+    if (!stage.entry && !why.empty()) {
+      diags_.add(mark_of(op), stage.id, why);
+    } else if (!stage.entry) {
       diags_.add(mark_of(op), stage.id, "unknown operator '" + *v + "'",
                  suggest(*v, Registry::global().names()) + " ('edgeflow ops' lists them all)");
     }

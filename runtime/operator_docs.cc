@@ -41,10 +41,10 @@ std::string operator_list_text() {
   std::string out;
   size_t width = 0;
   for (const std::string& name : Registry::global().names()) width = std::max(width, name.size());
-  for (const std::string& name : Registry::global().names()) {
-    const OperatorEntry* e = Registry::global().find(name);
-    out += name + std::string(width + 2 - name.size(), ' ') + e->spec.summary + "\n";
-  }
+  // Summaries come from the plugins' manifests: listing loads no plugin.
+  for (const std::string& name : Registry::global().names())
+    out +=
+        name + std::string(width + 2 - name.size(), ' ') + Registry::global().summary(name) + "\n";
   return out;
 }
 
@@ -78,7 +78,9 @@ std::string operators_markdown() {
       "(`frame`, `image`); `same` carries what the stage's input carries. Every operator "
       "also has an `error` output (`from: STAGE.error`).\n\n";
   for (const std::string& name : Registry::global().names()) {
-    const OperatorSpec& s = Registry::global().find(name)->spec;
+    const OperatorEntry* e = Registry::global().find(name);
+    if (!e) continue;  // its plugin cannot be loaded; `edgeflow ops NAME` says why
+    const OperatorSpec& s = e->spec;
     out += "## " + s.name + "\n\n" + s.summary + "\n\n";
     out += "- inputs: " + ports_text(s.inputs) + "\n- outputs: " + ports_text(s.outputs) + "\n\n";
     if (!s.options.empty()) {
