@@ -1,5 +1,6 @@
 #include "edge/node_service.h"
 
+#include <dlfcn.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -89,7 +91,8 @@ class NodeService {
     restore_part();
     notify("READY=1");
     uint64_t watchdog_us = 0;
-    const bool watchdog = sd_watchdog_enabled(0, &watchdog_us) > 0;
+    const bool watchdog =
+        systemd().watchdog_enabled && systemd().watchdog_enabled(0, &watchdog_us) > 0;
     int64_t next_watchdog = 0, next_status = 0;
     timespec tick{0, 200'000'000};
     while (true) {
@@ -431,7 +434,31 @@ class NodeService {
     error_.clear();
     failed_version_ = 0;
   }
-  static void notify(const std::string& text) { sd_notify(0, text.c_str()); }
+  // libsystemd, loaded only under systemd (NOTIFY_SOCKET set): linking it would map it and
+  // its nine libraries (gcrypt, zstd, lz4, ...) into every edgeflow command.
+  struct Systemd {
+    decltype(&sd_notify) notify = nullptr;
+    decltype(&sd_watchdog_enabled) watchdog_enabled = nullptr;
+  };
+  static const Systemd& systemd() {
+    static const Systemd sd = [] {
+      Systemd s;
+      if (!std::getenv("NOTIFY_SOCKET")) return s;
+      void* lib = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+      if (!lib) {
+        logger().warn("NOTIFY_SOCKET is set but libsystemd.so.0 cannot be loaded: {}", dlerror());
+        return s;
+      }
+      s.notify = reinterpret_cast<decltype(&sd_notify)>(dlsym(lib, "sd_notify"));
+      s.watchdog_enabled =
+          reinterpret_cast<decltype(&sd_watchdog_enabled)>(dlsym(lib, "sd_watchdog_enabled"));
+      return s;
+    }();
+    return sd;
+  }
+  static void notify(const std::string& text) {
+    if (systemd().notify) systemd().notify(0, text.c_str());
+  }
 
   NodeConfig config_;
   NodeServiceHooks hooks_;

@@ -5,6 +5,9 @@
 // version deployed mid-stream.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -247,6 +250,33 @@ TEST_F(Fleet, KilledNodeShowsOfflineKeptPartRunsAfterARestartUndeployStopsAll) {
   EXPECT_EQ(u.exit_code, 0) << u.out << u.err;
   for (auto& [node, st] : nodes()) EXPECT_TRUE(st["pipeline"].is_null()) << node;
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/data/pi-1/part.json"));
+}
+
+// Under systemd (NOTIFY_SOCKET set) the service loads libsystemd and says READY=1 with a
+// STATUS= line; a datagram socket of the test's stands in for systemd's.
+TEST_F(Fleet, TellsSystemdItIsReadyThroughNotifySocket) {
+  const std::string path = dir_ + "/notify.sock";
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof addr.sun_path);
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  Process edge(
+      {"env", "NOTIFY_SOCKET=" + path, edgeflow_binary(), "edge", "--config", dir_ + "/pi-1.yaml"});
+  std::string said;
+  auto heard = [&](const char* what) { return said.find(what) != std::string::npos; };
+  for (int i = 0; i < 20 && !(heard("READY=1") && heard("STATUS=")); ++i) {
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n > 0) said += std::string(buf, static_cast<size_t>(n)) + "\n";
+  }
+  close(fd);
+  EXPECT_NE(said.find("READY=1"), std::string::npos) << said << edge.err();
+  EXPECT_NE(said.find("STATUS="), std::string::npos) << said;
 }
 
 }  // namespace
