@@ -120,12 +120,18 @@ class Loader {
 
   void apply_overrides(YAML::Node& root, const std::vector<OptionOverride>& overrides) {
     for (const OptionOverride& o : overrides) {
+      // A flag, not target.IsDefined(): a default-constructed YAML::Node is a defined null,
+      // so an unknown stage used to be edited off the tree and the --set silently ignored.
       YAML::Node target;
+      bool found = false;
       if (root["stages"].IsSequence()) {
         for (YAML::Node s : root["stages"])
-          if (s.IsMap() && s["id"].IsScalar() && s["id"].Scalar() == o.stage) target = s;
+          if (s.IsMap() && s["id"].IsScalar() && s["id"].Scalar() == o.stage) {
+            target = s;
+            found = true;
+          }
       }
-      if (!target.IsDefined()) {
+      if (!found) {
         diags_.add({}, "", "--set " + o.stage + "." + o.option + ": no stage '" + o.stage + "'");
         continue;
       }

@@ -225,6 +225,10 @@ TEST(Cli, BadSetAndBadForAreUsageErrors) {
   ProcessResult r = edgeflow({"run", pipeline("sf-daily.yaml"), "--set", "daily.window=-1d"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("option 'window' must be > 0s (got -1d)"), std::string::npos) << r.err;
+  // A typo in the stage name is an error, not a --set quietly ignored.
+  r = edgeflow({"run", pipeline("sf-daily.yaml"), "--set", "dialy.window=2d"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--set dialy.window: no stage 'dialy'"), std::string::npos) << r.err;
 }
 
 }  // namespace
