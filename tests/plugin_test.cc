@@ -120,7 +120,7 @@ TEST_F(Plugins, APluginThatCannotLoadIsNamedWithTheCause) {
   EXPECT_NE(ops.out.find("broken.op"), std::string::npos);
 }
 
-// A command that runs no camera stage maps no OpenCV.
+// A command that runs no camera stage maps no OpenCV, and one without ZeroMQ no libzmq.
 TEST_F(Plugins, OnlyTheVisionPluginMapsOpenCV) {
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml",
@@ -134,6 +134,7 @@ TEST_F(Plugins, OnlyTheVisionPluginMapsOpenCV) {
   EXPECT_NE(maps.out.find("edgeflow-weather.so"), std::string::npos) << maps.out;
   EXPECT_EQ(maps.out.find("libopencv"), std::string::npos);
   EXPECT_EQ(maps.out.find("edgeflow-vision.so"), std::string::npos);
+  EXPECT_EQ(maps.out.find("libzmq"), std::string::npos);
 }
 
 }  // namespace

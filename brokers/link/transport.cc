@@ -15,7 +15,7 @@
 #include "brokers/link/link_counters.h"
 #include "brokers/link/mqtt_channel.h"
 #include "brokers/link/spooled_link.h"
-#include "brokers/zmq/zmq_channel.h"
+#include "brokers/link/zmq_links.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
@@ -183,7 +183,7 @@ class LinkSender final : public Operator {
           o.mode = zmqlink::parse_mode(d.zmq_mode);
           o.identity = id_safe(ctx.pipeline() + "-l" + std::to_string(link_.id) + "-" + node_);
           o.topic = shared_->topic(link_);
-          each.push_back(zmqlink::make_sender(o));
+          each.push_back(zmq_channel().make_sender(o));
         }
         tx_ = each.size() == 1 ? std::move(each[0]) : std::make_unique<FanOut>(std::move(each));
       }
@@ -341,9 +341,9 @@ class LinkReceiver final : public Operator {
         o.endpoint = shared_->zmq_endpoint(link_, node_, true);
         o.mode = zmqlink::parse_mode(d.zmq_mode);
         o.topic = shared_->topic(link_);
-        rx_ = zmqlink::make_receiver(o, std::move(handler));
+        rx_ = zmq_channel().make_receiver(o, std::move(handler));
         std::lock_guard<std::mutex> lock(shared_->mu);
-        shared_->zmq_bound[{link_.id, node_}] = zmqlink::bound_endpoint(*rx_);
+        shared_->zmq_bound[{link_.id, node_}] = zmq_channel().bound_endpoint(*rx_);
       }
     } catch (const OperatorError&) {
       throw;

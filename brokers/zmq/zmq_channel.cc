@@ -656,25 +656,6 @@ const ZmqReceiver& as_zmq(const FrameReceiver& receiver) {
 
 }  // namespace
 
-Mode parse_mode(const std::string& text) {
-  if (text == "acked") return Mode::kAcked;
-  if (text == "push") return Mode::kPush;
-  if (text == "pubsub") return Mode::kPubSub;
-  throw std::invalid_argument("unknown ZeroMQ link mode '" + text + "': use acked, push or pubsub");
-}
-
-const char* mode_name(Mode mode) {
-  switch (mode) {
-    case Mode::kAcked:
-      return "acked";
-    case Mode::kPush:
-      return "push";
-    case Mode::kPubSub:
-      return "pubsub";
-  }
-  return "?";
-}
-
 std::unique_ptr<FrameSender> make_sender(SenderOptions options) {
   return std::make_unique<ZmqSender>(std::move(options));
 }

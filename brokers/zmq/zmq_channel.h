@@ -20,6 +20,7 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "brokers/channel.h"
@@ -27,8 +28,25 @@
 namespace edgeflow::zmqlink {
 
 enum class Mode { kAcked, kPush, kPubSub };
-Mode parse_mode(const std::string& text);  // "acked" | "push" | "pubsub"; throws otherwise
-const char* mode_name(Mode mode);
+// "acked" | "push" | "pubsub"; throws otherwise. Inline: the link transport parses modes
+// without linking the channel (brokers/link/zmq_links.h).
+inline Mode parse_mode(const std::string& text) {
+  if (text == "acked") return Mode::kAcked;
+  if (text == "push") return Mode::kPush;
+  if (text == "pubsub") return Mode::kPubSub;
+  throw std::invalid_argument("unknown ZeroMQ link mode '" + text + "': use acked, push or pubsub");
+}
+inline const char* mode_name(Mode mode) {
+  switch (mode) {
+    case Mode::kAcked:
+      return "acked";
+    case Mode::kPush:
+      return "push";
+    case Mode::kPubSub:
+      return "pubsub";
+  }
+  return "?";
+}
 
 struct SenderOptions {
   std::string endpoint;  // tcp://host:port to connect to
