@@ -1,6 +1,7 @@
 #include "brokers/codec.h"
 
 #include <msgpack.hpp>
+#include <vector>
 
 namespace edgeflow {
 namespace {
@@ -62,13 +63,115 @@ void pack_value(Packer& pk, const Value& v) {
 }
 
 // Limits derived from the input length: every element takes at least one byte, so no
-// header may announce more than the bytes that remain.
+// header may announce more than the bytes that remain. check_sizes() below is stricter;
+// these stay as a second line of defence inside msgpack-c.
 msgpack::unpack_limit limits_for(size_t size) {
   size_t n = std::min<size_t>(size, 0xffffffff);
   // A floor of 16 lets small messages through (a message is an array of 8): at most a few
   // hundred bytes reserved, whatever the input.
   return msgpack::unpack_limit(std::max<size_t>(n / 4 + 1, 16), std::max<size_t>(n / 8 + 1, 16), n,
                                n, n, kMaxDepth);
+}
+
+uint64_t read_be(const unsigned char* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+// Walks the msgpack object at the front of the input without decoding it. msgpack-c reserves
+// a container's elements as soon as it reads the header, so per-header limits alone still let
+// a chain of nested 5-byte headers reserve (depth x limit) elements. Here every announced
+// element, together with those the enclosing containers still expect, must fit in the bytes
+// that remain (each takes at least one): msgpack-c then reserves at most one element per input
+// byte. Strings, bins and exts must be present in full.
+bool check_sizes(const char* data, size_t size, std::string& error) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  size_t pos = 0;
+  uint64_t pending = 1;        // elements still to read, at every level
+  std::vector<uint64_t> open;  // elements still to read, per open container
+  while (pending > 0) {
+    if (pos >= size) {
+      error = "truncated msgpack: the input ends (" + std::to_string(size) + " bytes) with " +
+              std::to_string(pending) + " elements still to read";
+      return false;
+    }
+    const size_t at = pos;
+    const unsigned char b = p[pos++];
+    --pending;
+    if (!open.empty()) --open.back();
+    int len_bytes = 0;  // bytes of the big-endian length after the type byte
+    uint64_t skip = 0;  // payload bytes after that
+    uint64_t children = 0;
+    bool map = false;
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+      // fixint, nil, bool: the type byte is all
+    } else if (b <= 0x8f) {
+      children = 2 * uint64_t{b & 0x0fu};
+      map = true;
+    } else if (b <= 0x9f) {
+      children = b & 0x0fu;
+    } else if (b <= 0xbf) {
+      skip = b & 0x1fu;  // fixstr
+    } else if (b >= 0xc4 && b <= 0xc6) {
+      len_bytes = 1 << (b - 0xc4);  // bin 8/16/32
+    } else if (b >= 0xc7 && b <= 0xc9) {
+      len_bytes = 1 << (b - 0xc7);  // ext 8/16/32: length, type byte, data
+      skip = 1;
+    } else if (b == 0xca || b == 0xcb) {
+      skip = b == 0xca ? 4 : 8;  // float 32/64
+    } else if (b >= 0xcc && b <= 0xd3) {
+      skip = uint64_t{1} << ((b - 0xcc) % 4);  // uint, int 8..64
+    } else if (b >= 0xd4 && b <= 0xd8) {
+      skip = 1 + (uint64_t{1} << (b - 0xd4));  // fixext: type byte, 1..16 bytes
+    } else if (b >= 0xd9 && b <= 0xdb) {
+      len_bytes = 1 << (b - 0xd9);  // str 8/16/32
+    } else if (b >= 0xdc) {
+      len_bytes = (b == 0xdc || b == 0xde) ? 2 : 4;  // array, map 16/32
+      map = b >= 0xde;
+    } else {
+      error = "malformed msgpack: byte 0xc1 (never used) at offset " + std::to_string(at);
+      return false;
+    }
+    if (len_bytes > 0) {
+      if (size - pos < static_cast<size_t>(len_bytes)) {
+        error = "truncated msgpack: a length cut short at offset " + std::to_string(at);
+        return false;
+      }
+      const uint64_t n = read_be(p + pos, len_bytes);
+      pos += len_bytes;
+      if (b >= 0xdc)
+        children = map ? 2 * n : n;
+      else
+        skip += n;
+    }
+    if (skip > size - pos) {
+      error = "truncated msgpack: " + std::to_string(skip) + " bytes announced at offset " +
+              std::to_string(at) + " but " + std::to_string(size - pos) + " remain";
+      return false;
+    }
+    pos += skip;
+    if (children == 0) {
+      // A container closes once its last element is read, and maybe its parents with it.
+      while (!open.empty() && open.back() == 0) open.pop_back();
+      continue;
+    }
+    // pending never exceeds the input size, so the sum cannot overflow.
+    if (pending + children > size - pos) {
+      error = std::string("msgpack ") + (map ? "map" : "array") + " at offset " +
+              std::to_string(at) + " announces " + std::to_string(map ? children / 2 : children) +
+              (map ? " entries" : " elements") + " but only " + std::to_string(size - pos) +
+              " bytes remain";
+      return false;
+    }
+    if (open.size() >= kMaxDepth) {
+      error = "msgpack nested deeper than " + std::to_string(kMaxDepth) + " levels";
+      return false;
+    }
+    pending += children;
+    open.push_back(children);
+  }
+  return true;
 }
 
 bool to_value(const msgpack::object& o, Value& out, std::string& error, size_t depth);
@@ -147,6 +250,7 @@ bool to_value(const msgpack::object& o, Value& out, std::string& error, size_t d
 
 bool unpack(const char* data, size_t size, msgpack::object_handle& handle, size_t& offset,
             std::string& error) {
+  if (!check_sizes(data, size, error)) return false;
   try {
     msgpack::unpack(handle, data, size, offset, nullptr, nullptr, limits_for(size));
     return true;

@@ -94,13 +94,78 @@ TEST(Codec, EveryTruncationIsAnErrorNotACrash) {
 
 TEST(Codec, HugeAnnouncedSizesAreRefusedWithoutAllocating) {
   // array32 / map32 / str32 / bin32 headers announcing 4 G entries, followed by nothing.
-  for (std::string header :
-       {std::string("\xdd\xff\xff\xff\xff", 5), std::string("\xdf\xff\xff\xff\xff", 5),
-        std::string("\xdb\xff\xff\xff\xff", 5), std::string("\xc6\xff\xff\xff\xff", 5)}) {
+  // The errors come from the size check that runs before msgpack-c reserves anything.
+  const std::pair<std::string, std::string> cases[] = {
+      {std::string("\xdd\xff\xff\xff\xff", 5), "array at offset 0 announces 4294967295 elements"},
+      {std::string("\xdf\xff\xff\xff\xff", 5), "map at offset 0 announces 4294967295 entries"},
+      {std::string("\xdb\xff\xff\xff\xff", 5), "4294967295 bytes announced at offset 0"},
+      {std::string("\xc6\xff\xff\xff\xff", 5), "4294967295 bytes announced at offset 0"}};
+  for (const auto& [header, error] : cases) {
     DecodeResult r = decode_message(header.data(), header.size());
     EXPECT_FALSE(r.message);
-    EXPECT_FALSE(r.error.empty());
+    EXPECT_NE(r.error.find(error), std::string::npos) << r.error;
   }
+}
+
+// Per-header limits alone let each of 16 nested headers reserve a quarter of the input in
+// elements (16 bytes each): 64 times the input. Every element announced, at any level, must
+// fit in the bytes that remain.
+TEST(Codec, NestedHeadersCannotReserveMoreThanTheInput) {
+  constexpr uint32_t kSize = 1 << 20;
+  std::string bytes;
+  for (int level = 0; level < 15; ++level) {
+    bytes += '\xdd';  // array32 of kSize / 4 elements
+    for (int shift : {24, 16, 8, 0}) bytes += static_cast<char>(((kSize / 4) >> shift) & 0xff);
+  }
+  bytes.resize(kSize, '\xc0');  // nils: the innermost array's elements, and more
+  DecodeResult r = decode_message(bytes.data(), bytes.size());
+  EXPECT_FALSE(r.message);
+  // Three levels fit (3 x 262144 < 1 MiB); the fourth does not.
+  EXPECT_NE(r.error.find("array at offset 15 announces 262144 elements but only"),
+            std::string::npos)
+      << r.error;
+
+  // What enclosing containers still expect counts too: an outer array of 3 leaves 2 elements
+  // to come after an inner array that alone would fit.
+  std::string sibling = "\x93\x9f";  // [ [15 elements] , ...
+  sibling.append(16, '\xc0');        // 16 bytes for the 17 still expected
+  std::string error;
+  Fields f;
+  EXPECT_FALSE(decode_fields(sibling.data(), sibling.size(), f, error));
+  EXPECT_NE(error.find("array at offset 1 announces 15 elements but only 16 bytes remain"),
+            std::string::npos)
+      << error;
+}
+
+// Nesting counts every open container, also one that is the last element of its parent.
+TEST(Codec, NestingUpToTheLimitDecodesAndDeeperIsRefused) {
+  auto nested = [](int arrays) {
+    std::string bytes = "\x81\xa1v";  // {"v": ...}: the map is the first level
+    bytes.append(arrays, '\x91');     // [[[ ... ]]]
+    bytes += '\x07';
+    return bytes;
+  };
+  Fields f;
+  std::string error;
+  std::string ok = nested(14);
+  EXPECT_TRUE(decode_fields(ok.data(), ok.size(), f, error)) << error;
+  std::string deeper = nested(15);  // the 7 is a 17th value: refused after decoding
+  EXPECT_FALSE(decode_fields(deeper.data(), deeper.size(), f, error));
+  EXPECT_NE(error.find("nested deeper than 16"), std::string::npos) << error;
+  std::string deepest = nested(16);  // a 17th container: refused before decoding
+  EXPECT_FALSE(decode_fields(deepest.data(), deepest.size(), f, error));
+  EXPECT_NE(error.find("msgpack nested deeper than 16 levels"), std::string::npos) << error;
+}
+
+TEST(Codec, ExtIsSkippedBySizeAndRefusedByType) {
+  std::string bytes("\x81\xa1x\xd6\x01\x00\x00\x00\x00", 9);  // {"x": fixext4}
+  Fields f;
+  std::string error;
+  EXPECT_FALSE(decode_fields(bytes.data(), bytes.size(), f, error));
+  EXPECT_NE(error.find("ext"), std::string::npos) << error;
+  bytes.pop_back();  // the ext's data cut short
+  EXPECT_FALSE(decode_fields(bytes.data(), bytes.size(), f, error));
+  EXPECT_NE(error.find("truncated"), std::string::npos) << error;
 }
 
 TEST(Codec, DeepNestingIsRefused) {

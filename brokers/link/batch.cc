@@ -9,6 +9,8 @@ namespace edgeflow {
 namespace {
 
 constexpr int kBatchFormat = 2;
+// The smallest message encoding: an array of 8 one-byte elements.
+constexpr size_t kMinMessageBytes = 9;
 
 struct StringBuffer {
   std::string& out;
@@ -18,6 +20,21 @@ struct StringBuffer {
 }  // namespace
 
 bool BatchWriter::add(const Message& message, std::string& why) {
+  const size_t before = body_.size();
+  if (!encode(message, why)) return false;
+  if (body_.size() - before > kMaxLinkMessageBytes) {
+    // Receivers would reject the frame; a spooled link would resend it for ever.
+    why = "the message encodes to " + std::to_string(body_.size() - before) +
+          " bytes; a link carries at most " + std::to_string(kMaxLinkMessageBytes) +
+          " bytes per message (encode images smaller, e.g. image.encode with a lower quality)";
+    body_.resize(before);
+    return false;
+  }
+  ++count_;
+  return true;
+}
+
+bool BatchWriter::encode(const Message& message, std::string& why) {
   if (!message.blob.empty() && !message.blob.bytes) {
     // In-memory only (a camera frame): encoded for the wire when an encoder is registered.
     const BlobEncoderEntry* encoder = find_blob_encoder(message.blob.type);
@@ -29,11 +46,9 @@ bool BatchWriter::add(const Message& message, std::string& why) {
     Message copy = message;  // fields are small next to the pixels; the message stays shared
     if (!encoder->encode(message.blob, copy.blob, why)) return false;
     encode_message(copy, body_);
-    ++count_;
     return true;
   }
   encode_message(message, body_);
-  ++count_;
   return true;
 }
 
@@ -59,6 +74,11 @@ void BatchWriter::finish(BatchHeader header, std::string& frame) {
 
 DecodedBatch decode_batch(const char* data, size_t size) {
   DecodedBatch out;
+  if (size > kMaxFrameBytes) {
+    out.error = "frame of " + std::to_string(size) + " bytes is over the limit of " +
+                std::to_string(kMaxFrameBytes) + " bytes";
+    return out;
+  }
   size_t offset = 0;
   try {
     // The header is small: tight limits keep a hostile header from allocating.
@@ -81,8 +101,9 @@ DecodedBatch decode_batch(const char* data, size_t size) {
     out.header.session = a[2].via.u64;
     out.header.sequence = a[3].via.u64;
     out.header.end = a[4].via.boolean;
-    if (a[5].via.u64 > size) {
-      out.error = "batch announces more messages than it has bytes";
+    if (a[5].via.u64 > (size - offset) / kMinMessageBytes) {
+      out.error = "batch announces " + std::to_string(a[5].via.u64) + " messages in " +
+                  std::to_string(size - offset) + " bytes";
       return out;
     }
     out.header.count = static_cast<uint32_t>(a[5].via.u64);

@@ -7,6 +7,7 @@
 // sender. `end` marks the sender's end of input.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,6 +15,12 @@
 #include "runtime/message.h"
 
 namespace edgeflow {
+
+// Hard bounds of a link frame. A sender cuts a batch at links.batch.bytes (at most 16 MiB), so
+// with one message of up to kMaxLinkMessageBytes past that its frames stay below
+// kMaxFrameBytes; decode_batch rejects anything larger as a bad frame.
+constexpr size_t kMaxLinkMessageBytes = size_t{8} << 20;
+constexpr size_t kMaxFrameBytes = size_t{32} << 20;
 
 struct BatchHeader {
   std::string sender;  // node
@@ -32,7 +39,8 @@ class BatchWriter {
  public:
   // A blob with no encoded bytes (a raw camera frame) is encoded by its registered blob
   // encoder (runtime/blob_encoders.h). False (and nothing added) when it has none or the
-  // encoder fails; `why` says what to do.
+  // encoder fails, or when the message encodes to more than kMaxLinkMessageBytes; `why`
+  // says what to do.
   bool add(const Message& message, std::string& why);
   size_t count() const { return count_; }
   size_t bytes() const { return body_.size(); }
@@ -41,6 +49,8 @@ class BatchWriter {
   void finish(BatchHeader header, std::string& frame);
 
  private:
+  bool encode(const Message& message, std::string& why);  // appends to body_
+
   std::string body_;
   uint32_t count_ = 0;
 };
@@ -51,6 +61,8 @@ struct DecodedBatch {
   std::string error;  // not empty: the frame was rejected as a whole
 };
 
+// Never throws; a frame over kMaxFrameBytes, or one announcing more messages than its bytes
+// can hold, is rejected before anything is decoded.
 DecodedBatch decode_batch(const char* data, size_t size);
 
 // The same frame with its header's floor set (a spooled frame is resent with one when it

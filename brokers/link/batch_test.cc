@@ -88,6 +88,49 @@ TEST(Batch, EveryTruncationAndMutationIsRejectedOrDecoded) {
   EXPECT_NE(decode_batch(stray.data(), stray.size()).error, "");
 }
 
+TEST(Batch, FramesOverTheLimitAreRejectedUndecoded) {
+  BatchWriter w;
+  std::string why, frame;
+  ASSERT_TRUE(w.add(*reading(0), why));
+  w.finish({"pi-1", 1, 1, false, 0}, frame);
+  frame.resize(kMaxFrameBytes + 1, '\xc0');  // a valid start, then too much of it
+  DecodedBatch b = decode_batch(frame.data(), frame.size());
+  EXPECT_NE(b.error.find("frame of 33554433 bytes is over the limit of 33554432 bytes"),
+            std::string::npos)
+      << b.error;
+  EXPECT_TRUE(b.messages.empty());
+}
+
+TEST(Batch, CountBeyondWhatTheBytesHoldIsRejectedBeforeReserving) {
+  // [2, "pi-1", 1, 1, false, 4294967295] and 90 bytes: room for 10 messages at most.
+  std::string frame("\x96\x02\xa4pi-1\x01\x01\xc2\xce\xff\xff\xff\xff", 15);
+  frame.append(90, '\xc0');
+  DecodedBatch b = decode_batch(frame.data(), frame.size());
+  EXPECT_NE(b.error.find("batch announces 4294967295 messages in 90 bytes"), std::string::npos)
+      << b.error;
+}
+
+TEST(Batch, WriterRefusesAMessageOverTheLinkLimitAndGoesOn) {
+  Message big = *reading(0);
+  big.blob.type = "image/png";
+  big.blob.bytes = std::make_shared<const std::string>(kMaxLinkMessageBytes, 'x');
+  BatchWriter w;
+  std::string why;
+  ASSERT_TRUE(w.add(*reading(1), why));
+  const size_t before = w.bytes();
+  EXPECT_FALSE(w.add(big, why));
+  EXPECT_NE(why.find("a link carries at most 8388608 bytes per message"), std::string::npos) << why;
+  EXPECT_EQ(w.count(), 1u);
+  EXPECT_EQ(w.bytes(), before);
+  ASSERT_TRUE(w.add(*reading(2), why));
+  std::string frame;
+  w.finish({"pi-1", 1, 1, false, 0}, frame);
+  DecodedBatch b = decode_batch(frame.data(), frame.size());
+  ASSERT_EQ(b.error, "");
+  ASSERT_EQ(b.messages.size(), 2u);
+  EXPECT_EQ(b.messages[1]->seq, 3u);
+}
+
 TEST(FrameDedup, RedeliveriesRestartsAndGaps) {
   FrameDedup d;
   EXPECT_EQ(d.accept("pi-1", 7, 1), FrameDedup::kNewSession);

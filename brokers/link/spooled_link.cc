@@ -273,11 +273,16 @@ struct FrameQueue {
   std::mutex mu;
   std::condition_variable room;
   std::deque<std::string> frames;
+  size_t bytes = 0;  // held in frames: bounded like the count, one frame always let in
   bool closed = false;
   std::function<void()> waker;
   void push(std::string&& f) {
     std::unique_lock<std::mutex> lock(mu);
-    room.wait(lock, [&] { return frames.size() < 64 || closed; });
+    room.wait(lock, [&] {
+      return closed || frames.empty() ||
+             (frames.size() < 64 && bytes + f.size() <= 2 * kMaxFrameBytes);
+    });
+    bytes += f.size();
     frames.push_back(std::move(f));
     lock.unlock();
     waker();
@@ -287,6 +292,7 @@ struct FrameQueue {
     if (frames.empty()) return false;
     f = std::move(frames.front());
     frames.pop_front();
+    bytes -= f.size();
     room.notify_one();
     return true;
   }

@@ -283,6 +283,9 @@ struct Inbox {
   std::condition_variable room;
   std::deque<std::string> frames;
   size_t capacity = 64;
+  // Frames may be large (up to kMaxFrameBytes): bound the bytes held too, letting one frame
+  // in whatever its size so that a large one cannot stall the link.
+  size_t bytes = 0, max_bytes = 2 * kMaxFrameBytes;
   bool closed = false;
   std::function<void()> waker;
 
@@ -290,8 +293,12 @@ struct Inbox {
   // (stop() joins it), and a frame it already acknowledged must not be dropped.
   void push(std::string&& frame) {
     std::unique_lock<std::mutex> lock(mu);
-    room.wait(lock, [&] { return frames.size() < capacity || closed; });
+    room.wait(lock, [&] {
+      return closed || frames.empty() ||
+             (frames.size() < capacity && bytes + frame.size() <= max_bytes);
+    });
     bool was_empty = frames.empty();
+    bytes += frame.size();
     frames.push_back(std::move(frame));
     lock.unlock();
     if (was_empty) waker();
@@ -301,6 +308,7 @@ struct Inbox {
     if (frames.empty()) return false;
     frame = std::move(frames.front());
     frames.pop_front();
+    bytes -= frame.size();
     room.notify_one();
     return true;
   }

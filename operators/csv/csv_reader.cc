@@ -16,9 +16,38 @@ std::string_view trim(std::string_view s, std::string_view blanks = " \t") {
 
 }  // namespace
 
+// std::getline without its unbounded growth: keeps at most max_line_bytes_ of the line and
+// skips the rest, so a file with no line ends (a binary, a log gone wrong) cannot fill memory.
+bool CsvReader::read_line(bool& too_long) {
+  text_.clear();
+  too_long = false;
+  std::istream::sentry ok(in_, true);
+  if (!ok) return false;
+  std::streambuf* buf = in_.rdbuf();
+  bool any = false;
+  for (int c = buf->sbumpc(); c != std::char_traits<char>::eof(); c = buf->sbumpc()) {
+    any = true;
+    if (c == '\n') return true;
+    if (text_.size() < max_line_bytes_)
+      text_.push_back(static_cast<char>(c));
+    else
+      too_long = true;
+  }
+  in_.setstate(any ? std::ios::eofbit : std::ios::eofbit | std::ios::failbit);
+  return any;
+}
+
 bool CsvReader::next(CsvRow& row) {
-  while (std::getline(in_, text_)) {
+  bool too_long = false;
+  while (read_line(too_long)) {
     ++line_;
+    if (too_long) {
+      row.line = line_;
+      row.cells.clear();
+      row.problem = "line is longer than the " + std::to_string(max_line_bytes_) +
+                    "-byte limit of a CSV line";
+      return true;
+    }
     std::string_view line = text_;
     if (line_ == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);

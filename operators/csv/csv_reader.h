@@ -3,6 +3,7 @@
 // times in a chosen format. csv.replay is a thin operator around these.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <istream>
 #include <optional>
@@ -20,10 +21,14 @@ struct CsvRow {
 
 // Splits lines into cells at a delimiter. Handles cells in double quotes (which may hold the
 // delimiter, and "" for a quote), spaces around unquoted cells, CRLF line ends, a UTF-8 byte
-// order mark, blank lines (skipped). A quoted cell does not span lines.
+// order mark, blank lines (skipped). A quoted cell does not span lines. A line longer than
+// max_line_bytes is not held in memory: it comes back as a row with a problem and no cells.
 class CsvReader {
  public:
-  CsvReader(std::istream& in, char delimiter) : in_(in), delimiter_(delimiter) {}
+  static constexpr size_t kDefaultMaxLineBytes = size_t{1} << 20;
+
+  CsvReader(std::istream& in, char delimiter, size_t max_line_bytes = kDefaultMaxLineBytes)
+      : in_(in), delimiter_(delimiter), max_line_bytes_(max_line_bytes) {}
 
   // Reads the next non-blank line; false at end of input (or on a read error: check the
   // stream).
@@ -33,8 +38,11 @@ class CsvReader {
   static std::string split(std::string_view line, char delimiter, std::vector<std::string>& cells);
 
  private:
+  bool read_line(bool& too_long);
+
   std::istream& in_;
   char delimiter_;
+  size_t max_line_bytes_;
   int line_ = 0;
   std::string text_;
 };

@@ -57,6 +57,37 @@ TEST(CsvReader, CountsLinesAndSkipsBlankOnes) {
   EXPECT_FALSE(reader.next(row));
 }
 
+TEST(CsvReader, LinesOverTheCapAreProblemsNotMemory) {
+  std::istringstream in("time,t\n" + std::string(100, 'x') + "\r\n1,2\n" + std::string(17, 'y'));
+  CsvReader reader(in, ',', 16);
+  CsvRow row;
+  ASSERT_TRUE(reader.next(row));
+  EXPECT_EQ(row.problem, "");
+  ASSERT_TRUE(reader.next(row));
+  EXPECT_EQ(row.line, 2);
+  EXPECT_TRUE(row.cells.empty());
+  EXPECT_EQ(row.problem, "line is longer than the 16-byte limit of a CSV line");
+  ASSERT_TRUE(reader.next(row));  // the rest of the long line is skipped, not read as a row
+  EXPECT_EQ(row.line, 3);
+  EXPECT_EQ(row.cells, (Cells{"1", "2"}));
+  ASSERT_TRUE(reader.next(row));  // the last line has no line end
+  EXPECT_EQ(row.line, 4);
+  EXPECT_NE(row.problem, "");
+  EXPECT_FALSE(reader.next(row));
+  EXPECT_TRUE(in.eof());
+  EXPECT_FALSE(in.bad());
+}
+
+TEST(CsvReader, ALineOfExactlyTheCapIsRead) {
+  std::istringstream in(std::string(15, 'a') + ",\n");
+  CsvReader reader(in, ',', 16);
+  CsvRow row;
+  ASSERT_TRUE(reader.next(row));
+  EXPECT_EQ(row.problem, "");
+  EXPECT_EQ(row.cells, (Cells{std::string(15, 'a'), ""}));
+  EXPECT_FALSE(reader.next(row));
+}
+
 TEST(CsvNumber, ParsesNumbersOnly) {
   EXPECT_EQ(parse_csv_number("47.8"), 47.8);
   EXPECT_EQ(parse_csv_number(" -3e2 "), -300.0);

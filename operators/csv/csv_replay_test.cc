@@ -169,6 +169,31 @@ TEST_F(CsvReplayTest, EmitsAtMost256RowsPerCall) {
   EXPECT_EQ(number(h.output()[599], "v"), 599.0);
 }
 
+// A file with a line of megabytes (a binary, a log without line ends) is a bad row at its
+// line, with the cap named, and replay goes on.
+TEST_F(CsvReplayTest, OverLongLineIsAnErrorNamingFileLineAndCap) {
+  OperatorHarness h("csv.replay", file("time,temperature\n"
+                                       "2024-01-01T00:00:05,21.5\n" +
+                                       std::string(3 << 20, '9') +
+                                       "\n"
+                                       "2024-01-01T00:00:09,22.0\n"));
+  h.run_source(10);
+  ASSERT_EQ(h.output().size(), 2u);
+  ASSERT_EQ(h.errors().size(), 1u);
+  EXPECT_EQ(h.errors()[0], path_ + ":3: line is longer than the 1048576-byte limit of a CSV line");
+}
+
+TEST_F(CsvReplayTest, OverLongHeaderFailsAtOpen) {
+  OperatorHarness h("csv.replay", file(std::string(2 << 20, 't') + "\n"));
+  try {
+    h.open();
+    FAIL() << "open() should throw";
+  } catch (const OperatorError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              path_ + ":1: header: line is longer than the 1048576-byte limit of a CSV line");
+  }
+}
+
 TEST_F(CsvReplayTest, MissingTimeColumnFailsAtOpenNamingTheColumns) {
   OperatorHarness h("csv.replay", file("tme,temperature\n1,2\n"));
   try {

@@ -102,6 +102,23 @@ TEST_P(MqttOperatorsTest, MalformedPayloadGoesToErrorsAndTheNextOneArrives) {
   EXPECT_EQ(*find_field(h->output()[0]->fields, "v"), Value(int64_t{1}));
 }
 
+TEST_P(MqttOperatorsTest, OversizePayloadIsCountedAndTheNextOneArrives) {
+  auto h = harness("mqtt.subscribe", "{topic: big, max_payload: 64}");
+  h->open();
+  auto pub = client();
+  const std::string big = R"({"v": ")" + std::string(100, 'x') + R"("})";
+  const std::string small = R"({"v": 1})";
+  ASSERT_TRUE(pub->publish("big", big.data(), big.size(), 1, false));
+  ASSERT_TRUE(pub->publish("big", small.data(), small.size(), 1, false));
+  ASSERT_TRUE(pump(*h, 2));
+  ASSERT_EQ(h->errors().size(), 1u);
+  EXPECT_EQ(h->errors()[0],
+            "message on topic 'big': payload of 109 bytes is over max_payload (64 bytes); dropped");
+  EXPECT_EQ(h->output("error").size(), 1u);
+  ASSERT_EQ(h->output().size(), 1u);
+  EXPECT_EQ(*find_field(h->output()[0]->fields, "v"), Value(int64_t{1}));
+}
+
 TEST_P(MqttOperatorsTest, SubscribeReadsTimeFieldMsgpackAndRaw) {
   auto json = harness("mqtt.subscribe", "{topic: j, time_field: time}", "edge", "json");
   auto pack = harness("mqtt.subscribe", "{topic: p, format: msgpack}", "edge", "pack");

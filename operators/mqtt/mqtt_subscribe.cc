@@ -9,10 +9,12 @@
 // messages while the stage is away; default true when qos > 0), queue (messages buffered
 // between the network thread and the pipeline; when full, the network thread waits, which is
 // back-pressure towards the broker), time_field (payload field holding the event time:
-// seconds since the epoch or ISO 8601 text; default: the time of reception).
-// A payload that is not valid JSON, not a JSON object, or not a msgpack map goes to the error
-// output with its topic; the stage keeps running. At stop, the subscription ends first and
-// every message already received is still emitted.
+// seconds since the epoch or ISO 8601 text; default: the time of reception), max_payload
+// (bytes; a larger payload is dropped on arrival and reported, so a hostile or broken
+// publisher cannot fill memory). The queue also holds at most 64 MiB of payloads.
+// A payload that is not valid JSON, not a JSON object, or not a msgpack map, or is over
+// max_payload, goes to the error output with its topic; the stage keeps running. At stop, the
+// subscription ends first and every message already received is still emitted.
 //
 //   - id: readings
 //     op: mqtt.subscribe
@@ -33,9 +35,17 @@ namespace {
 using mqttop::Format;
 
 constexpr size_t kMaxPerCall = 256;
+// Payload bytes the queue holds before reception waits, whatever `queue` says: 10000 large
+// payloads would not fit a small device. One payload is always let in.
+constexpr size_t kMaxQueuedBytes = size_t{64} << 20;
 constexpr int64_t kIdleWakeUs = 1'000'000;
 
 class MqttSubscribe : public Operator {
+  struct Incoming {
+    mqtt::Received r;
+    size_t refused_bytes = 0;  // over max_payload: the payload was dropped on arrival
+  };
+
  public:
   static OperatorSpec spec() {
     OperatorSpec s;
@@ -75,6 +85,12 @@ class MqttSubscribe : public Operator {
         opt_string("time_field",
                    "payload field holding the event time (seconds since the epoch, or ISO 8601 "
                    "text); default: the time of reception"),
+        opt_int("max_payload",
+                "largest payload accepted, in bytes; a larger one is dropped and counted on "
+                "the error output")
+            .def("1048576")
+            .at_least(1)
+            .at_most(268435455),  // the largest MQTT packet
     };
     return s;
   }
@@ -85,6 +101,7 @@ class MqttSubscribe : public Operator {
         format_(mqttop::parse_format(o.get_string("format"))),
         persistent_(o.has("persistent") ? o.get_bool("persistent") : qos_ > 0),
         capacity_(static_cast<size_t>(o.get_int("queue"))),
+        max_payload_(static_cast<size_t>(o.get_int("max_payload"))),
         time_field_(o.has("time_field") ? o.get_string("time_field") : "") {
     if (filters_.empty()) throw OptionError("topic", "needs at least one topic filter");
     for (const std::string& f : filters_) {
@@ -156,12 +173,25 @@ class MqttSubscribe : public Operator {
   // the SUBACK open() waits for) and once the stage is stopping (the client acknowledged the
   // message already, so dropping it would lose it).
   void on_message(mqtt::Received&& r) {
+    Incoming in;
+    if (r.payload.size() > max_payload_) {
+      // Dropped here, reported in order by the source thread (ctx is not ours to call).
+      in.refused_bytes = r.payload.size();
+      std::string().swap(r.payload);
+    }
+    in.r = std::move(r);
     bool was_empty;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      room_.wait(lock, [&] { return queue_.size() < capacity_ || closing_ || !opened_; });
+      const size_t bytes = in.r.payload.size();
+      room_.wait(lock, [&] {
+        return (queue_.size() < capacity_ &&
+                (queue_.empty() || queued_bytes_ + bytes <= kMaxQueuedBytes)) ||
+               closing_ || !opened_;
+      });
       was_empty = queue_.empty();
-      queue_.push_back(std::move(r));
+      queued_bytes_ += bytes;
+      queue_.push_back(std::move(in));
     }
     if (was_empty && waker_) waker_();
   }
@@ -180,6 +210,7 @@ class MqttSubscribe : public Operator {
     {
       std::lock_guard<std::mutex> lock(mu_);
       while (!queue_.empty() && batch_.size() < max) {
+        queued_bytes_ -= queue_.front().r.payload.size();
         batch_.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -187,7 +218,16 @@ class MqttSubscribe : public Operator {
     if (batch_.empty()) return 0;
     room_.notify_all();
     int64_t now = ctx.now_us();
-    for (mqtt::Received& r : batch_) emit_one(r, now, ctx);
+    for (Incoming& in : batch_) {
+      if (in.refused_bytes > 0) {
+        bad(in.r,
+            "payload of " + std::to_string(in.refused_bytes) + " bytes is over max_payload (" +
+                std::to_string(max_payload_) + " bytes); dropped",
+            ctx);
+      } else {
+        emit_one(in.r, now, ctx);
+      }
+    }
     return batch_.size();
   }
 
@@ -232,6 +272,7 @@ class MqttSubscribe : public Operator {
   Format format_;
   bool persistent_;
   size_t capacity_;
+  size_t max_payload_;
   std::string time_field_;
   mqttop::ClientChoice choice_;
 
@@ -241,10 +282,11 @@ class MqttSubscribe : public Operator {
 
   std::mutex mu_;
   std::condition_variable room_;
-  std::deque<mqtt::Received> queue_;
+  std::deque<Incoming> queue_;
+  size_t queued_bytes_ = 0;  // payload bytes in queue_
   bool closing_ = false;
-  bool opened_ = false;                // open() done: from now on a full queue makes reception wait
-  std::vector<mqtt::Received> batch_;  // source thread only; reused
+  bool opened_ = false;          // open() done: from now on a full queue makes reception wait
+  std::vector<Incoming> batch_;  // source thread only; reused
 };
 
 EF_REGISTER_OPERATOR(MqttSubscribe)
