@@ -358,6 +358,7 @@ stages:
 
 // Raw frames may cross a link when a blob encoder for frames is registered: the link encodes
 // them, and the file loads.
+#ifndef EDGEFLOW_NO_VISION  // built without the vision family: no frame encoder to test
 TEST(Executor, FramesCrossALinkWithARegisteredEncoder) {
   LoadResult r = load_pipeline_text(R"(
 pipeline: frames
@@ -370,6 +371,7 @@ stages:
   ASSERT_NE(find_blob_encoder_for_port("frame"), nullptr);
   EXPECT_TRUE(r.pipeline) << r.diags.str();
 }
+#endif
 
 TEST(Executor, DropOldestQueuesCountWhatTheyDrop) {
   PipelineSpec p = load(R"(

@@ -1,0 +1,55 @@
+# Cross build for arm64 with Debian's cross toolchain (g++-aarch64-linux-gnu) against a sysroot
+# of Debian's arm64 packages unpacked with dpkg-deb -x (scripts/cross.sh arm64 makes it):
+#   cmake -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64.cmake -DEDGEFLOW_SYSROOT=DIR ...
+# The compiler keeps its own libc and libstdc++ (/usr/aarch64-linux-gnu); the sysroot gives
+# the libraries we use. Executables run under qemu-aarch64-static (qemu-user-static): the
+# tests through ctest, and the build's own steps (gtest_discover_tests, plugin-manifest).
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(EDGEFLOW_TRIPLE aarch64-linux-gnu)
+set(EDGEFLOW_QEMU qemu-aarch64-static)
+
+if(NOT EDGEFLOW_SYSROOT)
+  set(EDGEFLOW_SYSROOT "$ENV{EDGEFLOW_SYSROOT}")
+endif()
+if(NOT EDGEFLOW_SYSROOT OR NOT IS_DIRECTORY "${EDGEFLOW_SYSROOT}/usr/lib/${EDGEFLOW_TRIPLE}")
+  message(FATAL_ERROR "EDGEFLOW_SYSROOT (${EDGEFLOW_SYSROOT}) is not an arm64 sysroot: "
+                      "scripts/cross.sh arm64 makes one")
+endif()
+# try_compile projects read this file again: hand them the sysroot.
+list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES EDGEFLOW_SYSROOT)
+
+set(CMAKE_C_COMPILER ${EDGEFLOW_TRIPLE}-gcc)
+set(CMAKE_CXX_COMPILER ${EDGEFLOW_TRIPLE}-g++)
+set(CMAKE_LIBRARY_ARCHITECTURE ${EDGEFLOW_TRIPLE})  # lib/aarch64-linux-gnu/cmake, pkgconfig
+
+# Libraries, headers and CMake packages from the sysroot only; programs from the host.
+set(CMAKE_FIND_ROOT_PATH "${EDGEFLOW_SYSROOT}")
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+
+# pkg-config: the sysroot's .pc files, their paths under the sysroot (-I/usr/include too,
+# which pkg-config would otherwise drop as a system directory of the host).
+set(ENV{PKG_CONFIG_DIR} "")
+set(ENV{PKG_CONFIG_PATH} "")
+set(ENV{PKG_CONFIG_LIBDIR}
+    "${EDGEFLOW_SYSROOT}/usr/lib/${EDGEFLOW_TRIPLE}/pkgconfig:${EDGEFLOW_SYSROOT}/usr/lib/pkgconfig:${EDGEFLOW_SYSROOT}/usr/share/pkgconfig")
+set(ENV{PKG_CONFIG_SYSROOT_DIR} "${EDGEFLOW_SYSROOT}")
+set(ENV{PKG_CONFIG_ALLOW_SYSTEM_CFLAGS} 1)
+
+# Headers a package finds by plain #include <...> (its CMake config may name none).
+foreach(lang C CXX)
+  set(CMAKE_${lang}_STANDARD_INCLUDE_DIRECTORIES
+      "${EDGEFLOW_SYSROOT}/usr/include/${EDGEFLOW_TRIPLE}" "${EDGEFLOW_SYSROOT}/usr/include")
+endforeach()
+# The libraries' own dependencies (libssl of Paho, libsodium of ZeroMQ...) at link time.
+foreach(kind EXE SHARED MODULE)
+  string(APPEND CMAKE_${kind}_LINKER_FLAGS_INIT
+    " -Wl,-rpath-link,${EDGEFLOW_SYSROOT}/usr/lib/${EDGEFLOW_TRIPLE}"
+    " -Wl,-rpath-link,${EDGEFLOW_SYSROOT}/lib/${EDGEFLOW_TRIPLE}")
+endforeach()
+
+# Built programs run under qemu with the sysroot as their root (its loader and libraries).
+set(CMAKE_CROSSCOMPILING_EMULATOR ${EDGEFLOW_QEMU} -L "${EDGEFLOW_SYSROOT}")
