@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "brokers/link/batch.h"
+#include "brokers/link/frame_inbox.h"
 #include "brokers/mqtt/client.h"
 #include "runtime/log.h"
 
@@ -268,47 +269,10 @@ class SpooledSender final : public Operator {
   std::thread thread_;
 };
 
-// Frames from the transport's thread, waiting for the source thread to commit them.
-struct FrameQueue {
-  std::mutex mu;
-  std::condition_variable room;
-  std::deque<std::string> frames;
-  size_t bytes = 0;  // held in frames: bounded like the count, one frame always let in
-  bool closed = false;
-  std::function<void()> waker;
-  void push(std::string&& f) {
-    std::unique_lock<std::mutex> lock(mu);
-    room.wait(lock, [&] {
-      return closed || frames.empty() ||
-             (frames.size() < 64 && bytes + f.size() <= 2 * kMaxFrameBytes);
-    });
-    bytes += f.size();
-    frames.push_back(std::move(f));
-    lock.unlock();
-    waker();
-  }
-  bool pop(std::string& f) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (frames.empty()) return false;
-    f = std::move(frames.front());
-    frames.pop_front();
-    bytes -= f.size();
-    room.notify_one();
-    return true;
-  }
-  void close() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      closed = true;
-    }
-    room.notify_all();
-  }
-};
-
 class DurableReceiver final : public Operator {
  public:
   explicit DurableReceiver(SpooledLinkConfig c)
-      : c_(std::move(c)), queue_(std::make_shared<FrameQueue>()) {}
+      : c_(std::move(c)), queue_(std::make_shared<FrameInbox>()) {}
   ~DurableReceiver() override { stop_channel(); }
 
   void open(Context& ctx) override {
@@ -320,7 +284,7 @@ class DurableReceiver final : public Operator {
     queue_->waker = ctx.make_waker();
     MqttLinkOptions o = c_.mqtt_options(ctx, "rx");
     o.retry = true;
-    std::weak_ptr<FrameQueue> weak = queue_;
+    std::weak_ptr<FrameInbox> weak = queue_;
     try {
       acks_ = ack_client(o, "ack", [](mqtt::Received&&) {});
       acks_->connect();
@@ -423,7 +387,7 @@ class DurableReceiver final : public Operator {
   }
 
   SpooledLinkConfig c_;
-  std::shared_ptr<FrameQueue> queue_;
+  std::shared_ptr<FrameInbox> queue_;
   std::deque<std::string> replay_;
   std::unique_ptr<FrameReceiver> rx_;
   std::unique_ptr<mqtt::Client> acks_;

@@ -12,6 +12,7 @@
 
 #include "brokers/link/batch.h"
 #include "brokers/link/dedup.h"
+#include "brokers/link/frame_inbox.h"
 #include "brokers/link/link_counters.h"
 #include "brokers/link/mqtt_channel.h"
 #include "brokers/link/spooled_link.h"
@@ -277,50 +278,6 @@ class LinkSender final : public Operator {
   int64_t give_up_at_ = -1;  // after a stop: when waiting for the broker or receiver ends
 };
 
-// Frames handed over from the transport's thread; full = back-pressure on that thread.
-struct Inbox {
-  std::mutex mu;
-  std::condition_variable room;
-  std::deque<std::string> frames;
-  size_t capacity = 64;
-  // Frames may be large (up to kMaxFrameBytes): bound the bytes held too, letting one frame
-  // in whatever its size so that a large one cannot stall the link.
-  size_t bytes = 0, max_bytes = 2 * kMaxFrameBytes;
-  bool closed = false;
-  std::function<void()> waker;
-
-  // After close() it appends without waiting: the transport's thread must be able to finish
-  // (stop() joins it), and a frame it already acknowledged must not be dropped.
-  void push(std::string&& frame) {
-    std::unique_lock<std::mutex> lock(mu);
-    room.wait(lock, [&] {
-      return closed || frames.empty() ||
-             (frames.size() < capacity && bytes + frame.size() <= max_bytes);
-    });
-    bool was_empty = frames.empty();
-    bytes += frame.size();
-    frames.push_back(std::move(frame));
-    lock.unlock();
-    if (was_empty) waker();
-  }
-  bool pop(std::string& frame) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (frames.empty()) return false;
-    frame = std::move(frames.front());
-    frames.pop_front();
-    bytes -= frame.size();
-    room.notify_one();
-    return true;
-  }
-  void close() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      closed = true;
-    }
-    room.notify_all();
-  }
-};
-
 class LinkReceiver final : public Operator {
  public:
   LinkReceiver(std::shared_ptr<Shared> shared, const LinkPlan& link, std::string node,
@@ -330,12 +287,12 @@ class LinkReceiver final : public Operator {
         node_(std::move(node)),
         peers_local_(peers_local),
         counters_(shared_->add_counters(link, node_, "receive")),
-        inbox_(std::make_shared<Inbox>()) {}
+        inbox_(std::make_shared<FrameInbox>()) {}
   ~LinkReceiver() override { stop_channel(); }
 
   void open(Context& ctx) override {
     inbox_->waker = ctx.make_waker();
-    std::weak_ptr<Inbox> weak = inbox_;
+    std::weak_ptr<FrameInbox> weak = inbox_;
     FrameHandler handler = [weak](std::string&& frame) {
       if (auto in = weak.lock()) in->push(std::move(frame));
     };
@@ -455,7 +412,7 @@ class LinkReceiver final : public Operator {
   std::string node_;
   bool peers_local_;
   std::shared_ptr<Counters> counters_;
-  std::shared_ptr<Inbox> inbox_;
+  std::shared_ptr<FrameInbox> inbox_;
   std::unique_ptr<FrameReceiver> rx_;
   FrameDedup dedup_;
   std::set<std::string> ended_;
