@@ -7,18 +7,10 @@
 #include "cloud/registry.h"
 #include "edge/node_config.h"
 #include "edge/node_service.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
-namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 int run_cloud_service(const std::string& config_path) {
   std::string data_dir;
@@ -41,11 +33,11 @@ int run_cloud_service(const std::string& config_path) {
   NodeServiceHooks hooks;
   hooks.tier = "cloud";
   hooks.on_fleet_status = [registry](const std::string& topic, const std::string& payload) {
-    registry->on_status(topic, payload, now_ms());
+    registry->on_status(topic, payload, wall_ms());
   };
   hooks.tick = [registry, &publish](const NodeServiceHooks::Publish& p) {
     publish = p;
-    registry->check_lost(now_ms());
+    registry->check_lost(wall_ms());
   };
   return run_node_service(config_path, hooks);
 }

@@ -14,6 +14,7 @@
 #include "brokers/mqtt/client.h"
 #include "crypto/crypto.h"
 #include "fleet/protocol.h"
+#include "runtime/clock.h"
 #include "runtime/duration.h"
 #include "runtime/log.h"
 #include "runtime/pipeline.h"
@@ -25,19 +26,14 @@ namespace {
 constexpr int kFailed = 1;
 constexpr int kInvalid = 2;
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Collects the fleet's retained status messages.
 class StatusWatch {
  public:
   explicit StatusWatch(const std::string& broker, const std::string& id) {
     mqtt::ClientOptions co;
     co.uri = broker;
-    co.client_id = id + "-" + std::to_string(now_ms() % 1000000) + "-" + std::to_string(::getpid());
+    co.client_id =
+        id + "-" + std::to_string(wall_ms() % 1000000) + "-" + std::to_string(::getpid());
     co.connect_timeout_ms = 5000;
     client_ = mqtt::make_client("mosquitto", co, [this](mqtt::Received&& r) {
       nlohmann::json s = nlohmann::json::parse(r.payload, nullptr, false);
@@ -121,7 +117,7 @@ int cmd_deploy(const DeployArgs& a) {
     std::cerr << "edgeflow deploy: " << e.what() << "\n";
     return kFailed;
   }
-  const uint64_t version = static_cast<uint64_t>(now_ms());
+  const uint64_t version = static_cast<uint64_t>(wall_ms());
   std::map<std::string, std::string> hashes;
   for (const std::string& node : nodes) {
     fleet::Deployment d;
@@ -148,8 +144,8 @@ int cmd_deploy(const DeployArgs& a) {
 
   // A node answers when its status shows this version running, or an error about it.
   std::map<std::string, std::pair<std::string, std::string>> result;  // node -> (result, why)
-  const int64_t deadline = now_ms() + *wait;
-  while (now_ms() < deadline && result.size() < nodes.size()) {
+  const int64_t deadline = wall_ms() + *wait;
+  while (wall_ms() < deadline && result.size() < nodes.size()) {
     for (const auto& [node, s] : watch->nodes()) {
       if (!nodes.count(node) || result.count(node)) continue;
       const bool ours = s.value("part_version", nlohmann::json()).is_number() &&
@@ -194,7 +190,7 @@ int cmd_undeploy(const UndeployArgs& a) {
     return kFailed;
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the retained statuses
-  const uint64_t version = static_cast<uint64_t>(now_ms());
+  const uint64_t version = static_cast<uint64_t>(wall_ms());
   std::set<std::string> nodes;
   for (const auto& [node, s] : watch->nodes()) {
     if (s.value("pipeline", nlohmann::json()) != a.pipeline) continue;
@@ -214,9 +210,9 @@ int cmd_undeploy(const UndeployArgs& a) {
     return kFailed;
   }
   watch->client().flush(5000);
-  const int64_t deadline = now_ms() + *wait;
+  const int64_t deadline = wall_ms() + *wait;
   std::set<std::string> stopped;
-  while (now_ms() < deadline && stopped.size() < nodes.size()) {
+  while (wall_ms() < deadline && stopped.size() < nodes.size()) {
     for (const auto& [node, s] : watch->nodes())
       if (nodes.count(node) && s.value("pipeline", nlohmann::json()).is_null())
         stopped.insert(node);

@@ -23,6 +23,7 @@
 #include "edge/part_runner.h"
 #include "fleet/protocol.h"
 #include "operators/weather/power_supply.h"
+#include "runtime/clock.h"
 #include "runtime/duration.h"
 #include "runtime/log.h"
 
@@ -32,17 +33,6 @@
 
 namespace edgeflow {
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // CPU seconds, resident bytes and the 1-minute load of this process and machine.
 struct HostSample {
@@ -332,7 +322,7 @@ class NodeService {
                         {"state", state},
                         {"tier", hooks_.tier},
                         {"version", "edgeflow " EDGEFLOW_VERSION},
-                        {"time", format_iso8601(now_ms() * 1000)},
+                        {"time", format_iso8601(wall_ms() * 1000)},
                         {"uptime_s", (now - started_ms_) / 1000},
                         {"cpu_percent", std::round(cpu_percent * 10) / 10},
                         {"rss_bytes", h.rss},
@@ -350,7 +340,7 @@ class NodeService {
     SpoolStats sp = spool_->stats();
     s["spool"] = {{"bytes", sp.bytes},
                   {"frames", sp.frames},
-                  {"oldest_age_s", sp.oldest_us ? (now_ms() * 1000 - sp.oldest_us) / 1000000 : 0},
+                  {"oldest_age_s", sp.oldest_us ? (wall_ms() * 1000 - sp.oldest_us) / 1000000 : 0},
                   {"dropped_messages", sp.dropped_messages},
                   {"error", sp.error}};
     nlohmann::json links = nlohmann::json::array();

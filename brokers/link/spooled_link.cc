@@ -11,22 +11,11 @@
 #include "brokers/link/batch.h"
 #include "brokers/link/frame_inbox.h"
 #include "brokers/mqtt/client.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
 namespace {
-
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t wall_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The client that carries acknowledgements: its own connection, so an acknowledgement never
 // waits behind frames. Clean session: the retained acknowledgement is what matters.

@@ -17,16 +17,11 @@
 #include "brokers/link/mqtt_channel.h"
 #include "brokers/link/spooled_link.h"
 #include "brokers/link/zmq_links.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
 namespace {
-
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 uint64_t random_session() {
   std::random_device rd;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <random>
 
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
@@ -31,12 +32,6 @@ CREATE TABLE IF NOT EXISTS inbox(id INTEGER PRIMARY KEY AUTOINCREMENT, link TEXT
 CREATE INDEX IF NOT EXISTS inbox_link ON inbox(link, id);
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 )sql";
-
-int64_t wall_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A prepared statement that finalizes itself; bind() and step() in the obvious ways.
 class Stmt {
