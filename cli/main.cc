@@ -195,7 +195,9 @@ bool write_report(const std::string& path, const PipelineSpec& p,
                       {"dropped", m.dropped},
                       {"cpu_seconds", m.cpu_seconds},
                       {"queue_high_water", m.queue_high_water},
-                      {"queue_capacity", m.queue_capacity}});
+                      {"queue_capacity", m.queue_capacity},
+                      {"queue_bytes_high_water", m.queue_bytes_high_water},
+                      {"queue_bytes_limit", m.queue_bytes_limit}});
   }
   nlohmann::json links = nlohmann::json::array();
   for (const LinkMetrics& l : link_metrics) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "crypto/crypto.h"
+#include "runtime/byte_size.h"
 #include "runtime/duration.h"
 
 namespace edgeflow {
@@ -17,38 +18,6 @@ namespace {
 std::string where(const std::string& file, const YAML::Node& n) {
   return file + ":" + std::to_string(n.Mark().line + 1) + ":" +
          std::to_string(n.Mark().column + 1) + ": ";
-}
-
-uint64_t parse_bytes(const std::string& text, bool& ok) {
-  ok = false;
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (...) {
-    return 0;
-  }
-  std::string unit = text.substr(used);
-  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
-  double mul = 1;
-  if (unit == "" || unit == "B")
-    mul = 1;
-  else if (unit == "kB" || unit == "KB")
-    mul = 1e3;
-  else if (unit == "KiB")
-    mul = 1024;
-  else if (unit == "MB")
-    mul = 1e6;
-  else if (unit == "MiB")
-    mul = 1024 * 1024;
-  else if (unit == "GB")
-    mul = 1e9;
-  else if (unit == "GiB")
-    mul = 1024.0 * 1024 * 1024;
-  else
-    return 0;
-  ok = v > 0;
-  return static_cast<uint64_t>(v * mul);
 }
 
 }  // namespace
@@ -135,10 +104,10 @@ NodeConfig load_node_config(const std::string& path, bool require_trust) {
           throw ConfigError(where(path, kv.second) + "spool 'sync' must be full, normal or off");
         c.spool.sync = v;
       } else if (k == "max_bytes") {
-        bool ok = false;
-        c.spool.max_bytes = parse_bytes(v, ok);
-        if (!ok)
+        auto n = parse_byte_size(v);
+        if (!n)
           throw ConfigError(where(path, kv.second) + "spool 'max_bytes' must be a size like 256MB");
+        c.spool.max_bytes = *n;
       } else if (k == "max_age") {
         auto us = parse_duration_us(v);
         if (!us || *us <= 0)

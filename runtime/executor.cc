@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "runtime/event_timers.h"
 #include "runtime/log.h"
@@ -25,6 +26,9 @@ int64_t system_now_us() {
       .count();
 }
 
+// CLOCK_THREAD_CPUTIME_ID is a system call even where the vDSO serves the other clocks, so
+// each thread reads it once per turn and charges the time since its previous reading (the
+// wait for work costs no CPU) to the stage of that turn.
 int64_t thread_cpu_ns() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -33,6 +37,22 @@ int64_t thread_cpu_ns() {
 
 struct Instance;
 
+thread_local int64_t t_cpu_mark = 0;  // this thread's CPU time at its previous reading
+
+// The CPU time this thread spent since its previous reading.
+int64_t thread_cpu_since_mark() {
+  int64_t now = thread_cpu_ns();
+  int64_t spent = now - t_cpu_mark;
+  t_cpu_mark = now;
+  return spent;
+}
+
+// A worker runs the first stage copy its turn made ready itself, next, rather than queueing
+// it for another worker it would have to wake (the "runnext" slot of Go's scheduler): a
+// message crosses a chain of stages on one thread while the chain has work.
+thread_local Instance* t_run_next = nullptr;
+thread_local bool t_is_worker = false;
+
 struct Target {
   Instance* to;
   int port;
@@ -40,7 +60,8 @@ struct Target {
 
 struct Item {
   MessagePtr message;
-  int port;  // < 0: end of input on one incoming edge
+  int port;          // < 0: end of input on one incoming edge
+  size_t bytes = 0;  // approx_bytes of the message when queued
 };
 
 // Stage copies ready to run, in arrival order.
@@ -130,6 +151,8 @@ struct Instance final : public Context {
   std::mutex mu;
   std::deque<Item> queue;
   size_t capacity = 1024;
+  size_t max_bytes = size_t{64} << 20;
+  size_t queued_bytes = 0;
   Overflow overflow = Overflow::kBlock;
   bool scheduled = false;  // in the run queue, running, or parked on a full downstream queue
   bool finished = false;
@@ -140,6 +163,7 @@ struct Instance final : public Context {
   std::atomic<uint64_t> in{0}, out{0}, errors{0}, dropped{0};
   std::atomic<int64_t> cpu_ns{0};
   std::atomic<size_t> high_water{0};
+  std::atomic<size_t> bytes_high_water{0};
   std::atomic<bool> done{false};
 
   const std::string& stage() const override { return spec->id; }
@@ -190,16 +214,19 @@ struct Instance final : public Context {
   bool accept(std::vector<MessagePtr>& messages, int port, bool move) {
     std::lock_guard<std::mutex> lock(mu);
     for (MessagePtr& m : messages) {
-      if (overflow == Overflow::kDropOldest && queue.size() >= capacity) {
+      const size_t bytes = approx_bytes(*m);
+      while (overflow == Overflow::kDropOldest && !queue.empty() &&
+             (queue.size() >= capacity || queued_bytes + bytes > max_bytes)) {
         // Never drop an end-of-input marker: it carries no data but ends an edge.
         auto victim =
             std::find_if(queue.begin(), queue.end(), [](const Item& i) { return i.port >= 0; });
-        if (victim != queue.end()) {
-          queue.erase(victim);
-          dropped.fetch_add(1, std::memory_order_relaxed);
-        }
+        if (victim == queue.end()) break;
+        queued_bytes -= victim->bytes;
+        queue.erase(victim);
+        dropped.fetch_add(1, std::memory_order_relaxed);
       }
-      queue.push_back(Item{move ? std::move(m) : m, port});
+      queued_bytes += bytes;
+      queue.push_back(Item{move ? std::move(m) : m, port, bytes});
     }
     note_size();
     return schedule_locked();
@@ -217,6 +244,8 @@ struct Instance final : public Context {
   void note_size() {
     if (queue.size() > high_water.load(std::memory_order_relaxed))
       high_water.store(queue.size(), std::memory_order_relaxed);
+    if (queued_bytes > bytes_high_water.load(std::memory_order_relaxed))
+      bytes_high_water.store(queued_bytes, std::memory_order_relaxed);
   }
 
   // Room left downstream, or 0 after parking `self` on a full queue.
@@ -226,7 +255,7 @@ struct Instance final : public Context {
         Instance* d = t.to;
         if (d->overflow == Overflow::kDropOldest) continue;  // never waits
         std::lock_guard<std::mutex> lock(d->mu);
-        if (d->queue.size() >= d->capacity) {
+        if (d->queue.size() >= d->capacity || d->queued_bytes >= d->max_bytes) {
           d->waiters.push_back(self);
           return 0;
         }
@@ -289,7 +318,13 @@ int64_t Instance::now_us() const { return engine->options.clock(); }
 const std::string& Instance::pipeline() const { return engine->pipeline.name; }
 bool Instance::stopping() const { return engine->stopping.load(std::memory_order_relaxed); }
 const LinkDefaults& Instance::links() const { return engine->pipeline.links; }
-void Instance::engine_push(Instance* x) { engine->run_queue.push(x); }
+void Instance::engine_push(Instance* x) {
+  if (t_is_worker && t_run_next == nullptr) {
+    t_run_next = x;
+    return;
+  }
+  engine->run_queue.push(x);
+}
 
 void Executor::Engine::wake(Instance* x) {
   if (x->is_source) {
@@ -316,7 +351,12 @@ void Executor::Engine::instance_finished() {
 }
 
 void Executor::Engine::worker() {
-  while (Instance* x = run_queue.pop()) run_turn(x);
+  t_is_worker = true;
+  t_cpu_mark = thread_cpu_ns();
+  while (Instance* x = run_queue.pop()) {
+    run_turn(x);
+    while (Instance* next = std::exchange(t_run_next, nullptr)) run_turn(next);
+  }
 }
 
 void Executor::Engine::run_turn(Instance* x) {
@@ -330,14 +370,14 @@ void Executor::Engine::run_turn(Instance* x) {
     size_t n = std::min(room, x->queue.size());
     batch.reserve(n);
     for (size_t i = 0; i < n; ++i) {
+      x->queued_bytes -= x->queue.front().bytes;
       batch.push_back(std::move(x->queue.front()));
       x->queue.pop_front();
     }
-    if (x->queue.size() < x->capacity) to_wake.swap(x->waiters);
+    if (x->queue.size() < x->capacity && x->queued_bytes < x->max_bytes) to_wake.swap(x->waiters);
   }
   for (Instance* w : to_wake) wake(w);
 
-  int64_t cpu_start = thread_cpu_ns();
   uint64_t processed = 0;
   bool ended = false;
   for (Item& item : batch) {
@@ -371,7 +411,7 @@ void Executor::Engine::run_turn(Instance* x) {
   }
   x->flush_outbox();
   if (ended) x->finish_stage();
-  x->cpu_ns.fetch_add(thread_cpu_ns() - cpu_start, std::memory_order_relaxed);
+  x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
   if (ended) {
     instance_finished();
     return;
@@ -386,6 +426,7 @@ void Executor::Engine::run_turn(Instance* x) {
 }
 
 void Executor::Engine::source_loop(Instance* x) {
+  t_cpu_mark = thread_cpu_ns();
   bool stop_seen = false;
   for (;;) {
     if (stopping.load() && !stop_seen) {
@@ -404,7 +445,6 @@ void Executor::Engine::source_loop(Instance* x) {
       x->source_woken = false;
       continue;
     }
-    int64_t cpu_start = thread_cpu_ns();
     SourceStep step;
     try {
       step = x->op->generate(*x);
@@ -413,7 +453,7 @@ void Executor::Engine::source_loop(Instance* x) {
       step = SourceStep::done();
     }
     x->flush_outbox();
-    x->cpu_ns.fetch_add(thread_cpu_ns() - cpu_start, std::memory_order_relaxed);
+    x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
     if (step.kind == SourceStep::kDone) break;
     if (step.kind == SourceStep::kWaitUntil) {
       int64_t delay = step.wake_us - options.clock();
@@ -425,9 +465,8 @@ void Executor::Engine::source_loop(Instance* x) {
       x->source_woken = false;
     }
   }
-  int64_t cpu_start = thread_cpu_ns();
   x->finish_stage();
-  x->cpu_ns.fetch_add(thread_cpu_ns() - cpu_start, std::memory_order_relaxed);
+  x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
   instance_finished();
 }
 
@@ -458,6 +497,7 @@ StageSpec link_stage(std::deque<OperatorEntry>& entries, const PipelineSpec& pip
   spec.on = node;
   spec.entry = &entries.back();
   spec.queue_capacity = downstream.queue_capacity;
+  spec.queue_bytes = downstream.queue_bytes;
   spec.overflow = sender ? downstream.overflow : Overflow::kBlock;
   spec.output_type = downstream.output_type;
   return spec;
@@ -487,6 +527,7 @@ Executor::Executor(const PipelineSpec& pipeline, const Plan& plan, ExecutorOptio
     x->targets.resize(ospec.outputs.size());
     x->outbox.resize(ospec.outputs.size());
     x->capacity = spec->queue_capacity;
+    x->max_bytes = spec->queue_bytes;
     x->overflow = spec->overflow;
     if (e.options.durability) x->durable = e.options.durability(spec->id, node);
     e.instances.push_back(std::move(x));
@@ -636,6 +677,8 @@ std::vector<StageMetrics> Executor::metrics() const {
     m.cpu_seconds = static_cast<double>(x->cpu_ns.load(std::memory_order_relaxed)) / 1e9;
     m.queue_high_water = x->high_water.load(std::memory_order_relaxed);
     m.queue_capacity = x->capacity;
+    m.queue_bytes_high_water = x->bytes_high_water.load(std::memory_order_relaxed);
+    m.queue_bytes_limit = x->max_bytes;
     m.finished = x->done.load();
     out.push_back(std::move(m));
   }

@@ -45,6 +45,8 @@ struct StageMetrics {
   double cpu_seconds = 0;
   size_t queue_high_water = 0;
   size_t queue_capacity = 0;
+  size_t queue_bytes_high_water = 0;  // approx_bytes (runtime/message.h)
+  size_t queue_bytes_limit = 0;
   bool finished = false;
 };
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "runtime/blob_encoders.h"
+#include "runtime/byte_size.h"
 #include "runtime/duration.h"
 #include "runtime/options_yaml.h"
 #include "runtime/pipeline.h"
@@ -532,10 +533,21 @@ class Loader {
     if (!queue.IsDefined()) return;
     if (!queue.IsMap()) {
       diags_.add(mark_of(queue), stage.id,
-                 "'queue' must be a map like {capacity: 1024, overflow: block}");
+                 "'queue' must be a map like {capacity: 1024, bytes: 64MiB, overflow: block}");
       return;
     }
-    check_keys(queue, {"capacity", "overflow"}, stage.id, "queue key");
+    check_keys(queue, {"capacity", "bytes", "overflow"}, stage.id, "queue key");
+    if (queue["bytes"].IsDefined()) {
+      if (auto v = scalar(queue["bytes"], stage.id, "queue bytes")) {
+        auto n = parse_byte_size(*v);
+        if (!n || *n < 1024) {
+          diags_.add(mark_of(queue["bytes"]), stage.id,
+                     "queue 'bytes' must be a size of at least 1KiB like 64MiB (got '" + *v + "')");
+        } else {
+          stage.queue_bytes = static_cast<size_t>(*n);
+        }
+      }
+    }
     if (queue["capacity"].IsDefined()) {
       auto v = scalar(queue["capacity"], stage.id, "queue capacity");
       long long n = 0;

@@ -4,6 +4,35 @@
 
 namespace edgeflow {
 
+namespace {
+
+size_t value_bytes(const Value& v);
+
+size_t fields_bytes(const Fields& fields) {
+  size_t n = 0;
+  for (const Field& f : fields) n += sizeof(Field) + f.key.size() + value_bytes(f.value);
+  return n;
+}
+
+size_t value_bytes(const Value& v) {
+  if (const auto* s = v.string()) return s->size();
+  if (const auto* a = v.array()) {
+    size_t n = 0;
+    for (const Value& e : *a) n += sizeof(Value) + value_bytes(e);
+    return n;
+  }
+  if (const auto* f = v.map()) return fields_bytes(*f);
+  return 0;
+}
+
+}  // namespace
+
+size_t approx_bytes(const Message& m) {
+  size_t n = sizeof(Message) + m.stream.size() + m.origin.size() + fields_bytes(m.fields);
+  if (m.blob.bytes) n += m.blob.bytes->size();
+  return n + m.blob.native_bytes;
+}
+
 std::shared_ptr<Message> make_mutable(MessagePtr&& message) {
   if (message.use_count() == 1) {
     // Sole owner: nobody else can observe the change, so editing in place is safe. The

@@ -16,6 +16,7 @@ struct Blob {
   std::string type;
   std::shared_ptr<const std::string> bytes;  // encoded form, what a link may carry
   std::shared_ptr<const void> native;        // in-process object (e.g. a cv::Mat)
+  size_t native_bytes = 0;                   // what `native` holds, for queue byte limits
   bool empty() const { return type.empty(); }
 };
 
@@ -29,6 +30,10 @@ struct Message {
 };
 
 using MessagePtr = std::shared_ptr<const Message>;
+
+// The memory a message holds, roughly: its strings, fields and blob. What queue byte limits
+// count; a blob shared by several messages counts in each.
+size_t approx_bytes(const Message& message);
 
 // Copy-on-write: returns the same object when the caller holds the only reference (no copy),
 // otherwise a copy. Lets a `map` stage edit in place on a straight chain.

@@ -43,6 +43,10 @@ struct StageSpec {
   const OperatorEntry* entry = nullptr;
   size_t queue_capacity = 1024;  // 4 for stages that read camera frames, unless given
   bool capacity_given = false;
+  // The bytes its queue may hold (approx_bytes of the messages): a stage waits for room, or a
+  // drop-oldest queue drops, once they are reached. A turn's output may pass it by what one
+  // turn emits (the check is before the turn).
+  size_t queue_bytes = size_t{64} << 20;
   // kBlock unless `queue: {overflow: ...}` says otherwise, or the stage reads camera frames
   // (then kDropOldest: a slow consumer must never stall the camera; drops are counted).
   Overflow overflow = Overflow::kBlock;

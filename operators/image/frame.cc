@@ -9,6 +9,7 @@ namespace edgeflow {
 Blob make_frame_blob(cv::Mat pixels) {
   Blob b;
   b.type = std::string(pixels.channels() == 1 ? kFrameGray : kFrameBgr);
+  b.native_bytes = pixels.total() * pixels.elemSize();
   b.native = std::make_shared<const cv::Mat>(std::move(pixels));
   return b;
 }
