@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -37,6 +38,31 @@ const NodeSpec* PipelineSpec::node(const std::string& name) const {
   return nullptr;
 }
 
+const std::vector<SolarKey>& solar_keys() {
+  // Defaults live with the model (planner/solar.h); these are what a file may say.
+  static const std::vector<SolarKey> keys = {
+      {"panel_w", 0, 1e6, false, true, false, "panel peak watts (STC rating); 0 for none"},
+      {"battery_wh", 0, 1e6, true, true, false, "battery capacity in watt-hours (mAh x V / 1000)"},
+      {"lat", -90, 90, false, true, false, "site latitude in degrees, negative south"},
+      {"tilt", 0, 90, false, false, false,
+       "panel tilt from horizontal in degrees, facing the equator (default |lat|)"},
+      {"derating", 0, 1, true, false, false,
+       "panel output over its rating: heat, dust, wiring, mismatch (default 0.75)"},
+      {"converter_eff", 0, 1, true, false, false, "charge controller efficiency (default 0.85)"},
+      {"usable_fraction", 0, 1, true, false, false,
+       "share of the battery's watt-hours the device gets (default 0.8)"},
+      {"cloudiness", 0, 1, false, false, false,
+       "share of clear-sky sunshine the site gets (default 0.7; 1 with a table)"},
+      {"month", 1, 12, false, false, true, "month the planner shows when none is asked for"},
+  };
+  return keys;
+}
+
+const std::vector<std::string>& network_kinds() {
+  static const std::vector<std::string> kinds = {"wifi", "ethernet", "cellular"};
+  return kinds;
+}
+
 std::vector<std::string> PipelineSpec::nodes_for(const std::string& on) const {
   std::vector<std::string> out;
   for (const NodeSpec& n : nodes)
@@ -52,7 +78,7 @@ constexpr size_t kFrameQueueCapacity = 4;  // camera frames: see check_port_type
 const std::vector<std::string> kTopKeys = {"pipeline", "description", "nodes",
                                            "links",    "plugins",     "stages"};
 const std::vector<std::string> kStageKeys = {"id", "op", "on", "from", "with", "via", "queue"};
-const std::vector<std::string> kNodeKeys = {"tier", "device", "address", "solar"};
+const std::vector<std::string> kNodeKeys = {"tier", "device", "address", "network", "solar"};
 const std::vector<std::string> kTiers = {"edge", "cloud"};
 const std::vector<std::string> kVias = {"mqtt", "zmq"};
 
@@ -137,6 +163,12 @@ class Loader {
         continue;
       }
       try {
+        // STAGE.on=NODE and STAGE.via=zmq move a stage or change its link: the one-word edit
+        // of placement, from the command line (`plan --set minute.on=cloud`).
+        if (o.option == "on" || o.option == "via") {
+          target[o.option] = YAML::Load(o.value);
+          continue;
+        }
         if (!target["with"].IsMap()) target["with"] = YAML::Node(YAML::NodeType::Map);
         target["with"][o.option] = YAML::Load(o.value);
       } catch (const YAML::Exception& e) {
@@ -194,8 +226,9 @@ class Loader {
 
   void load_nodes(const YAML::Node& nodes) {
     if (!nodes.IsDefined() || nodes.IsNull()) {
-      spec_.nodes = {NodeSpec{"edge", "edge", "", "", {}, {}},
-                     NodeSpec{"cloud", "cloud", "", "", {}, {}}};
+      spec_.nodes.resize(2);
+      spec_.nodes[0].name = spec_.nodes[0].tier = "edge";
+      spec_.nodes[1].name = spec_.nodes[1].tier = "cloud";
       return;
     }
     if (!nodes.IsMap()) {
@@ -211,7 +244,9 @@ class Loader {
         continue;
       }
       if (!seen.insert(name).second) diags_.add(m, "", "duplicate node '" + name + "'");
-      NodeSpec node{name, "", "", "", {}, m};
+      NodeSpec node;
+      node.name = name;
+      node.mark = m;
       const YAML::Node& body = kv.second;
       if (!body.IsMap()) {
         diags_.add(m, "", "node '" + name + "' must be a map like {tier: edge}");
@@ -232,31 +267,97 @@ class Loader {
         if (auto d = scalar(body["device"], "", "node device")) node.device = *d;
       if (body["address"].IsDefined())
         if (auto a = scalar(body["address"], "", "node address")) node.address = *a;
+      if (body["network"].IsDefined()) load_network(body["network"], node);
       load_solar(body["solar"], node);
       spec_.nodes.push_back(std::move(node));
     }
   }
 
+  void load_network(const YAML::Node& network, NodeSpec& node) {
+    auto n = scalar(network, "", "node network");
+    if (!n) return;
+    const std::vector<std::string>& kinds = network_kinds();
+    if (std::find(kinds.begin(), kinds.end(), *n) == kinds.end()) {
+      std::string near = nearest_name(*n, kinds);
+      diags_.add(mark_of(network), "", "node '" + node.name + "' has unknown network '" + *n + "'",
+                 (near.empty() ? "" : "did you mean '" + near + "'? ") +
+                     "a network is wifi, ethernet or cellular");
+      return;
+    }
+    node.network = *n;
+  }
+
   void load_solar(const YAML::Node& solar, NodeSpec& node) {
     if (!solar.IsDefined()) return;
-    static const std::vector<std::string> kSolarKeys = {"panel_w", "battery_wh", "lat",
-                                                        "efficiency", "month"};
+    node.solar_mark = mark_of(solar);
     if (!solar.IsMap()) {
       diags_.add(mark_of(solar), "",
                  "'solar' of node '" + node.name + "' must be a map like {panel_w: 10}");
       return;
     }
-    check_keys(solar, kSolarKeys, "", "solar key");
+    const std::string owner = "solar of node '" + node.name + "'";
+    std::vector<std::string> known = {"table"};
+    for (const SolarKey& k : solar_keys()) known.push_back(k.name);
+    // `efficiency` was accepted (and ignored) before the planner used these keys; it said
+    // neither which losses nor where, so it is refused with the two keys that replace it.
+    if (solar["efficiency"].IsDefined()) {
+      diags_.add(mark_of(solar["efficiency"]), "", owner + ": 'efficiency' is ambiguous",
+                 "say derating (panel, heat and wiring losses, default 0.75) or converter_eff "
+                 "(charge controller, default 0.85)");
+      known.push_back("efficiency");
+    }
+    check_keys(solar, known, "", "solar key");
     for (const auto& kv : solar) {
-      if (!kv.first.IsScalar() || !kv.second.IsScalar()) continue;
+      if (!kv.first.IsScalar()) continue;
+      const std::string& key = kv.first.Scalar();
+      if (key == "table") {
+        if (auto t = scalar(kv.second, "", owner + ": 'table'")) {
+          if (t->empty())
+            diags_.add(mark_of(kv.second), "", owner + ": 'table' is empty",
+                       "name a CSV file of 12 lines month,kWh/m2/day (see docs/planner.md)");
+          node.solar_table = *t;
+        }
+        continue;
+      }
+      auto k = std::find_if(solar_keys().begin(), solar_keys().end(),
+                            [&](const SolarKey& sk) { return key == sk.name; });
+      if (k == solar_keys().end()) continue;  // reported by check_keys
+      if (!kv.second.IsScalar()) {
+        diags_.add(mark_of(kv.second), "", owner + ": '" + key + "' must be a number",
+                   k->description);
+        continue;
+      }
+      double v = 0;
       try {
-        node.solar.emplace_back(kv.first.Scalar(), kv.second.as<double>());
+        v = kv.second.as<double>();
       } catch (const YAML::Exception&) {
         diags_.add(mark_of(kv.second), "",
-                   "solar '" + kv.first.Scalar() + "' must be a number (got '" +
-                       kv.second.Scalar() + "')");
+                   owner + ": '" + key + "' must be a number (got '" + kv.second.Scalar() + "')",
+                   k->description);
+        continue;
       }
+      bool below = k->lo_exclusive ? !(v > k->lo) : !(v >= k->lo);
+      if (below || !(v <= k->hi) || (k->integer && v != static_cast<int>(v))) {
+        diags_.add(mark_of(kv.second), "",
+                   owner + ": '" + key + "' must be " + (k->integer ? "a whole number " : "") +
+                       (k->lo_exclusive ? "> " : "from ") + number_text(k->lo) +
+                       (k->lo_exclusive ? " and <= " : " to ") + number_text(k->hi) + " (got " +
+                       kv.second.Scalar() + ")",
+                   k->description);
+        continue;
+      }
+      node.solar.emplace_back(key, v);
     }
+    for (const SolarKey& k : solar_keys())
+      if (k.required && !solar[k.name].IsDefined())
+        diags_.add(mark_of(solar), "", owner + " has no '" + std::string(k.name) + "'",
+                   std::string("add ") + k.name + ": " + k.description);
+  }
+
+  static std::string number_text(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.10g", v);
+    return buf;
   }
 
   void load_links(const YAML::Node& links) {

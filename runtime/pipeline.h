@@ -14,13 +14,32 @@
 
 namespace edgeflow {
 
+// A numeric key of a node's `solar:` map, declared once here: the loader checks each value
+// against its range, the planner (planner/solar.h) reads the values, docs/planner.md lists them.
+struct SolarKey {
+  const char* name;
+  double lo, hi;  // allowed range; lo itself excluded when lo_exclusive
+  bool lo_exclusive;
+  bool required;
+  bool integer;
+  const char* description;
+};
+const std::vector<SolarKey>& solar_keys();
+
+// What a node's `network:` may name; the device profile gives each one's energy per byte.
+const std::vector<std::string>& network_kinds();
+
 struct NodeSpec {
   std::string name;
-  std::string tier;  // "edge" or "cloud"
-  std::string device;
+  std::string tier;     // "edge" or "cloud"
+  std::string device;   // a device profile name or a path to one (planner/device_profile.h)
   std::string address;  // host other nodes reach it at (ZeroMQ links)
+  // The numeric `solar:` keys (solar_keys()) in file order, each checked against its range.
   std::vector<std::pair<std::string, double>> solar;
   SourceMark mark;
+  std::string network;      // one of network_kinds(); "" = the device profile's default
+  std::string solar_table;  // `solar: {table: FILE}` as written: relative to the file's folder
+  SourceMark solar_mark;    // of the `solar:` map, for the planner's errors; line 0 when none
 };
 
 struct InputRef {
