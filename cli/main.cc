@@ -25,6 +25,8 @@
 #include "cloud/cloud_service.h"
 #include "cloud/fleet_commands.h"
 #include "edge/node_service.h"
+#include "planner/measure.h"
+#include "planner/plan_commands.h"
 #include "runtime/duration.h"
 #include "runtime/executor.h"
 #include "runtime/log.h"
@@ -214,6 +216,9 @@ bool write_report(const std::string& path, const PipelineSpec& p,
                      {"bad_frames", l.errors},
                      {"unacknowledged", l.unacknowledged}});
   }
+  // Per node: CPU, traffic and, through the node's device profile, watts and Wh/day, in the
+  // run's wall time (a source replaying time faster than real time inflates them alike).
+  Measured measured = measure_run(p, place(p), metrics, link_metrics, secs, PredictOptions{});
   nlohmann::json report = {{"pipeline", p.name},
                            {"file", p.file},
                            {"node", node.empty() ? nlohmann::json(nullptr) : nlohmann::json(node)},
@@ -222,7 +227,8 @@ bool write_report(const std::string& path, const PipelineSpec& p,
                            {"wall_seconds", secs},
                            {"ended_by", ended_by},
                            {"stages", stages},
-                           {"links", links}};
+                           {"links", links},
+                           {"nodes", measured_nodes_json(measured)}};
   std::ofstream out(path);
   out << report.dump(2) << "\n";
   out.close();
@@ -495,6 +501,28 @@ int main(int argc, char** argv) {
   nodes->add_flag("--json", na.json, "a JSON array of objects");
   nodes->add_option("--wait", na.wait, "how long to collect status messages (default 1s)");
 
+  ProfileArgs pa;
+  auto* profile = app.add_subcommand(
+      "profile", "Run a pipeline's own sources for a while; save each operator's cost per message");
+  profile->add_option("FILE", pa.file, "pipeline file")->required();
+  profile->add_option("--for", pa.seconds, "how long to run (default 10s)");
+  profile->add_option("--out", pa.out, "profile file (default FILE.profile.json beside it)");
+  profile->add_option("--set", pa.sets, "override: STAGE.OPTION=VALUE or STAGE.on=NODE");
+  profile->add_option("--broker", pa.broker, "MQTT broker for links (default: an embedded one)");
+  PlanArgs pl;
+  auto* plan = app.add_subcommand(
+      "plan", "Predict link traffic and each node's energy for a placement (needs a profile)");
+  plan->add_option("FILE", pl.file, "pipeline file")->required();
+  plan->add_option("--profile", pl.profile, "profile file (default FILE.profile.json)");
+  plan->add_option("--set", pl.sets, "move a stage: STAGE.on=NODE|edge|cloud (repeatable)");
+  plan->add_option("--rate", pl.rates, "a source's messages/s per copy: STAGE=RATE");
+  plan->add_option("--month", pl.month, "month of the solar figures (default: now)")
+      ->check(CLI::Range(1, 12));
+  plan->add_flag("--json", pl.json, "JSON instead of tables");
+  plan->add_option("--svg", pl.svg, "draw the placed graph into this SVG file");
+  plan->add_option("--compare", pl.compare,
+                   "a report of run --report on this placement: prediction beside it");
+
   // Build step of each plugin (hidden): writes FILE.so.ops beside it.
   std::string manifest_plugin, manifest_out;
   auto* manifest = app.add_subcommand("plugin-manifest", "");
@@ -502,7 +530,8 @@ int main(int argc, char** argv) {
   manifest->add_option("PLUGIN", manifest_plugin)->required();
   manifest->add_option("--out", manifest_out)->required();
 
-  for (CLI::App* sub : {validate, run, ops, wallet, task, edge, cloud, deploy, undeploy, nodes})
+  for (CLI::App* sub :
+       {validate, run, ops, wallet, task, edge, cloud, deploy, undeploy, nodes, profile, plan})
     sub->set_version_flag("--version", std::string("edgeflow ") + EDGEFLOW_VERSION);
 
   try {
@@ -522,6 +551,8 @@ int main(int argc, char** argv) {
   if (*deploy) return cmd_deploy(da);
   if (*undeploy) return cmd_undeploy(ua);
   if (*nodes) return cmd_nodes(na);
+  if (*profile) return cmd_profile(pa);
+  if (*plan) return cmd_plan(pl);
   if (*manifest) {
     std::string why;
     if (write_plugin_manifest(manifest_plugin, manifest_out, &why)) return 0;

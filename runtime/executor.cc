@@ -146,6 +146,7 @@ struct Instance final : public Context {
   uint64_t seq = 0;
   uint64_t errors_logged = 0;
   std::shared_ptr<StageDurability> durable;  // set by a service (ExecutorOptions::durability)
+  const StageInstance* plan_copy = nullptr;  // null for the hidden link stages
 
   // Guarded by mu.
   std::mutex mu;
@@ -269,6 +270,8 @@ struct Instance final : public Context {
     for (size_t p = 0; p < outbox.size(); ++p) {
       std::vector<MessagePtr>& batch = outbox[p];
       if (batch.empty()) continue;
+      if (engine->options.on_flush && plan_copy)
+        engine->options.on_flush(*plan_copy, static_cast<int>(p), batch);
       const auto& ts = targets[p];
       for (size_t i = 0; i < ts.size(); ++i) {
         // The last target takes the pointers; earlier ones share them (no message copies).
@@ -552,7 +555,9 @@ Executor::Executor(const PipelineSpec& pipeline, const Plan& plan, ExecutorOptio
   std::vector<Instance*> by_plan(e.plan.instances.size(), nullptr);
   for (size_t i = 0; i < e.plan.instances.size(); ++i) {
     const StageInstance& si = e.plan.instances[i];
-    if (included(si.node)) by_plan[i] = add(&pipeline.stages[si.stage], si.node);
+    if (!included(si.node)) continue;
+    by_plan[i] = add(&pipeline.stages[si.stage], si.node);
+    by_plan[i]->plan_copy = &si;
   }
   if (transport) {
     for (const LinkPlan& link : e.plan.links)

@@ -32,6 +32,10 @@ struct ExecutorOptions {
   // A service's durable state per stage copy (stage id, node); null or empty: none.
   std::function<std::shared_ptr<StageDurability>(const std::string& stage, const std::string& node)>
       durability;
+  // Sees what each stage copy hands on at the end of a turn, per output port (`edgeflow
+  // profile` measures output sizes with it). Called on the copy's thread; empty: not called.
+  std::function<void(const StageInstance& copy, int port, const std::vector<MessagePtr>& batch)>
+      on_flush;
 };
 
 struct StageMetrics {

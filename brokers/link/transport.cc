@@ -494,4 +494,20 @@ std::unique_ptr<LinkTransport> make_link_transport(const PipelineSpec& pipeline,
   return std::make_unique<Transport>(pipeline, plan, spool);
 }
 
+uint64_t link_wire_bytes(const PipelineSpec& pipeline, const LinkPlan& link, uint64_t payload) {
+  if (link.via == "mqtt") {
+    std::string path = link.name;
+    path.replace(path.find("->"), 2, "/");
+    return mqtt_wire_bytes("edgeflow/" + pipeline.name + "/" + path, payload,
+                           pipeline.links.mqtt_qos);
+  }
+  // ZeroMQ (brokers/zmq/zmq_channel.cc): ZMTP frames of 2 bytes of header (9 over 255); the
+  // acked mode adds a 24-byte part and a 16-byte acknowledgement, pubsub the topic part.
+  auto part = [](uint64_t n) { return n + (n <= 255 ? 2 : 9); };
+  const std::string& mode = pipeline.links.zmq_mode;
+  if (mode == "push") return tcp_wire_bytes(part(payload));
+  if (mode == "pubsub") return tcp_wire_bytes(part(link.name.size()) + part(payload));
+  return tcp_wire_bytes(part(24) + part(payload)) + tcp_wire_bytes(part(16));
+}
+
 }  // namespace edgeflow

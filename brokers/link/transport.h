@@ -20,6 +20,9 @@ namespace edgeflow {
 // must run with a spool.
 std::unique_ptr<LinkTransport> make_link_transport(const PipelineSpec& pipeline, const Plan& plan,
                                                    Spool* spool = nullptr);
+// What a frame of `payload` bytes on `link` costs on the network, headers and acknowledgement
+// included: the figure its sender adds to wire_bytes_estimate, for the planner's prediction.
+uint64_t link_wire_bytes(const PipelineSpec& pipeline, const LinkPlan& link, uint64_t payload);
 // Whether `link` keeps its frames in the spool when there is one.
 bool link_spools(const PipelineSpec& pipeline, const LinkPlan& link);
 
