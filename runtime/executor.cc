@@ -74,8 +74,10 @@ class RunQueue {
     }
     cv_.notify_one();
   }
-  Instance* pop() {
+  // `waited`: whether the caller had to sleep for it.
+  Instance* pop(bool& waited) {
     std::unique_lock<std::mutex> lock(mu_);
+    waited = ready_.empty() && !closed_;
     cv_.wait(lock, [&] { return !ready_.empty() || closed_; });
     if (ready_.empty()) return nullptr;
     Instance* x = ready_.front();
@@ -356,7 +358,11 @@ void Executor::Engine::instance_finished() {
 void Executor::Engine::worker() {
   t_is_worker = true;
   t_cpu_mark = thread_cpu_ns();
-  while (Instance* x = run_queue.pop()) {
+  bool waited = false;
+  while (Instance* x = run_queue.pop(waited)) {
+    // After sleeping, start the count afresh: the wake-up is charged to no stage, rather
+    // than to whichever copy happens to run first (one more clock read, only when idle).
+    if (waited) t_cpu_mark = thread_cpu_ns();
     run_turn(x);
     while (Instance* next = std::exchange(t_run_next, nullptr)) run_turn(next);
   }
@@ -446,6 +452,7 @@ void Executor::Engine::source_loop(Instance* x) {
       std::unique_lock<std::mutex> lock(x->mu);
       x->source_cv.wait(lock, [&] { return x->source_woken || (stopping.load() && !stop_seen); });
       x->source_woken = false;
+      t_cpu_mark = thread_cpu_ns();  // as a worker does after sleeping
       continue;
     }
     SourceStep step;
@@ -464,6 +471,7 @@ void Executor::Engine::source_loop(Instance* x) {
       if (delay > 0 && !x->source_woken) {
         x->source_cv.wait_for(lock, std::chrono::microseconds(delay),
                               [&] { return x->source_woken || (stopping.load() && !stop_seen); });
+        t_cpu_mark = thread_cpu_ns();
       }
       x->source_woken = false;
     }
