@@ -525,12 +525,7 @@ class Loader {
       check_keys(s, kStageKeys, sid, "stage key");
       load_op(s, stage);
       load_from(s["from"], stage);
-      if (s["on"].IsDefined()) {
-        if (auto v = scalar(s["on"], sid, "'on'")) {
-          stage.on = *v;
-          stage.on_mark = mark_of(s["on"]);
-        }
-      }
+      if (s["on"].IsDefined()) load_on(s["on"], stage);
       if (s["via"].IsDefined()) {
         if (auto v = scalar(s["via"], sid, "'via'")) {
           if (std::find(kVias.begin(), kVias.end(), *v) == kVias.end())
@@ -561,6 +556,68 @@ class Loader {
         diags_.add(stage.mark, stage.id, std::string("cannot build operator: ") + e.what());
       }
     }
+  }
+
+  // `on: edge`, `on: pi-1`, or a list of two or more, `on: [edge, cloud]`: the stage is
+  // movable (`plan --explore` tries each) and runs on the first until told otherwise. Nodes
+  // are loaded by now, so each listed one is checked here, at its own line and column;
+  // stage.on is set only to a valid one so that resolve_placement does not repeat the error.
+  void load_on(const YAML::Node& on, StageSpec& stage) {
+    const std::string& sid = stage.id;
+    if (!on.IsSequence()) {
+      if (auto v = scalar(on, sid, "'on'")) {
+        stage.on = *v;
+        stage.on_mark = mark_of(on);
+      }
+      return;
+    }
+    if (on.size() < 2) {
+      std::string one = on.size() == 1 && on[0].IsScalar() ? on[0].Scalar() : "edge";
+      diags_.add(mark_of(on), sid,
+                 on.size() == 0 ? "'on' lists no placement"
+                                : "'on' lists one placement; a movable stage lists two or more",
+                 "write on: " + one +
+                     " to pin the stage, or on: [edge, cloud] to let "
+                     "'edgeflow plan --explore' try both (the first is where it runs)");
+      return;
+    }
+    std::vector<std::string> names;
+    for (const NodeSpec& n : spec_.nodes) names.push_back(n.name);
+    names.insert(names.end(), kTiers.begin(), kTiers.end());
+    std::vector<std::string> choices;
+    bool ok = true;
+    for (const YAML::Node& item : on) {
+      SourceMark m = mark_of(item);
+      if (!item.IsScalar()) {
+        diags_.add(m, sid,
+                   std::string("each entry of 'on' must be a tier or a node name, not ") +
+                       (item.IsSequence() ? "a list"
+                        : item.IsMap()    ? "a map"
+                                          : "empty"),
+                   "on: [edge, cloud] or on: [pi-1, hq]");
+        ok = false;
+        continue;
+      }
+      const std::string& v = item.Scalar();
+      if (std::find(choices.begin(), choices.end(), v) != choices.end()) {
+        diags_.add(m, sid, "'on' lists '" + v + "' twice", "remove the second one");
+        ok = false;
+        continue;
+      }
+      choices.push_back(v);
+      if (spec_.nodes_for(v).empty()) {
+        bool tier = std::find(kTiers.begin(), kTiers.end(), v) != kTiers.end();
+        diags_.add(m, sid,
+                   tier ? "'on' lists " + v + " but the pipeline has no node with tier " + v
+                        : "'on' lists '" + v + "', which names no node",
+                   tier ? "add a node with tier: " + v : suggest(v, names));
+        ok = false;
+      } else if (stage.on.empty()) {
+        stage.on = v;  // the first valid one: the stages that follow it get a placement
+        stage.on_mark = m;
+      }
+    }
+    if (ok) stage.on_choices = std::move(choices);
   }
 
   bool stage_has_diagnostic(const std::string& id) const {

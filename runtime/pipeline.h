@@ -73,6 +73,9 @@ struct StageSpec {
   std::string output_type;  // resolved type of "out" ("same" replaced by the input's)
   SourceMark mark;
   SourceMark on_mark;  // of the `on:` value, for placement errors; line 0 when none is given
+  // `on: [edge, cloud]`: the placements `edgeflow plan --explore` tries, two or more, each a
+  // tier or node; `on` is the first, where the stage runs. Empty for a pinned stage.
+  std::vector<std::string> on_choices;
 };
 
 struct PipelineSpec {
