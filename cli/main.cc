@@ -520,6 +520,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 12));
   plan->add_flag("--json", pl.json, "JSON instead of tables");
   plan->add_option("--svg", pl.svg, "draw the placed graph into this SVG file");
+  plan->add_flag("--explore", pl.explore,
+                 "rank every placement of the stages marked on: [edge, cloud]");
+  plan->add_option("--objective", pl.objective, "--explore ranks by bytes, energy or autonomy")
+      ->check(CLI::IsMember({"bytes", "energy", "autonomy"}));
   plan->add_option("--compare", pl.compare,
                    "a report of run --report on this placement: prediction beside it");
 

@@ -2,8 +2,10 @@
 
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "planner/explore.h"
 #include "planner/measure.h"
 #include "planner/plan_output.h"
 #include "planner/predict.h"
@@ -143,6 +145,60 @@ int cmd_plan(const PlanArgs& args) {
     po.source_rates[r.substr(0, eq)] = v;
   }
   const Plan plan = place(*pipeline);
+
+  if (args.explore) {
+    auto objective = parse_objective(args.objective);
+    if (!objective) {
+      std::cerr << "edgeflow plan: --objective is bytes, energy or autonomy (got '"
+                << args.objective << "')\n";
+      return kExitInvalid;
+    }
+    std::vector<SkippedCandidate> skipped;
+    std::vector<Candidate> found = explore(*pipeline, *profile, po, *objective, &error, &skipped);
+    if (found.empty()) {
+      std::cerr << "edgeflow plan --explore: " << error << "\n";
+      return kExitInvalid;
+    }
+    if (args.json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const Candidate& c : found) {
+        nlohmann::json placement = nlohmann::json::object();
+        for (const auto& [stage, on] : c.placement) placement[stage] = on;
+        out.push_back({{"rank", c.rank},
+                       {"placement", placement},
+                       {"bytes_per_day", c.bytes_per_day},
+                       {"wire_bytes_per_day", c.wire_bytes_per_day},
+                       {"edge_wh_per_day", c.edge_wh_per_day},
+                       {"min_autonomy_h", c.has_autonomy ? nlohmann::json(c.min_autonomy_h)
+                                                         : nlohmann::json(nullptr)},
+                       {"all_positive", c.all_positive},
+                       {"frontier", c.frontier},
+                       {"plan", plan_json(c.prediction)}});
+      }
+      std::cout << nlohmann::json{{"objective", args.objective}, {"candidates", out}}.dump(2)
+                << "\n";
+    } else {
+      std::cout << explore_table(found, *objective, 20);
+      for (const SkippedCandidate& s : skipped) {
+        std::string where;
+        for (const auto& [stage, on] : s.placement)
+          where += (where.empty() ? "" : " ") + stage + "@" + on;
+        std::cout << "skipped " << where << ": " << s.reason << "\n";
+      }
+    }
+    if (!args.svg.empty()) {
+      // The best placement, drawn.
+      PipelineSpec best = apply_placement(*pipeline, found.front().placement);
+      std::ofstream f(args.svg);
+      f << plan_svg(best, place(best), found.front().prediction);
+      f.close();
+      if (!f) {
+        std::cerr << "edgeflow plan: cannot write " << args.svg << "\n";
+        return kExitFailure;
+      }
+    }
+    return 0;
+  }
 
   if (!args.compare.empty()) {
     if (!read_file(args.compare, text)) {
