@@ -192,11 +192,11 @@ const NodePrediction* find_node(const Prediction& p, const std::string& name) {
 std::string compare_table(const Prediction& p, const Measured& m) {
   std::string t = "per second of the run (" + fmt("%.1f", m.seconds) +
                   " s), at the rates its sources produced\n";
-  t += "link                      from      msgs/s pred   meas   err    bytes/s pred     meas"
+  t += "link                           from      msgs/s pred   meas   err    bytes/s pred     meas"
        "     err\n";
   for (const LinkPair& lp : pair_links(p, m)) {
     char row[256];
-    std::snprintf(row, sizeof row, "%-25s %-9s %9.2f %8.2f %7s %11.0f %9.0f %7s\n",
+    std::snprintf(row, sizeof row, "%-30s %-9s %9.2f %8.2f %7s %11.0f %9.0f %7s\n",
                   lp.measured->link.c_str(), lp.measured->from_node.c_str(),
                   lp.predicted.messages_per_s, lp.measured->messages_per_s,
                   pct(lp.predicted.messages_per_s, lp.measured->messages_per_s).c_str(),

@@ -38,10 +38,10 @@ std::string plan_table(const Prediction& p) {
   if (p.links.empty()) {
     t += "links: none (every stage on one node)\n";
   } else {
-    t += "link                      from -> to               msgs/s   frames/s   payload/day   "
+    t += "link                           from -> to             msgs/s   frames/s   payload/day   "
          "wire/day\n";
     for (const LinkPrediction& l : p.links) {
-      std::snprintf(row, sizeof row, "%-25s %-24s %8.3f %10.3f %13s %10s\n", l.link.c_str(),
+      std::snprintf(row, sizeof row, "%-30s %-19s %8.3f %10.3f %13s %10s\n", l.link.c_str(),
                     (l.from_node + " -> " + l.to_node).c_str(), l.messages_per_s, l.frames_per_s,
                     human_bytes_iec(l.bytes_per_day()).c_str(),
                     human_bytes_iec(l.wire_bytes_per_day()).c_str());

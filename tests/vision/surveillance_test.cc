@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -169,6 +170,58 @@ TEST(SurveillanceCamera, CloudPlacementCarriesJpegFramesAndManyMoreBytes) {
   EXPECT_LT(per_frame, 200000u);  // ...not a raw frame (921600 bytes)
   EXPECT_GT(frames["payload_bytes"].get<uint64_t>(), 10 * edge_bytes);
   for (const json& s : cloud["stages"]) EXPECT_EQ(s["errors"], 0) << s.dump();
+}
+
+// The planner on the camera: profile the edge placement, plan both. Motion events sent from
+// the edge carry at least 100x fewer bytes than the JPEG frames the cloud placement sends;
+// a real run of the cloud placement matches the predicted frame link to 10%.
+TEST(SurveillanceCamera, PlannerPredictsBothPlacements) {
+  const std::string dir = make_temp_dir();
+  const std::string file = dir + "/surveillance-camera.yaml";
+  write_file(file, read_file(pipeline("surveillance-camera.yaml")));
+  ProcessResult r = run_process({edgeflow_binary(), "profile", file, "--for", "12s"}, 90);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto plan = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {edgeflow_binary(), "plan", file, "--json", "--month", "6"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcessResult p = run_process(args, 60);
+    EXPECT_EQ(p.exit_code, 0) << p.err;
+    return json::parse(p.out);
+  };
+  auto bytes_of = [](const json& plan, const std::string& link) {
+    for (const json& l : plan["links"])
+      if (l["link"] == link) return l["bytes_per_day"].get<double>();
+    ADD_FAILURE() << "no link " << link << " in " << plan.dump();
+    return 0.0;
+  };
+  json edge = plan({});
+  json cloud = plan({"--set", "motion.on=cloud"});
+  const double frames = bytes_of(cloud, "cam->motion");
+  const double events = bytes_of(edge, "motion->events");
+  const double snapshots = bytes_of(edge, "motion.snapshots->snapshots");
+  EXPECT_GT(events, 0);
+  EXPECT_GT(frames / events, 100) << frames << " against " << events;
+  // With a JPEG snapshot per event the edge still sends several times fewer bytes (this
+  // synthetic scene has a new object every 6 s; a real camera sees motion far less often).
+  EXPECT_GT(frames / (events + snapshots), 5);
+  // 10 frames a second of about 20-40 kB.
+  for (const json& l : cloud["links"]) EXPECT_NEAR(l["messages_per_s"].get<double>(), 10, 0.5);
+
+  const std::string report = dir + "/cloud-report.json";
+  r = run_process({edgeflow_binary(), "run", file, "--set", "motion.on=cloud", "--for", "12s",
+                   "--quiet", "--report", report},
+                  90);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ProcessResult c = run_process(
+      {edgeflow_binary(), "plan", file, "--set", "motion.on=cloud", "--json", "--compare", report},
+      60);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  json cmp = json::parse(c.out);
+  ASSERT_EQ(cmp["links"].size(), 1u) << c.out;
+  const json& l = cmp["links"][0];
+  EXPECT_EQ(l["link"], "cam->motion");
+  EXPECT_LT(std::abs(l["error_pct"]["messages_per_s"].get<double>()), 10) << l.dump();
+  EXPECT_LT(std::abs(l["error_pct"]["payload_bytes_per_s"].get<double>()), 10) << l.dump();
 }
 
 TEST(SurveillanceCamera, MissingCameraAndCorruptFileFailAtStartWithExit1) {
