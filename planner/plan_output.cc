@@ -145,46 +145,67 @@ std::string xml_escape(const std::string& s) {
 }  // namespace
 
 std::string plan_svg(const PipelineSpec& pipeline, const Plan& plan, const Prediction& p) {
-  // Layout: a column per node (pipeline order), its stage copies stacked in topological order.
-  const int col_w = 230, gap = 90, box_w = 170, box_h = 34, top = 70, row_h = 56;
-  std::map<std::string, int> col;
-  std::map<std::string, int> rows;
-  for (const NodeSpec& n : pipeline.nodes) col.emplace(n.name, static_cast<int>(col.size()));
-  std::vector<std::pair<int, int>> pos(plan.instances.size());  // (x, y) of each copy
-  for (size_t i = 0; i < plan.instances.size(); ++i) {
-    const StageInstance& si = plan.instances[i];
-    int c = col.count(si.node) ? col[si.node] : 0;
-    int r = rows[si.node]++;
-    pos[i] = {20 + c * (col_w + gap) + (col_w - box_w) / 2, top + 40 + r * row_h};
+  // Layout: edge nodes stacked in a column on the left, cloud nodes on the right; each node a
+  // row with its stage copies left to right in topological order. Links run between columns.
+  const int box_w = 150, box_h = 34, pad = 14, gap_x = 24, node_h = box_h + 44, node_gap = 16;
+  const int top = 44, col_gap = 150;
+  std::map<std::string, int> count;  // stage copies per node
+  for (const StageInstance& si : plan.instances) count[si.node]++;
+  auto node_w = [&](const std::string& n) {
+    int k = std::max(1, count[n]);
+    return 2 * pad + k * box_w + (k - 1) * gap_x;
+  };
+  int left_w = 200, right_w = 200;
+  for (const NodeSpec& n : pipeline.nodes)
+    (n.tier == "cloud" ? right_w : left_w) =
+        std::max(n.tier == "cloud" ? right_w : left_w, node_w(n.name));
+  std::map<std::string, std::pair<int, int>> node_xy;
+  int y_left = top, y_right = top;
+  for (const NodeSpec& n : pipeline.nodes) {
+    bool cloud = n.tier == "cloud";
+    int& y = cloud ? y_right : y_left;
+    node_xy[n.name] = {cloud ? 20 + left_w + col_gap : 20, y};
+    y += node_h + node_gap;
   }
-  int max_rows = 1;
-  for (const auto& [n, r] : rows) max_rows = std::max(max_rows, r);
-  const int width = 40 + static_cast<int>(col.size()) * (col_w + gap) - gap;
-  const int height = top + 60 + max_rows * row_h + 30;
+  std::vector<std::pair<int, int>> pos(plan.instances.size());  // (x, y) of each copy
+  std::map<std::string, int> slot;
+  for (size_t i = 0; i < plan.instances.size(); ++i) {
+    const std::string& n = plan.instances[i].node;
+    auto [nx, ny] = node_xy[n];
+    int k = slot[n]++;
+    pos[i] = {nx + pad + k * (box_w + gap_x), ny + 32};
+  }
+  const int width = 40 + left_w + col_gap + right_w;
+  const int height = std::max(y_left, y_right) + 10;
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) +
                   "\" height=\"" + std::to_string(height) +
                   "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+                  "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
                   "<defs><marker id=\"a\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" "
                   "markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path d=\"M0,0 L10,5 "
                   "L0,10 z\" fill=\"#444\"/></marker></defs>\n"
-                  "<text x=\"20\" y=\"24\" font-size=\"15\" font-weight=\"bold\">" +
+                  "<text x=\"20\" y=\"26\" font-size=\"15\" font-weight=\"bold\">" +
                   xml_escape(p.pipeline + ": " + p.placement) + "</text>\n";
   for (const NodePrediction& n : p.nodes) {
-    if (!col.count(n.node)) continue;
-    const int x = 20 + col[n.node] * (col_w + gap);
+    if (!node_xy.count(n.node)) continue;
+    auto [x, y] = node_xy[n.node];
     const char* fill = !n.has_energy || !n.energy.has_solar ? "#eeeeee"
                        : n.energy.positive                  ? "#d8f0d8"
                                                             : "#f6d0d0";
     char label[200];
-    if (n.has_energy)
-      std::snprintf(label, sizeof label, "%s (%s) %.2f W%s", n.node.c_str(), n.device.c_str(),
-                    n.energy.watts, n.energy.has_solar ? (n.energy.positive ? " +" : " -") : "");
+    if (n.has_energy && n.energy.has_solar)
+      std::snprintf(label, sizeof label, "%s (%s): %.2f W, %.0f of %.0f Wh/day, %.0f h",
+                    n.node.c_str(), n.device.c_str(), n.energy.watts, n.energy.wh_per_day,
+                    n.energy.harvest_wh_per_day, n.energy.autonomy_h);
+    else if (n.has_energy)
+      std::snprintf(label, sizeof label, "%s (%s): %.2f W", n.node.c_str(), n.device.c_str(),
+                    n.energy.watts);
     else
       std::snprintf(label, sizeof label, "%s", n.node.c_str());
-    s += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(top) + "\" width=\"" +
-         std::to_string(col_w) + "\" height=\"" + std::to_string(height - top - 20) +
+    s += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y) + "\" width=\"" +
+         std::to_string(node_w(n.node)) + "\" height=\"" + std::to_string(node_h) +
          "\" rx=\"8\" fill=\"" + fill + "\" stroke=\"#888\"/>\n";
-    s += "<text x=\"" + std::to_string(x + 8) + "\" y=\"" + std::to_string(top + 20) +
+    s += "<text x=\"" + std::to_string(x + 8) + "\" y=\"" + std::to_string(y + 18) +
          "\" font-weight=\"bold\">" + xml_escape(label) + "</text>\n";
   }
   std::map<std::tuple<std::string, std::string, std::string>, double> link_bytes;
@@ -193,13 +214,9 @@ std::string plan_svg(const PipelineSpec& pipeline, const Plan& plan, const Predi
   for (const PlanEdge& e : plan.edges) {
     auto [x1, y1] = pos[e.from];
     auto [x2, y2] = pos[e.to];
-    int sx = x1 + box_w / 2, sy = y1 + box_h, tx = x2 + box_w / 2, ty = y2;
-    if (e.crosses_nodes) {
-      sx = x1 + (x2 > x1 ? box_w : 0);
-      sy = y1 + box_h / 2;
-      tx = x2 + (x2 > x1 ? 0 : box_w);
-      ty = y2 + box_h / 2;
-    }
+    const bool right = x2 >= x1;
+    int sx = x1 + (right ? box_w : 0), sy = y1 + box_h / 2;
+    int tx = x2 + (right ? 0 : box_w), ty = y2 + box_h / 2;
     s += "<line x1=\"" + std::to_string(sx) + "\" y1=\"" + std::to_string(sy) + "\" x2=\"" +
          std::to_string(tx) + "\" y2=\"" + std::to_string(ty) + "\" stroke=\"" +
          (e.crosses_nodes ? "#c05000" : "#444") + "\" stroke-width=\"" +
@@ -207,9 +224,11 @@ std::string plan_svg(const PipelineSpec& pipeline, const Plan& plan, const Predi
     if (e.crosses_nodes && e.link >= 0) {
       const std::string& name = plan.links[e.link].name;
       double b = link_bytes[{name, plan.instances[e.from].node, plan.instances[e.to].node}];
-      s += "<text x=\"" + std::to_string((sx + tx) / 2) + "\" y=\"" +
-           std::to_string((sy + ty) / 2 - 6) + "\" text-anchor=\"middle\" fill=\"#c05000\">" +
-           xml_escape(human_bytes_iec(b) + "/day") + "</text>\n";
+      // Near the sending end, so the labels of links fanning in do not pile up.
+      const int lx = sx + (tx - sx) / 4, ly = sy + (ty - sy) / 4 - 6;
+      s += "<text x=\"" + std::to_string(lx) + "\" y=\"" + std::to_string(ly) +
+           "\" text-anchor=\"middle\" fill=\"#c05000\">" + xml_escape(human_bytes_iec(b) + "/day") +
+           "</text>\n";
     }
   }
   for (size_t i = 0; i < plan.instances.size(); ++i) {
