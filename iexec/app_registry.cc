@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "iexec/app.h"
+#include "iexec/wide_math.h"
 
 namespace edgeflow::iexec {
 
@@ -68,8 +69,9 @@ std::optional<int64_t> scaled(std::string_view number, int64_t scale) {
     }
   }
   if (num > 0) {
-    // num/den < 1, so num * scale / den < scale; compute without overflow in 128 bits.
-    __int128 part = static_cast<__int128>(num) * scale / den;
+    // num/den < 1, so num * scale / den < scale; the product alone may pass 64 bits.
+    const uint64_t part = mul_div_u64(static_cast<uint64_t>(num), static_cast<uint64_t>(scale),
+                                      static_cast<uint64_t>(den));
     if (value > kMax - static_cast<int64_t>(part)) return std::nullopt;
     value += static_cast<int64_t>(part);
   }

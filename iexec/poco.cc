@@ -28,13 +28,13 @@
 #include <set>
 #include <stdexcept>
 
+#include "iexec/wide_math.h"
+
 namespace edgeflow::iexec {
 
 using nlohmann::json;
 
 namespace {
-
-using u128 = unsigned __int128;
 
 bool is_active(TaskStatus s) {  // the contract's ACTIVE: contributions open
   return s == TaskStatus::kInitialized || s == TaskStatus::kRunning || s == TaskStatus::kReopened;
@@ -63,7 +63,7 @@ bool is_contribution_live(const Replicate& r) {  // counts in the weights (not r
 
 // The contract's consensus test, in 128 bits: weights are int64 and trust uint32.
 bool consensus_holds(int64_t group, int64_t total, uint32_t trust) {
-  return u128(uint64_t(group)) * trust > u128(uint64_t(total)) * (trust - 1);
+  return mul_u64(uint64_t(group), trust) > mul_u64(uint64_t(total), trust - 1);
 }
 
 // ---- base64, for the bytes journaled (inputs, result files, callback data) ----
@@ -896,9 +896,13 @@ std::string Ledger::contribute(const Address& worker, const Hash32& taskid,
   // IexecPoco2Facet.contribute: the group's weight grows geometrically, the total with it.
   int64_t w = Impl::current_weight(*this, worker);
   int64_t& group = t.group_weight[result_hash];
-  __int128 delta = __int128(std::max<int64_t>(group, 1)) * w - group;
   constexpr int64_t kCap = int64_t(1) << 62;  // uint256 on chain; saturate well before int64 ends
-  delta = std::max<__int128>(0, std::min<__int128>(delta, kCap - std::max(group, t.total_weight)));
+  const int64_t room = kCap - std::max(group, t.total_weight);
+  int64_t product = 0, delta = 0;
+  if (__builtin_mul_overflow(std::max<int64_t>(group, 1), w, &product) ||
+      __builtin_sub_overflow(product, group, &delta))
+    delta = w > 0 ? room : 0;  // past int64: saturate, as past the cap
+  delta = std::max<int64_t>(0, std::min<int64_t>(delta, room));
   group += int64_t(delta);
   t.total_weight += int64_t(delta);
   t.contributors.push_back(worker);

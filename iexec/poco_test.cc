@@ -11,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include "iexec/wide_math.h"
+
 namespace edgeflow::iexec {
 namespace {
 
@@ -891,6 +893,42 @@ TEST_F(PocoJournal, HeartbeatsAreNotJournaledButRevivalsAre) {
   Ledger l(kScheduler, options());
   EXPECT_FALSE(l.worker(addr(1))->lost);
   EXPECT_EQ(l.worker(addr(1))->last_seen_us, 6 * kSec);  // the last record's time
+}
+
+}  // namespace
+}  // namespace edgeflow::iexec
+
+namespace edgeflow::iexec {
+namespace {
+
+// The portable 128-bit helpers against the compiler's own 128-bit integers (x86-64 has them;
+// armhf, where the helpers matter, does not).
+TEST(WideMath, ProductsAndQuotientsMatchInt128) {
+  const uint64_t values[] = {0,
+                             1,
+                             2,
+                             0xffffffffu,
+                             0x100000000u,
+                             999999999999999999u,
+                             1000000000000000000u,
+                             0x7fffffffffffffffu,
+                             0xffffffffffffffffu,
+                             0x123456789abcdef0u,
+                             3037000499u};
+  for (uint64_t a : values)
+    for (uint64_t b : values) {
+      const unsigned __int128 p = static_cast<unsigned __int128>(a) * b;
+      const U128 m = mul_u64(a, b);
+      EXPECT_EQ(m.hi, static_cast<uint64_t>(p >> 64)) << a << " * " << b;
+      EXPECT_EQ(m.lo, static_cast<uint64_t>(p)) << a << " * " << b;
+      for (uint64_t c : values) {
+        if (c == 0 || p / c > 0xffffffffffffffffu) continue;  // the quotient must fit
+        EXPECT_EQ(mul_div_u64(a, b, c), static_cast<uint64_t>(p / c))
+            << a << " * " << b << " / " << c;
+      }
+    }
+  EXPECT_TRUE(mul_u64(3, 5) > mul_u64(2, 7));
+  EXPECT_FALSE(mul_u64(2, 7) > mul_u64(2, 7));
 }
 
 }  // namespace
