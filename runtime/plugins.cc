@@ -7,9 +7,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
+#include "plugin_abi.h"  // generated: EDGEFLOW_PLUGIN_ABI
 #include "runtime/registry.h"
 
 namespace edgeflow {
@@ -22,6 +24,26 @@ std::string binary_dir() {
   std::error_code ec;
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
   return ec ? std::string() : self.parent_path().string();
+}
+
+// The plugin ABI a plugin file was built for (runtime/plugin_abi_tag.cc), read from its bytes
+// so that none of its code runs first; "" when it carries none (built without the tag).
+std::string plugin_abi_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string key = "edgeflow-plugin-abi:";
+  const size_t at = data.find(key);
+  if (at == std::string::npos) return "";
+  const size_t end = data.find(';', at);
+  return end == std::string::npos ? "" : data.substr(at + key.size(), end - at - key.size());
+}
+
+// Empty when `path` may be loaded; otherwise why not.
+std::string abi_mismatch(const std::string& path) {
+  const std::string abi = plugin_abi_of(path);
+  if (abi.empty() || abi == EDGEFLOW_PLUGIN_ABI) return "";
+  return "it was built against other edgeflow headers (plugin ABI " + abi + ", this edgeflow " +
+         EDGEFLOW_PLUGIN_ABI + "); rebuild it against this edgeflow";
 }
 
 std::vector<std::pair<std::string, std::string>> read_manifest(const std::string& path) {
@@ -86,6 +108,8 @@ void PluginCatalog::scan_locked() {
 bool PluginCatalog::load_locked(Plugin& p) {
   if (p.loaded) return true;
   if (!p.error.empty()) return false;
+  p.error = abi_mismatch(p.path);
+  if (!p.error.empty()) return false;
   // RTLD_LOCAL: a plugin's own symbols stay its own; it finds the runtime's in the binary.
   if (!dlopen(p.path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
     const char* e = dlerror();
@@ -111,9 +135,15 @@ bool PluginCatalog::load_for(const std::string& op, std::string* why) {
   }
   // Plugins without a manifest (built out of tree): one of them may have it.
   bool any = false;
-  for (Plugin& p : plugins_)
-    if (!p.indexed && !p.loaded && p.error.empty()) any |= load_locked(p);
-  if (!any && plugins_.empty() && why) {
+  std::string refused;  // unindexed plugins that could not load: one may have been it
+  for (Plugin& p : plugins_) {
+    if (p.indexed || p.loaded) continue;
+    if (p.error.empty()) any |= load_locked(p);
+    if (!p.error.empty()) refused += (refused.empty() ? "" : "; ") + p.path + ": " + p.error;
+  }
+  if (!any && !refused.empty() && why) {
+    *why = "a plugin that may hold operator '" + op + "' cannot be loaded: " + refused;
+  } else if (!any && plugins_.empty() && why) {
     std::string dirs;
     for (const std::string& d : search_path()) dirs += (dirs.empty() ? "" : ", ") + d;
     *why = "no operator plugins were found (searched " + dirs +
@@ -168,6 +198,10 @@ std::vector<std::string> PluginCatalog::load_all() {
 
 bool write_plugin_manifest(const std::string& plugin, const std::string& out, std::string* why) {
   const std::vector<std::string> before = Registry::global().loaded_names();
+  if (std::string m = abi_mismatch(plugin); !m.empty()) {
+    *why = "cannot load " + plugin + ": " + m;
+    return false;
+  }
   if (!dlopen(plugin.c_str(), RTLD_NOW | RTLD_LOCAL)) {
     const char* e = dlerror();
     *why = "cannot load " + plugin + ": " + (e ? e : "unknown dlopen failure");

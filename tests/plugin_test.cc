@@ -120,6 +120,34 @@ TEST_F(Plugins, APluginThatCannotLoadIsNamedWithTheCause) {
   EXPECT_NE(ops.out.find("broken.op"), std::string::npos);
 }
 
+// The out-of-tree plugin carries the ABI of the headers it was built against; the same plugin
+// claiming other headers (its tag edited) is refused before any of its code runs, where a
+// stale plugin used to crash the process in its initialisers.
+TEST_F(Plugins, APluginBuiltAgainstOtherHeadersIsRefusedNotRun) {
+  std::string so = read_file(*plugin_build_ + "/heat_index.so");
+  const std::string key = "edgeflow-plugin-abi:";
+  const size_t at = so.find(key);
+  ASSERT_NE(at, std::string::npos) << "the plugin carries no ABI tag";
+  const size_t end = so.find(';', at);
+  ASSERT_NE(end, std::string::npos);
+  const std::string abi = so.substr(at + key.size(), end - at - key.size());
+  EXPECT_EQ(abi.size(), 16u);
+  // The installed binary carries the same (it compares against its own).
+  EXPECT_NE(read_file(installed()).find(abi), std::string::npos);
+
+  std::string dir = make_temp_dir();
+  std::string stale = so;
+  stale.replace(at + key.size(), abi.size(), std::string(abi.size(), '0'));
+  write_file(dir + "/heat_index.so", stale);
+  ProcessResult r = with_path({"run", source_dir() + "/examples/plugin/heat-index.yaml"}, dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("built against other edgeflow headers (plugin ABI 0000000000000000, this "
+                       "edgeflow " +
+                       abi + "); rebuild it against this edgeflow"),
+            std::string::npos)
+      << r.err;
+}
+
 // A command that runs no camera stage maps no OpenCV, and one without ZeroMQ no libzmq.
 TEST_F(Plugins, OnlyTheVisionPluginMapsOpenCV) {
   std::string dir = make_temp_dir();
