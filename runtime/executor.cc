@@ -185,6 +185,7 @@ struct Instance final : public Context {
   int64_t now_us() const override;
   bool stopping() const override;
   StageDurability* durability() override { return durable.get(); }
+  const EnergyMode& energy() const override;
   void emit(int port, MessagePtr message) override {
     if (port < 0 || port >= static_cast<int>(outbox.size())) return;
     if (!targets[port].empty()) outbox[port].push_back(std::move(message));
@@ -323,6 +324,9 @@ int64_t Instance::now_us() const { return engine->options.clock(); }
 const std::string& Instance::pipeline() const { return engine->pipeline.name; }
 bool Instance::stopping() const { return engine->stopping.load(std::memory_order_relaxed); }
 const LinkDefaults& Instance::links() const { return engine->pipeline.links; }
+const EnergyMode& Instance::energy() const {
+  return engine->options.energy ? *engine->options.energy : EnergyMode::normal();
+}
 void Instance::engine_push(Instance* x) {
   if (t_is_worker && t_run_next == nullptr) {
     t_run_next = x;

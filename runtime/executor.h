@@ -36,6 +36,9 @@ struct ExecutorOptions {
   // profile` measures output sizes with it). Called on the copy's thread; empty: not called.
   std::function<void(const StageInstance& copy, int port, const std::vector<MessagePtr>& batch)>
       on_flush;
+  // The node's energy mode, set by the edge service while the part runs (Context::energy());
+  // null: "normal" throughout.
+  std::shared_ptr<const EnergyMode> energy;
 };
 
 struct StageMetrics {

@@ -75,8 +75,8 @@ namespace {
 constexpr size_t kMaxFileBytes = 4 << 20;  // a pipeline file is hand-written text
 constexpr size_t kFrameQueueCapacity = 4;  // camera frames: see check_port_types
 
-const std::vector<std::string> kTopKeys = {"pipeline", "description", "nodes",
-                                           "links",    "plugins",     "stages"};
+const std::vector<std::string> kTopKeys = {"pipeline", "description", "nodes", "links",
+                                           "plugins",  "stages",      "energy"};
 const std::vector<std::string> kStageKeys = {"id", "op", "on", "from", "with", "via", "queue"};
 const std::vector<std::string> kNodeKeys = {"tier", "device", "address", "network", "solar"};
 const std::vector<std::string> kTiers = {"edge", "cloud"};
@@ -126,6 +126,7 @@ class Loader {
     load_links(root["links"]);
     load_plugins(root["plugins"]);
     load_stages(root["stages"], mark_of(root));
+    load_energy_rules(root["energy"], spec_, diags_);  // runtime/energy_rules.cc
     if (stages_ok_) {
       check_wiring();
       if (!has_cycle()) {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "runtime/durability.h"
+#include "runtime/energy_mode.h"
 #include "runtime/link_settings.h"
 #include "runtime/message.h"
 #include "runtime/schema.h"
@@ -65,6 +66,11 @@ class Context {
   // Stages run by a service (edge, cloud) with a disk spool: where a replayable source
   // resumes, where a sink commits. Null under plain `run`.
   virtual StageDurability* durability() { return nullptr; }
+
+  // The node's energy mode (runtime/energy_mode.h): what the edge service sheds as the
+  // battery runs down; "normal" outside a service. It outlives the operator, so a stage's own
+  // threads (a link's publisher) may keep the reference and read it.
+  virtual const EnergyMode& energy() const { return EnergyMode::normal(); }
 };
 
 // What a source did in one call of generate().

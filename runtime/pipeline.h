@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime/diagnostics.h"
+#include "runtime/energy_rules.h"
 #include "runtime/link_settings.h"
 #include "runtime/registry.h"
 #include "runtime/schema.h"
@@ -85,6 +86,7 @@ struct PipelineSpec {
   std::vector<NodeSpec> nodes;
   LinkDefaults links;
   std::vector<StageSpec> stages;  // in file order
+  EnergyRules energy;             // `energy:`: what an edge node sheds as its battery runs down
 
   const StageSpec* stage(const std::string& id) const;
   int stage_index(const std::string& id) const;

@@ -38,6 +38,9 @@ struct OptionSpec {
   std::optional<double> min, max;    // numbers; durations in seconds
   bool min_exclusive = false;        // "> min" rather than ">= min"
   std::vector<std::string> choices;  // enum values, or allowed list items
+  // An energy mode may scale it while the stage runs (`scale: {cam.fps: 0.5}`,
+  // runtime/energy_rules.h): the operator reads Context::energy() and applies the factor.
+  bool energy_scalable = false;
 
   OptionSpec& def(std::string text) {
     default_text = std::move(text);
@@ -64,6 +67,10 @@ struct OptionSpec {
     choices = std::move(values);
     return *this;
   }
+  OptionSpec& scalable() {
+    energy_scalable = true;
+    return *this;
+  }
 };
 
 OptionSpec opt_bool(std::string name, std::string description);
@@ -82,6 +89,9 @@ struct OperatorSpec {
   std::vector<PortSpec> inputs;
   std::vector<PortSpec> outputs;  // "error" is added to every operator by the registry
   std::vector<OptionSpec> options;
+  // What the stage does when an energy mode pauses it (`pause: [STAGE]`): one line for the
+  // docs and errors, e.g. "stops accepting new tasks; running ones finish". Empty: it cannot.
+  std::string energy_pause;
 
   bool is_source() const { return inputs.empty(); }
   int output_index(const std::string& port) const;

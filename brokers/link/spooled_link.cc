@@ -45,6 +45,7 @@ class SpooledSender final : public Operator {
     o.receivers.clear();  // no waiting for announcements: unacknowledged frames are resent
     o.max_inflight = c_.window;
     topic_ = o.topic;
+    energy_ = &ctx.energy();
     try {
       tx_ = make_mqtt_sender(o);
       acks_ = ack_client(o, "ack", [this](mqtt::Received&& r) { on_ack(r); });
@@ -84,7 +85,7 @@ class SpooledSender final : public Operator {
     const int64_t deadline = steady_ms() + ctx.links().drain_timeout_ms;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      while (acked_ < seq_ && steady_ms() < deadline)
+      while (acked_ < seq_ && steady_ms() < deadline && !held())
         cv_.wait_for(lock, std::chrono::milliseconds(100));
       if (acked_ < seq_) {
         logger().info(
@@ -187,6 +188,12 @@ class SpooledSender final : public Operator {
         cv_.notify_all();
       }
       if (next < acked_) next = acked_;
+      if (note_hold(held())) {
+        // Held by the energy mode: frames stay in the spool; acknowledgements of those already
+        // out are still taken (above).
+        cv_.wait_for(lock, std::chrono::milliseconds(200));
+        continue;
+      }
       // Go back to the first unconfirmed frame after a silence or a reconnect.
       const uint64_t now_reconnects = tx_->reconnects();
       if (next > acked_ &&
@@ -230,6 +237,22 @@ class SpooledSender final : public Operator {
     }
   }
 
+  bool held() const { return energy_ && energy_->holds_links_from(c_.from_stage); }
+
+  // Logs the changes of the hold; returns `now`. Called with mu_ held.
+  bool note_hold(bool now) {
+    if (now == holding_) return now;
+    holding_ = now;
+    if (now) {
+      logger().info("link {} on '{}': held by energy mode '{}'; frames stay in the spool",
+                    c_.link->name, c_.node, energy_->mode());
+    } else {
+      logger().info("link {} on '{}': hold lifted; sending {} spooled frames", c_.link->name,
+                    c_.node, seq_ - acked_);
+    }
+    return now;
+  }
+
   void stop_thread() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -255,6 +278,8 @@ class SpooledSender final : public Operator {
   uint64_t acked_ = 0;  // every frame up to here confirmed by every receiver
   std::map<std::string, uint64_t> receiver_acks_;
   bool quit_ = false;
+  bool holding_ = false;
+  const EnergyMode* energy_ = nullptr;  // the node's, via Context::energy(); outlives this
   std::thread thread_;
 };
 

@@ -6,7 +6,9 @@
 // `<session> <seq>` on `edgeflow/<pipeline>/_ack/<from>/<to>/<sender>/<receiver>` after the
 // frame is committed in its own spool. No acknowledgement within resend_ms, or a reconnect:
 // the sender goes back to the first unacknowledged frame (go-back-N). So a broker that
-// restarts and forgets everything, or a kill -9 of either side, loses nothing.
+// restarts and forgets everything, or a kill -9 of either side, loses nothing. While the
+// node's energy mode holds the link, frames are spooled and not published (the radio stays
+// off); once it lifts, everything held goes out in order.
 //
 // Receiver: accepts only the next frame of each (sender, session) (or one that carries the
 // sender's floor), commits it with the de-duplication state, acknowledges, then emits. After
@@ -37,6 +39,9 @@ struct SpooledLinkConfig {
   std::function<MqttLinkOptions(Context&, const char* end)> mqtt_options;
   std::string ack_prefix;  // edgeflow/<pipeline>/_ack/<from>/<to>/
   const std::atomic<bool>* stopping = nullptr;
+  // The stage whose output the link carries: an energy mode holding its links
+  // (`hold_links`, runtime/energy_rules.h) keeps the frames in the spool until it lifts.
+  std::string from_stage;
   int resend_ms = 3000;
   int window = 64;  // frames published and not yet acknowledged
 };

@@ -474,6 +474,7 @@ class Transport final : public LinkTransport {
     };
     c.ack_prefix = "edgeflow/" + shared_->pipeline->name + "/_ack/" + Shared::link_path(link) + "/";
     c.stopping = &shared_->stopping;
+    c.from_stage = shared_->pipeline->stages[link.from_stage].id;
     return c;
   }
 

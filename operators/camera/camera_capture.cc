@@ -8,6 +8,8 @@
 // fast as possible), count (frames, then stop), time (event time from the capture clock or
 // the file's frame times), reconnect / reconnect_delay (devices and streams: retry a device
 // that is missing or drops instead of failing), timeout (streams: open and read timeouts).
+// Energy modes (runtime/energy_rules.h) may scale `fps` (with fps 0, the camera's own rate):
+// frames over the lowered limit are grabbed and never decoded.
 //
 // A missing device or an unreadable file fails at start with a message naming it (exit 1),
 // unless reconnect is set for a device or stream; a stream that drops while running is
@@ -64,7 +66,8 @@ class CameraCapture : public Operator {
         opt_double("fps", "most frames per second to send on (0: every frame)")
             .def("0")
             .at_least(0)
-            .at_most(1000),
+            .at_most(1000)
+            .scalable(),
         opt_int("width", "resize frames to this width (0: keep; alone keeps the aspect)")
             .def("0")
             .at_least(0)
@@ -223,8 +226,11 @@ class CameraCapture : public Operator {
     }
     if (last_t_ && t <= *last_t_) t = *last_t_ + 1;  // event time rises on a stream
     last_t_ = t;
-    if (fps_limit_ > 0 && last_sent_t_ &&
-        static_cast<double>(t - *last_sent_t_) < 0.95 * 1e6 / fps_limit_)
+    // An energy mode may scale the limit (or, with no limit, the camera's own rate).
+    double limit = fps_limit_;
+    const double scale = ctx.energy().scale(ctx.stage(), "fps");
+    if (scale != 1) limit = (limit > 0 ? limit : 1e6 / frame_interval_us()) * scale;
+    if (limit > 0 && last_sent_t_ && static_cast<double>(t - *last_sent_t_) < 0.95 * 1e6 / limit)
       return;  // over the limit: grabbed, never decoded
     pending_ = t;
   }

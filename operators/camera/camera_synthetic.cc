@@ -13,6 +13,7 @@
 //     op: camera.synthetic
 //     on: edge
 //     with: { width: 640, height: 480, fps: 10, objects: 3, repeat: true }
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -79,7 +80,8 @@ class CameraSynthetic : public Operator {
         opt_double("fps", "frames per second of event time")
             .def("10")
             .greater_than(0)
-            .at_most(1000),
+            .at_most(1000)
+            .scalable(),
         opt_double("speed", "event seconds per wall second: 1 = real time, 0 = as fast as possible")
             .def("1")
             .at_least(0),
@@ -133,7 +135,17 @@ class CameraSynthetic : public Operator {
       event_start_us_ = *wall_start_us_;
     }
     // Bounded work per call: a few frames, not the runtime's 256 readings (a frame is big).
+    const double share = std::min(1.0, ctx.energy().scale(ctx.stage(), "fps"));
     for (int emitted = 0; emitted < kMaxPerCall && !finished() && due(index_, ctx); ++emitted) {
+      if (share < 1) {
+        // An energy mode lowers the rate: frames in between are skipped, not rendered.
+        credit_ += share;
+        if (credit_ < 1 - 1e-9) {
+          ++index_;
+          continue;
+        }
+        credit_ -= 1;
+      }
       int64_t t = event_start_us_ + event_offset_us(index_);
       auto m = ctx.make_message(t);
       m->fields.reserve(4);
@@ -181,6 +193,7 @@ class CameraSynthetic : public Operator {
   std::optional<int64_t> wall_start_us_;
   int64_t event_start_us_ = 0;
   int64_t index_ = 0;
+  double credit_ = 0;  // frames owed under a lowered rate (energy modes)
 };
 
 EF_REGISTER_OPERATOR(CameraSynthetic)

@@ -50,6 +50,35 @@ TEST(CameraSynthetic, PacesAtFpsTimesSpeedOnTheInjectedClock) {
   EXPECT_EQ(h.output().size(), 3u);
 }
 
+// An energy mode scaling fps by 0.5 (runtime/energy_rules.h) sends every other frame, on the
+// scene's own clock; lifting it restores every frame.
+TEST(CameraSynthetic, EnergyModeScalesTheFrameRateWhileRunning) {
+  OperatorHarness h("camera.synthetic",
+                    "{fps: 10, speed: 0, count: 40, width: 64, height: 48, "
+                    "object_size: 10}",
+                    "pi-1", "cam");
+  auto frames = [&](size_t n) {
+    std::vector<int64_t> idx;
+    while (h.output().size() < n && h.step().kind != SourceStep::kDone) {
+    }
+    for (const MessagePtr& m : h.take())
+      idx.push_back(static_cast<int64_t>(*find_field(m->fields, "frame")->number()));
+    return idx;
+  };
+  EXPECT_EQ(frames(4), (std::vector<int64_t>{0, 1, 2, 3}));
+  EnergyActions low;
+  low.mode = "low";
+  low.scale["cam"]["fps"] = 0.5;
+  h.energy_mode().set(low);
+  std::vector<int64_t> halved = frames(4);
+  ASSERT_GE(halved.size(), 4u);
+  for (size_t i = 1; i < halved.size(); ++i) EXPECT_EQ(halved[i] - halved[i - 1], 2);
+  h.energy_mode().set(EnergyActions{});
+  std::vector<int64_t> back = frames(3);
+  ASSERT_GE(back.size(), 3u);
+  for (size_t i = 1; i < back.size(); ++i) EXPECT_EQ(back[i] - back[i - 1], 1);
+}
+
 TEST(CameraSynthetic, EachNodeGetsItsOwnScene) {
   auto first_truth = [](const std::string& node) {
     OperatorHarness h("camera.synthetic", "{speed: 0, count: 21, width: 320, height: 240}", node);

@@ -3,7 +3,8 @@
 // the sandbox (iexec/app.h), computes resultDigest, resultHash and resultSeal (IEXEC.md),
 // sends a signed contribution, reveals and uploads the result when asked, and reports the
 // replicate statuses in order and a heartbeat. At most one task per free CPU slot, shared with
-// the node's iexec.run stages.
+// the node's iexec.run stages. An energy mode that pauses the stage (runtime/energy_rules.h)
+// makes it refuse new tasks while those running finish.
 //
 // Ports: none -> replicates (one record per replicate that ended: task, app, status, cause,
 // result_digest, wall_ms, cpu_ms).
@@ -63,6 +64,9 @@ class IexecWorker : public Operator {
     s.outputs = {{"replicates", "record",
                   "one per replicate that ended: task, app, status, cause, result_digest, "
                   "wall_ms, cpu_ms"}};
+    s.energy_pause =
+        "refuses new tasks (FAILED, cause 'paused', so the scheduler gives them to another "
+        "worker); tasks already running finish";
     s.options = {
         opt_string("pool", "workerpool name; must match the scheduler's").def("default"),
         opt_string("wallet", "key file of this worker; {node} expands, so each node has its own")
@@ -277,7 +281,22 @@ class IexecWorker : public Operator {
         client_->publish(topics_->scheduler(), again.data(), again.size(), 1, false, 5000);
       return;
     }
-    (void)ctx;
+    if (ctx.energy().paused(ctx.stage())) {
+      // An energy mode sheds this stage (runtime/energy_rules.h): no new work, while what
+      // runs finishes. FAILED with the reason, so the scheduler gives the task to another.
+      const std::string mode = ctx.energy().mode();
+      if (mode != refused_in_mode_) {
+        refused_in_mode_ = mode;
+        logger().info("{} on {}: energy mode '{}': refusing new tasks until it lifts", ctx.stage(),
+                      ctx.node(), mode);
+      }
+      publish_to_scheduler({{"type", "status"},
+                            {"task", iexec::bin(task)},
+                            {"status", iexec::to_string(ReplicateStatus::kFailed)},
+                            {"cause", "paused: the node is in energy mode '" + mode + "'"}});
+      return;
+    }
+    refused_in_mode_.clear();
     int computing = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -633,6 +652,7 @@ class IexecWorker : public Operator {
   std::set<crypto::Hash32> done_;  // tasks this worker finished, the latest kRememberDone
   std::deque<crypto::Hash32> done_order_;
   bool warned_ = false;
+  std::string refused_in_mode_;  // the energy mode last logged as refusing tasks
 
   iexecop::Inbox inbox_;
   std::unique_ptr<mqtt::Client> client_;  // last: its thread stops first

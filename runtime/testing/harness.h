@@ -66,6 +66,9 @@ class OperatorHarness : public Context {
   // called or was called since the last wait. True when woken.
   bool wait_for_wake(int timeout_ms);
   LinkDefaults& mutable_links() { return links_; }
+  // Set the energy mode the operator sees, as the edge service would.
+  EnergyMode& energy_mode() { return energy_; }
+  const EnergyMode& energy() const override { return energy_; }
 
  private:
   void fire(EventTimers::Due& due);
@@ -75,6 +78,7 @@ class OperatorHarness : public Context {
   std::string node_, stage_;
   std::string pipeline_ = "test";
   LinkDefaults links_;
+  EnergyMode energy_;
   struct WakeState;
   std::shared_ptr<WakeState> wake_;
   int64_t clock_us_ = 1'700'000'000'000'000;  // a fixed, recent date
