@@ -1,6 +1,7 @@
 #include "cloud/fleet_commands.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -223,6 +224,19 @@ int cmd_undeploy(const UndeployArgs& a) {
   return stopped.size() == nodes.size() ? 0 : kFailed;
 }
 
+// "low 28%" (the mode and the charge), "normal -" when the charge is unknown, "-" for a node
+// that does not report energy.
+static std::string energy_cell(const nlohmann::json& s) {
+  if (!s.contains("energy") || !s["energy"].is_object()) return "-";
+  const nlohmann::json& e = s["energy"];
+  std::string out = e.value("mode", "-");
+  if (e.contains("charge_pct") && e["charge_pct"].is_number())
+    out += " " + std::to_string(std::lround(e["charge_pct"].get<double>())) + "%";
+  else
+    out += " -";
+  return out;
+}
+
 int cmd_nodes(const NodesArgs& a) {
   auto wait = wait_ms(a.wait, "nodes");
   if (!wait) return kInvalid;
@@ -245,22 +259,24 @@ int cmd_nodes(const NodesArgs& a) {
                      {"pipeline", s.value("pipeline", nlohmann::json())},
                      {"part_hash", s.value("part_hash", nlohmann::json())},
                      {"spool_backlog", s.contains("spool") ? s["spool"].value("frames", 0) : 0},
+                     {"energy", s.value("energy", nlohmann::json())},
                      {"error", s.value("error", "")}});
     }
     std::cout << out.dump(2) << "\n";
     return 0;
   }
-  std::printf("%-14s %-8s %-21s %-16s %-18s %-17s %s\n", "NODE", "STATE", "LAST SEEN", "VERSION",
-              "PIPELINE", "PART", "SPOOL");
+  std::printf("%-14s %-8s %-21s %-16s %-18s %-17s %-16s %s\n", "NODE", "STATE", "LAST SEEN",
+              "VERSION", "PIPELINE", "PART", "ENERGY", "SPOOL");
   for (const auto& [node, s] : nodes) {
     std::string spool = "-";
     if (s.contains("spool")) {
       spool = std::to_string(s["spool"].value("frames", 0)) + " frames, " +
               std::to_string(s["spool"].value("bytes", 0)) + " B";
     }
-    std::printf("%-14s %-8s %-21s %-16s %-18s %-17s %s\n", node.c_str(), cell(s, "state").c_str(),
-                s.value("last_seen", s.value("time", "-")).c_str(), cell(s, "version").c_str(),
-                cell(s, "pipeline").c_str(), cell(s, "part_hash").c_str(), spool.c_str());
+    std::printf("%-14s %-8s %-21s %-16s %-18s %-17s %-16s %s\n", node.c_str(),
+                cell(s, "state").c_str(), s.value("last_seen", s.value("time", "-")).c_str(),
+                cell(s, "version").c_str(), cell(s, "pipeline").c_str(),
+                cell(s, "part_hash").c_str(), energy_cell(s).c_str(), spool.c_str());
     if (s.contains("error")) std::printf("  error: %s\n", s["error"].get<std::string>().c_str());
   }
   if (nodes.empty())

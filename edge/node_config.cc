@@ -11,6 +11,7 @@
 #include "crypto/crypto.h"
 #include "runtime/byte_size.h"
 #include "runtime/duration.h"
+#include "runtime/energy_rules.h"
 
 namespace edgeflow {
 namespace {
@@ -37,8 +38,8 @@ NodeConfig load_node_config(const std::string& path, bool require_trust) {
   if (!root.IsMap())
     throw ConfigError(path + ": the config must be a map (node: ..., broker: ...)");
   static const std::vector<std::string> known = {
-      "node",      "broker", "data_dir", "trust",     "credentials", "status_period",
-      "keepalive", "labels", "device",   "files_dir", "spool",       "sysfs_root"};
+      "node",   "broker", "data_dir",  "trust", "credentials", "status_period", "keepalive",
+      "labels", "device", "files_dir", "spool", "sysfs_root",  "battery"};
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -116,6 +117,37 @@ NodeConfig load_node_config(const std::string& path, bool require_trust) {
       } else {
         throw ConfigError(where(path, kv.first) + "unknown spool key '" + k +
                           "' (known: sync, max_bytes, max_age)");
+      }
+    }
+  }
+  if (YAML::Node b = root["battery"]) {
+    if (!b.IsMap())
+      throw ConfigError(where(path, b) + "'battery' must be a map like {poll: 30s, source: auto}");
+    for (const auto& kv : b) {
+      const std::string k = kv.first.as<std::string>();
+      const std::string v = kv.second.IsScalar() ? kv.second.Scalar() : "";
+      if (k == "poll") {
+        auto us = parse_duration_us(v);
+        if (!us || *us < 10000 || *us > 3'600'000'000)
+          throw ConfigError(where(path, kv.second) +
+                            "battery 'poll' must be a duration from 10ms to 1h, like 30s");
+        c.battery.poll_ms = *us / 1000;
+      } else if (k == "source") {
+        if (v != "auto" && v != "sysfs" && v != "model")
+          throw ConfigError(where(path, kv.second) +
+                            "battery 'source' must be auto, sysfs or model (got '" + v + "')");
+        c.battery.source = v;
+      } else if (k == "supply") {
+        c.battery.supply = v;
+      } else if (k == "start") {
+        auto pct = parse_percent(v);
+        if (!pct || *pct < 0 || *pct > 100)
+          throw ConfigError(where(path, kv.second) +
+                            "battery 'start' must be a percentage like 100% (got '" + v + "')");
+        c.battery.start_pct = *pct;
+      } else {
+        throw ConfigError(where(path, kv.first) + "unknown battery key '" + k +
+                          "' (known: poll, source, supply, start)");
       }
     }
   }

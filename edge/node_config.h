@@ -13,6 +13,11 @@
 //                                     # on the deploying machine)
 //   spool: { sync: full, max_bytes: 256MB, max_age: 7d }
 //   sysfs_root: /sys                  # battery figures from <root>/class/power_supply
+//   battery:                          # the charge energy modes act on (edge/battery_gauge.h)
+//     poll: 30s                       # how often it is read
+//     source: auto                    # auto (the kernel's, else the model), sysfs or model
+//     supply: BAT0                    # which power_supply (default: the first battery)
+//     start: 100%                     # the model's charge the first time it runs
 #pragma once
 
 #include <cstdint>
@@ -31,6 +36,13 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+struct BatteryConfig {
+  int64_t poll_ms = 30000;
+  std::string source = "auto";  // auto, sysfs, model
+  std::string supply;           // "" = the first supply of type Battery with a capacity
+  double start_pct = 100;
+};
+
 struct NodeConfig {
   std::string file;
   std::string node;
@@ -45,6 +57,7 @@ struct NodeConfig {
   std::string files_dir;
   std::string sysfs_root = "/sys";
   SpoolOptions spool;
+  BatteryConfig battery;
 };
 
 // `require_trust`: edge services run only signed parts, so `trust` is required there.

@@ -20,11 +20,14 @@
 #include <sstream>
 
 #include "brokers/mqtt/client.h"
+#include "edge/battery_gauge.h"
 #include "edge/part_runner.h"
 #include "fleet/protocol.h"
 #include "operators/weather/power_supply.h"
+#include "planner/solar.h"
 #include "runtime/clock.h"
 #include "runtime/duration.h"
+#include "runtime/energy_rules.h"
 #include "runtime/log.h"
 
 #ifndef EDGEFLOW_VERSION
@@ -67,7 +70,11 @@ HostSample sample_host() {
 class NodeService {
  public:
   NodeService(NodeConfig config, const NodeServiceHooks& hooks)
-      : config_(std::move(config)), hooks_(hooks), started_ms_(steady_ms()) {}
+      : config_(std::move(config)),
+        hooks_(hooks),
+        started_ms_(steady_ms()),
+        battery_(config_),
+        energy_(std::make_shared<EnergyMode>()) {}
 
   int run(sigset_t signals) {
     try {
@@ -78,6 +85,7 @@ class NodeService {
       return 1;
     }
     connect();
+    poll_battery();  // the kept part starts in the mode the charge calls for
     restore_part();
     notify("READY=1");
     uint64_t watchdog_us = 0;
@@ -91,6 +99,7 @@ class NodeService {
       if (sig == SIGTERM || sig == SIGINT) break;
       handle_deployments();
       supervise_part();
+      if (steady_ms() >= next_battery_) poll_battery();
       if (hooks_.tick) {
         hooks_.tick([this](const std::string& topic, const std::string& payload) {
           control_->publish(topic, payload.data(), payload.size(), 1, true, 0);
@@ -111,6 +120,7 @@ class NodeService {
     if (part_) {
       stop_part("service stopping");
     }
+    battery_.save(true);
     publish_status("offline");
     control_->flush(2000);
     control_->disconnect();
@@ -206,6 +216,8 @@ class NodeService {
     }
     if (d.kind == "undeploy") {
       if (part_) stop_part("undeployed");
+      rules_ = EnergyRules{};
+      apply_energy_mode();
       version_ = d.version;
       current_.reset();
       std::error_code ec;
@@ -248,6 +260,8 @@ class NodeService {
     s.data_dir = config_.data_dir;
     s.files_dir = config_.files_dir;
     s.spool = spool_.get();
+    s.energy = energy_;
+    s.before_start = [this](const PipelineSpec& p) { on_part_loaded(p); };
     try {
       part_ = std::make_unique<PartRunner>(d, s);
     } catch (const std::exception& e) {
@@ -367,11 +381,84 @@ class NodeService {
       batteries.push_back(b);
     }
     if (!batteries.empty()) s["power_supplies"] = batteries;
+    s["energy"] = energy_status();
     const std::string text = s.dump();
     control_->publish(fleet::status_topic(config_.node), text.data(), text.size(), 1, true, 0);
     std::string line = state + (current_ ? " " + current_->pipeline : std::string()) +
                        (error_.empty() ? "" : ": " + error_);
     notify("STATUS=" + line);
+  }
+
+  // The battery's charge, then the mode the part's rules call for.
+  void poll_battery() {
+    next_battery_ = steady_ms() + config_.battery.poll_ms;
+    MeasuredLoad load;
+    load.cpu_seconds = sample_host().cpu_s;
+    if (part_) {
+      for (const LinkMetrics& m : part_->link_metrics()) {
+        const bool send = m.direction == "send";
+        (send ? load.tx_bytes : load.rx_bytes) += static_cast<double>(m.payload_bytes);
+        (send ? load.tx_writes : load.rx_writes) += static_cast<double>(m.batches);
+      }
+    }
+    reading_ = battery_.read(wall_ms() * 1000, load);
+    battery_.save(false);
+    if (reading_.note != battery_note_) {
+      battery_note_ = reading_.note;
+      if (!battery_note_.empty() && !rules_.empty())
+        logger().warn("battery charge unknown ({}): the energy mode stays '{}'", battery_note_,
+                      energy_->mode());
+    }
+    apply_energy_mode();
+  }
+
+  // A part was loaded (before its operators open): its rules, and the model for its node.
+  void on_part_loaded(const PipelineSpec& p) {
+    rules_ = p.energy;
+    energy_index_ = -1;  // chosen afresh for these rules
+    if (const NodeSpec* n = p.node(config_.node)) {
+      std::string error;
+      std::optional<SolarSpec> solar = solar_for_node(p, *n, &error);
+      const std::string why = battery_.configure_model(
+          n->device.empty() ? config_.device : n->device, p.base_dir, solar, n->network);
+      if (!error.empty()) logger().warn("battery model: {}", error);
+      if (!why.empty() && config_.battery.source == "model")
+        logger().warn("battery model cannot run: {}", why);
+    }
+    apply_energy_mode();
+  }
+
+  void apply_energy_mode() {
+    const double pct = reading_.charge_pct ? *reading_.charge_pct : std::nan("");
+    const int index = rules_.empty() ? -1 : select_energy_mode(rules_, energy_index_, pct);
+    EnergyActions actions = energy_actions(rules_, index);
+    if (actions.mode != energy_->mode()) {
+      logger().info("energy mode '{}' (charge {}, from {})", actions.mode,
+                    reading_.charge_pct ? std::to_string(std::lround(pct)) + "%" : "unknown",
+                    reading_.source);
+      published_state_.clear();  // the status says so now
+    }
+    energy_index_ = index;
+    energy_->set(std::move(actions));
+  }
+
+  nlohmann::json energy_status() const {
+    nlohmann::json e = {{"mode", energy_->mode()}, {"source", reading_.source}};
+    e["charge_pct"] = reading_.charge_pct
+                          ? nlohmann::json(std::round(*reading_.charge_pct * 10) / 10)
+                          : nlohmann::json(nullptr);
+    if (!reading_.supply.empty()) e["supply"] = reading_.supply;
+    if (!reading_.status.empty()) e["battery_status"] = reading_.status;
+    if (reading_.source == "model") {
+      e["watts"] = std::round(reading_.watts * 1000) / 1000;
+      e["harvest_w"] = std::round(reading_.harvest_w * 1000) / 1000;
+    }
+    if (!reading_.note.empty()) e["note"] = reading_.note;
+    nlohmann::json modes = nlohmann::json::array();
+    for (const EnergyModeSpec& m : rules_.modes)
+      modes.push_back({{"name", m.name}, {"below_pct", m.below_pct}});
+    e["modes"] = modes;
+    return e;
   }
 
   void reload() {
@@ -388,6 +475,8 @@ class NodeService {
       config_.device = fresh.device;
       config_.trust = fresh.trust;
       config_.files_dir = fresh.files_dir;
+      config_.battery.poll_ms = fresh.battery.poll_ms;
+      next_battery_ = 0;
       logger().info("SIGHUP: re-read {}", config_.file);
       published_state_.clear();  // publish the new labels now
     } catch (const ConfigError& e) {
@@ -475,6 +564,15 @@ class NodeService {
   int64_t last_flow_ms_ = 0;
   double last_cpu_s_ = 0;
   int64_t last_sample_ms_ = 0;
+
+  // Energy-aware operation: the charge, the running part's rules, the mode they call for.
+  BatteryGauge battery_;
+  BatteryReading reading_;
+  std::string battery_note_;
+  EnergyRules rules_;
+  int energy_index_ = -1;               // into rules_.modes; -1: normal
+  std::shared_ptr<EnergyMode> energy_;  // shared with the running part's operators
+  int64_t next_battery_ = 0;
 };
 
 }  // namespace

@@ -96,6 +96,8 @@ PartRunner::PartRunner(const fleet::Deployment& d, const PartSettings& s) : d_(d
     return std::make_shared<SpoolDurability>(spool, p->name, stage, node, keys,
                                              state_root + "/" + stage + "@" + node);
   };
+  eo.energy = s.energy;
+  if (s.before_start) s.before_start(*pipeline_);
   executor_ = std::make_unique<Executor>(*pipeline_, plan_, eo);
   executor_->start();  // throws OperatorError naming the stage
 }

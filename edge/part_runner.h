@@ -3,6 +3,7 @@
 // verified deployment; destroyed after a drain.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,6 +22,11 @@ struct PartSettings {
   std::string data_dir;
   std::string files_dir;  // relative paths; empty: the deployment's base_dir
   Spool* spool = nullptr;
+  // The node's energy mode, which the service changes while the part runs; null: normal.
+  std::shared_ptr<const EnergyMode> energy;
+  // Called with the loaded file before any operator opens: the service sets the energy mode
+  // for the part's rules, so its stages start in the right one.
+  std::function<void(const PipelineSpec&)> before_start;
 };
 
 class PartRunner {
