@@ -13,6 +13,7 @@
 #include "runtime/blob_encoders.h"
 #include "runtime/byte_size.h"
 #include "runtime/duration.h"
+#include "runtime/loader_internal.h"
 #include "runtime/options_yaml.h"
 #include "runtime/pipeline.h"
 #include "runtime/placement.h"
@@ -38,36 +39,41 @@ const NodeSpec* PipelineSpec::node(const std::string& name) const {
   return nullptr;
 }
 
-const std::vector<SolarKey>& solar_keys() {
-  // Defaults live with the model (planner/solar.h); these are what a file may say.
-  static const std::vector<SolarKey> keys = {
-      {"panel_w", 0, 1e6, false, true, false, "panel peak watts (STC rating); 0 for none"},
-      {"battery_wh", 0, 1e6, true, true, false, "battery capacity in watt-hours (mAh x V / 1000)"},
-      {"lat", -90, 90, false, true, false, "site latitude in degrees, negative south"},
-      {"tilt", 0, 90, false, false, false,
-       "panel tilt from horizontal in degrees, facing the equator (default |lat|)"},
-      {"derating", 0, 1, true, false, false,
-       "panel output over its rating: heat, dust, wiring, mismatch (default 0.75)"},
-      {"converter_eff", 0, 1, true, false, false, "charge controller efficiency (default 0.85)"},
-      {"usable_fraction", 0, 1, true, false, false,
-       "share of the battery's watt-hours the device gets (default 0.8)"},
-      {"cloudiness", 0, 1, false, false, false,
-       "share of clear-sky sunshine the site gets (default 0.7; 1 with a table)"},
-      {"month", 1, 12, false, false, true, "month the planner shows when none is asked for"},
-  };
-  return keys;
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) return false;
+  return true;
 }
 
-const std::vector<std::string>& network_kinds() {
-  static const std::vector<std::string> kinds = {"wifi", "ethernet", "cellular"};
-  return kinds;
+// Unknown and duplicate keys of a map.
+void LoadContext::check_keys(const YAML::Node& map, const std::vector<std::string>& known,
+                             const std::string& stage, const std::string& what) {
+  std::set<std::string> seen;
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) {
+      diags.add(mark_of(kv.first), stage, what + " must be a plain name");
+      continue;
+    }
+    const std::string& key = kv.first.Scalar();
+    if (!seen.insert(key).second)
+      diags.add(mark_of(kv.first), stage, "duplicate " + what + " '" + key + "'");
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      diags.add(mark_of(kv.first), stage, "unknown " + what + " '" + key + "'",
+                suggest(key, known));
+  }
 }
 
-std::vector<std::string> PipelineSpec::nodes_for(const std::string& on) const {
-  std::vector<std::string> out;
-  for (const NodeSpec& n : nodes)
-    if (n.tier == on || n.name == on) out.push_back(n.name);
-  return out;
+// A scalar string value; reports and returns nullopt when the node is something else.
+std::optional<std::string> LoadContext::scalar(const YAML::Node& node, const std::string& stage,
+                                               const std::string& what) {
+  if (node.IsScalar()) return node.Scalar();
+  diags.add(mark_of(node), stage,
+            what + " must be a single value, not " +
+                (node.IsSequence() ? "a list"
+                 : node.IsMap()    ? "a map"
+                                   : "empty"));
+  return std::nullopt;
 }
 
 namespace {
@@ -78,16 +84,6 @@ constexpr size_t kFrameQueueCapacity = 4;  // camera frames: see check_port_type
 const std::vector<std::string> kTopKeys = {"pipeline", "description", "nodes", "links",
                                            "plugins",  "stages",      "energy"};
 const std::vector<std::string> kStageKeys = {"id", "op", "on", "from", "with", "via", "queue"};
-const std::vector<std::string> kNodeKeys = {"tier", "device", "address", "network", "solar"};
-const std::vector<std::string> kTiers = {"edge", "cloud"};
-const std::vector<std::string> kVias = {"mqtt", "zmq"};
-
-bool valid_name(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s)
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) return false;
-  return true;
-}
 
 class Loader {
  public:
@@ -178,34 +174,13 @@ class Loader {
     }
   }
 
-  // Unknown and duplicate keys of a map.
   void check_keys(const YAML::Node& map, const std::vector<std::string>& known,
                   const std::string& stage, const std::string& what) {
-    std::set<std::string> seen;
-    for (const auto& kv : map) {
-      if (!kv.first.IsScalar()) {
-        diags_.add(mark_of(kv.first), stage, what + " must be a plain name");
-        continue;
-      }
-      const std::string& key = kv.first.Scalar();
-      if (!seen.insert(key).second)
-        diags_.add(mark_of(kv.first), stage, "duplicate " + what + " '" + key + "'");
-      if (std::find(known.begin(), known.end(), key) == known.end())
-        diags_.add(mark_of(kv.first), stage, "unknown " + what + " '" + key + "'",
-                   suggest(key, known));
-    }
+    cx_.check_keys(map, known, stage, what);
   }
-
-  // A scalar string value; reports and returns nullopt when the node is something else.
   std::optional<std::string> scalar(const YAML::Node& node, const std::string& stage,
                                     const std::string& what) {
-    if (node.IsScalar()) return node.Scalar();
-    diags_.add(mark_of(node), stage,
-               what + " must be a single value, not " +
-                   (node.IsSequence() ? "a list"
-                    : node.IsMap()    ? "a map"
-                                      : "empty"));
-    return std::nullopt;
+    return cx_.scalar(node, stage, what);
   }
 
   void load_name(const YAML::Node& root) {
@@ -225,250 +200,8 @@ class Loader {
     }
   }
 
-  void load_nodes(const YAML::Node& nodes) {
-    if (!nodes.IsDefined() || nodes.IsNull()) {
-      spec_.nodes.resize(2);
-      spec_.nodes[0].name = spec_.nodes[0].tier = "edge";
-      spec_.nodes[1].name = spec_.nodes[1].tier = "cloud";
-      return;
-    }
-    if (!nodes.IsMap()) {
-      diags_.add(mark_of(nodes), "", "'nodes' must be a map of node names to {tier: edge|cloud}");
-      return;
-    }
-    std::set<std::string> seen;
-    for (const auto& kv : nodes) {
-      std::string name = kv.first.IsScalar() ? kv.first.Scalar() : "";
-      SourceMark m = mark_of(kv.first);
-      if (!valid_name(name)) {
-        diags_.add(m, "", "node name '" + name + "' may hold only letters, digits, '-' and '_'");
-        continue;
-      }
-      if (!seen.insert(name).second) diags_.add(m, "", "duplicate node '" + name + "'");
-      NodeSpec node;
-      node.name = name;
-      node.mark = m;
-      const YAML::Node& body = kv.second;
-      if (!body.IsMap()) {
-        diags_.add(m, "", "node '" + name + "' must be a map like {tier: edge}");
-        continue;
-      }
-      check_keys(body, kNodeKeys, "", "key of node '" + name + "'");
-      YAML::Node tier = body["tier"];
-      if (!tier.IsDefined()) {
-        diags_.add(m, "", "node '" + name + "' has no tier", "add tier: edge or tier: cloud");
-      } else if (auto t = scalar(tier, "", "node tier")) {
-        if (std::find(kTiers.begin(), kTiers.end(), *t) == kTiers.end()) {
-          diags_.add(mark_of(tier), "", "node '" + name + "' has unknown tier '" + *t + "'",
-                     "a tier is edge or cloud");
-        }
-        node.tier = *t;
-      }
-      if (body["device"].IsDefined())
-        if (auto d = scalar(body["device"], "", "node device")) node.device = *d;
-      if (body["address"].IsDefined())
-        if (auto a = scalar(body["address"], "", "node address")) node.address = *a;
-      if (body["network"].IsDefined()) load_network(body["network"], node);
-      load_solar(body["solar"], node);
-      spec_.nodes.push_back(std::move(node));
-    }
-  }
-
-  void load_network(const YAML::Node& network, NodeSpec& node) {
-    auto n = scalar(network, "", "node network");
-    if (!n) return;
-    const std::vector<std::string>& kinds = network_kinds();
-    if (std::find(kinds.begin(), kinds.end(), *n) == kinds.end()) {
-      std::string near = nearest_name(*n, kinds);
-      diags_.add(mark_of(network), "", "node '" + node.name + "' has unknown network '" + *n + "'",
-                 (near.empty() ? "" : "did you mean '" + near + "'? ") +
-                     "a network is wifi, ethernet or cellular");
-      return;
-    }
-    node.network = *n;
-  }
-
-  void load_solar(const YAML::Node& solar, NodeSpec& node) {
-    if (!solar.IsDefined()) return;
-    node.solar_mark = mark_of(solar);
-    if (!solar.IsMap()) {
-      diags_.add(mark_of(solar), "",
-                 "'solar' of node '" + node.name + "' must be a map like {panel_w: 10}");
-      return;
-    }
-    const std::string owner = "solar of node '" + node.name + "'";
-    std::vector<std::string> known = {"table"};
-    for (const SolarKey& k : solar_keys()) known.push_back(k.name);
-    // `efficiency` was accepted (and ignored) before the planner used these keys; it said
-    // neither which losses nor where, so it is refused with the two keys that replace it.
-    if (solar["efficiency"].IsDefined()) {
-      diags_.add(mark_of(solar["efficiency"]), "", owner + ": 'efficiency' is ambiguous",
-                 "say derating (panel, heat and wiring losses, default 0.75) or converter_eff "
-                 "(charge controller, default 0.85)");
-      known.push_back("efficiency");
-    }
-    check_keys(solar, known, "", "solar key");
-    for (const auto& kv : solar) {
-      if (!kv.first.IsScalar()) continue;
-      const std::string& key = kv.first.Scalar();
-      if (key == "table") {
-        if (auto t = scalar(kv.second, "", owner + ": 'table'")) {
-          if (t->empty())
-            diags_.add(mark_of(kv.second), "", owner + ": 'table' is empty",
-                       "name a CSV file of 12 lines month,kWh/m2/day (see docs/planner.md)");
-          node.solar_table = *t;
-        }
-        continue;
-      }
-      auto k = std::find_if(solar_keys().begin(), solar_keys().end(),
-                            [&](const SolarKey& sk) { return key == sk.name; });
-      if (k == solar_keys().end()) continue;  // reported by check_keys
-      if (!kv.second.IsScalar()) {
-        diags_.add(mark_of(kv.second), "", owner + ": '" + key + "' must be a number",
-                   k->description);
-        continue;
-      }
-      double v = 0;
-      try {
-        v = kv.second.as<double>();
-      } catch (const YAML::Exception&) {
-        diags_.add(mark_of(kv.second), "",
-                   owner + ": '" + key + "' must be a number (got '" + kv.second.Scalar() + "')",
-                   k->description);
-        continue;
-      }
-      bool below = k->lo_exclusive ? !(v > k->lo) : !(v >= k->lo);
-      if (below || !(v <= k->hi) || (k->integer && v != static_cast<int>(v))) {
-        diags_.add(mark_of(kv.second), "",
-                   owner + ": '" + key + "' must be " + (k->integer ? "a whole number " : "") +
-                       (k->lo_exclusive ? "> " : "from ") + number_text(k->lo) +
-                       (k->lo_exclusive ? " and <= " : " to ") + number_text(k->hi) + " (got " +
-                       kv.second.Scalar() + ")",
-                   k->description);
-        continue;
-      }
-      node.solar.emplace_back(key, v);
-    }
-    for (const SolarKey& k : solar_keys())
-      if (k.required && !solar[k.name].IsDefined())
-        diags_.add(mark_of(solar), "", owner + " has no '" + std::string(k.name) + "'",
-                   std::string("add ") + k.name + ": " + k.description);
-  }
-
-  static std::string number_text(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.10g", v);
-    return buf;
-  }
-
-  void load_links(const YAML::Node& links) {
-    if (!links.IsDefined() || links.IsNull()) return;
-    if (!links.IsMap()) {
-      diags_.add(mark_of(links), "", "'links' must be a map like {via: mqtt}");
-      return;
-    }
-    check_keys(links, {"via", "mqtt", "zmq", "batch", "drain_timeout"}, "", "links key");
-    if (links["drain_timeout"].IsDefined())
-      if (auto t = scalar(links["drain_timeout"], "", "links drain_timeout")) {
-        auto us = parse_duration_us(*t);
-        if (us && *us >= 0 && *us <= 3'600'000'000)
-          spec_.links.drain_timeout_ms = static_cast<int>(*us / 1000);
-        else
-          diags_.add(
-              mark_of(links["drain_timeout"]), "",
-              "links 'drain_timeout' must be a duration up to 1h like 10s (got '" + *t + "')");
-      }
-    YAML::Node batch = links["batch"];
-    if (batch.IsDefined()) {
-      if (!batch.IsMap()) {
-        diags_.add(mark_of(batch), "", "links 'batch' must be a map like {messages: 1000}");
-      } else {
-        check_keys(batch, {"messages", "bytes"}, "", "links.batch key");
-        link_int(batch["messages"], "links batch 'messages'", 1, 100000,
-                 spec_.links.batch_messages);
-        link_int(batch["bytes"], "links batch 'bytes'", 1, 16 * 1024 * 1024,
-                 spec_.links.batch_bytes);
-      }
-    }
-    if (links["via"].IsDefined()) {
-      if (auto v = scalar(links["via"], "", "links via")) {
-        if (std::find(kVias.begin(), kVias.end(), *v) == kVias.end())
-          diags_.add(mark_of(links["via"]), "",
-                     "links 'via' must be mqtt or zmq (got '" + *v + "')");
-        spec_.links.via = *v;
-      }
-    }
-    YAML::Node mqtt = links["mqtt"];
-    if (mqtt.IsDefined()) {
-      if (!mqtt.IsMap()) {
-        diags_.add(mark_of(mqtt), "",
-                   "links 'mqtt' must be a map like {broker: \"tcp://127.0.0.1:1883\"}");
-      } else {
-        check_keys(mqtt, {"broker", "qos", "client", "retry"}, "", "links.mqtt key");
-        if (mqtt["retry"].IsDefined())
-          if (auto r = scalar(mqtt["retry"], "", "mqtt retry")) {
-            if (*r == "true" || *r == "false")
-              spec_.links.mqtt_retry = *r == "true";
-            else
-              diags_.add(mark_of(mqtt["retry"]), "",
-                         "links mqtt 'retry' must be true or false (got '" + *r + "')");
-          }
-        if (mqtt["broker"].IsDefined())
-          if (auto b = scalar(mqtt["broker"], "", "mqtt broker")) spec_.links.mqtt_broker = *b;
-        if (mqtt["qos"].IsDefined()) {
-          if (auto q = scalar(mqtt["qos"], "", "mqtt qos")) {
-            if (*q != "0" && *q != "1" && *q != "2")
-              diags_.add(mark_of(mqtt["qos"]), "",
-                         "links mqtt 'qos' must be 0, 1 or 2 (got '" + *q + "')");
-            else
-              spec_.links.mqtt_qos = std::stoi(*q);
-          }
-        }
-        if (mqtt["client"].IsDefined()) {
-          if (auto c = scalar(mqtt["client"], "", "mqtt client")) {
-            if (*c != "paho" && *c != "mosquitto")
-              diags_.add(mark_of(mqtt["client"]), "",
-                         "links mqtt 'client' must be paho or mosquitto (got '" + *c + "')");
-            spec_.links.mqtt_client = *c;
-          }
-        }
-      }
-    }
-    YAML::Node zmq = links["zmq"];
-    if (zmq.IsDefined() && !zmq.IsMap() && !zmq.IsNull())
-      diags_.add(mark_of(zmq), "", "links 'zmq' must be a map like {port: 5600}");
-    if (zmq.IsDefined() && zmq.IsMap()) {
-      check_keys(zmq, {"port", "mode"}, "", "links.zmq key");
-      link_int(zmq["port"], "links zmq 'port'", 1, 65535, spec_.links.zmq_port);
-      if (zmq["mode"].IsDefined())
-        if (auto m = scalar(zmq["mode"], "", "zmq mode")) {
-          if (*m != "acked" && *m != "push" && *m != "pubsub")
-            diags_.add(mark_of(zmq["mode"]), "",
-                       "links zmq 'mode' must be acked, push or pubsub (got '" + *m + "')");
-          else
-            spec_.links.zmq_mode = *m;
-        }
-    }
-  }
-
-  // An integer setting of `links:` within [lo, hi]; leaves `out` alone when absent or wrong.
-  void link_int(const YAML::Node& node, const std::string& what, int lo, int hi, int& out) {
-    if (!node.IsDefined()) return;
-    auto text = scalar(node, "", what);
-    if (!text) return;
-    try {
-      size_t used = 0;
-      long v = std::stol(*text, &used);
-      if (used == text->size() && v >= lo && v <= hi) {
-        out = static_cast<int>(v);
-        return;
-      }
-    } catch (const std::exception&) {
-    }
-    diags_.add(mark_of(node), "",
-               what + " must be a whole number from " + std::to_string(lo) + " to " +
-                   std::to_string(hi) + " (got '" + *text + "')");
-  }
+  void load_nodes(const YAML::Node& nodes) { edgeflow::load_nodes(cx_, nodes); }
+  void load_links(const YAML::Node& links) { edgeflow::load_links(cx_, links); }
 
   void load_stages(const YAML::Node& stages, SourceMark root_mark) {
     if (!stages.IsDefined()) {
@@ -899,6 +632,7 @@ class Loader {
 
   Diagnostics diags_;
   PipelineSpec spec_;
+  LoadContext cx_{diags_, spec_};
   bool stages_ok_ = true;
   bool wiring_ok_ = true;
 };

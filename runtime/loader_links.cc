@@ -1,0 +1,127 @@
+// `links:` of a pipeline file: the transport between nodes and its settings.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <string>
+
+#include "runtime/duration.h"
+#include "runtime/loader_internal.h"
+#include "runtime/options_yaml.h"
+
+namespace edgeflow {
+
+namespace {
+
+// An integer setting of `links:` within [lo, hi]; leaves `out` alone when absent or wrong.
+void link_int(LoadContext& cx, const YAML::Node& node, const std::string& what, int lo, int hi,
+              int& out) {
+  if (!node.IsDefined()) return;
+  auto text = cx.scalar(node, "", what);
+  if (!text) return;
+  try {
+    size_t used = 0;
+    long v = std::stol(*text, &used);
+    if (used == text->size() && v >= lo && v <= hi) {
+      out = static_cast<int>(v);
+      return;
+    }
+  } catch (const std::exception&) {
+  }
+  cx.diags.add(mark_of(node), "",
+               what + " must be a whole number from " + std::to_string(lo) + " to " +
+                   std::to_string(hi) + " (got '" + *text + "')");
+}
+
+}  // namespace
+
+void load_links(LoadContext& cx, const YAML::Node& links) {
+  if (!links.IsDefined() || links.IsNull()) return;
+  if (!links.IsMap()) {
+    cx.diags.add(mark_of(links), "", "'links' must be a map like {via: mqtt}");
+    return;
+  }
+  cx.check_keys(links, {"via", "mqtt", "zmq", "batch", "drain_timeout"}, "", "links key");
+  if (links["drain_timeout"].IsDefined())
+    if (auto t = cx.scalar(links["drain_timeout"], "", "links drain_timeout")) {
+      auto us = parse_duration_us(*t);
+      if (us && *us >= 0 && *us <= 3'600'000'000)
+        cx.spec.links.drain_timeout_ms = static_cast<int>(*us / 1000);
+      else
+        cx.diags.add(
+            mark_of(links["drain_timeout"]), "",
+            "links 'drain_timeout' must be a duration up to 1h like 10s (got '" + *t + "')");
+    }
+  YAML::Node batch = links["batch"];
+  if (batch.IsDefined()) {
+    if (!batch.IsMap()) {
+      cx.diags.add(mark_of(batch), "", "links 'batch' must be a map like {messages: 1000}");
+    } else {
+      cx.check_keys(batch, {"messages", "bytes"}, "", "links.batch key");
+      link_int(cx, batch["messages"], "links batch 'messages'", 1, 100000,
+               cx.spec.links.batch_messages);
+      link_int(cx, batch["bytes"], "links batch 'bytes'", 1, 16 * 1024 * 1024,
+               cx.spec.links.batch_bytes);
+    }
+  }
+  if (links["via"].IsDefined()) {
+    if (auto v = cx.scalar(links["via"], "", "links via")) {
+      if (std::find(kVias.begin(), kVias.end(), *v) == kVias.end())
+        cx.diags.add(mark_of(links["via"]), "",
+                     "links 'via' must be mqtt or zmq (got '" + *v + "')");
+      cx.spec.links.via = *v;
+    }
+  }
+  YAML::Node mqtt = links["mqtt"];
+  if (mqtt.IsDefined()) {
+    if (!mqtt.IsMap()) {
+      cx.diags.add(mark_of(mqtt), "",
+                   "links 'mqtt' must be a map like {broker: \"tcp://127.0.0.1:1883\"}");
+    } else {
+      cx.check_keys(mqtt, {"broker", "qos", "client", "retry"}, "", "links.mqtt key");
+      if (mqtt["retry"].IsDefined())
+        if (auto r = cx.scalar(mqtt["retry"], "", "mqtt retry")) {
+          if (*r == "true" || *r == "false")
+            cx.spec.links.mqtt_retry = *r == "true";
+          else
+            cx.diags.add(mark_of(mqtt["retry"]), "",
+                         "links mqtt 'retry' must be true or false (got '" + *r + "')");
+        }
+      if (mqtt["broker"].IsDefined())
+        if (auto b = cx.scalar(mqtt["broker"], "", "mqtt broker")) cx.spec.links.mqtt_broker = *b;
+      if (mqtt["qos"].IsDefined()) {
+        if (auto q = cx.scalar(mqtt["qos"], "", "mqtt qos")) {
+          if (*q != "0" && *q != "1" && *q != "2")
+            cx.diags.add(mark_of(mqtt["qos"]), "",
+                         "links mqtt 'qos' must be 0, 1 or 2 (got '" + *q + "')");
+          else
+            cx.spec.links.mqtt_qos = std::stoi(*q);
+        }
+      }
+      if (mqtt["client"].IsDefined()) {
+        if (auto c = cx.scalar(mqtt["client"], "", "mqtt client")) {
+          if (*c != "paho" && *c != "mosquitto")
+            cx.diags.add(mark_of(mqtt["client"]), "",
+                         "links mqtt 'client' must be paho or mosquitto (got '" + *c + "')");
+          cx.spec.links.mqtt_client = *c;
+        }
+      }
+    }
+  }
+  YAML::Node zmq = links["zmq"];
+  if (zmq.IsDefined() && !zmq.IsMap() && !zmq.IsNull())
+    cx.diags.add(mark_of(zmq), "", "links 'zmq' must be a map like {port: 5600}");
+  if (zmq.IsDefined() && zmq.IsMap()) {
+    cx.check_keys(zmq, {"port", "mode"}, "", "links.zmq key");
+    link_int(cx, zmq["port"], "links zmq 'port'", 1, 65535, cx.spec.links.zmq_port);
+    if (zmq["mode"].IsDefined())
+      if (auto m = cx.scalar(zmq["mode"], "", "zmq mode")) {
+        if (*m != "acked" && *m != "push" && *m != "pubsub")
+          cx.diags.add(mark_of(zmq["mode"]), "",
+                       "links zmq 'mode' must be acked, push or pubsub (got '" + *m + "')");
+        else
+          cx.spec.links.zmq_mode = *m;
+      }
+  }
+}
+
+}  // namespace edgeflow
