@@ -90,6 +90,18 @@ int cmd_profile(const ProfileArgs& args) {
                 static_cast<unsigned long long>(s.source ? s.out : s.in), s.cpu_per_message() * 1e9,
                 s.out_per_in("out"), s.bytes_per_message("out"));
   }
+  for (const StageProfile& s : profile.stages) {
+    if (s.errors > 0)
+      std::printf(
+          "warning: stage '%s' reported %llu errors: its figures describe a failing stage "
+          "(edgeflow run %s shows them)\n",
+          s.stage.c_str(), static_cast<unsigned long long>(s.errors), args.file.c_str());
+    else if (s.source && s.out == 0)
+      std::printf(
+          "warning: source '%s' produced nothing in the profile: the stages after it have "
+          "no figures (is its input there? edgeflow run %s)\n",
+          s.stage.c_str(), args.file.c_str());
+  }
   if (profile.links.measured)
     std::printf("link ends: %.0f ns CPU per frame sent, %.0f per frame received (%llu frames)\n",
                 profile.links.send_cpu_per_frame * 1e9, profile.links.receive_cpu_per_frame * 1e9,

@@ -177,6 +177,7 @@ PipelineProfile profile_pipeline(const PipelineSpec& pipeline_in, const ProfileO
       s.copies += 1;
       s.in += m.in;
       s.out += m.out;
+      s.errors += m.errors;
       s.cpu_seconds += m.cpu_seconds;
     }
     const auto& outputs = spec.entry->spec.outputs;
@@ -238,6 +239,7 @@ std::string profile_to_json(const PipelineProfile& p) {
                       {"source", s.source},
                       {"in", s.in},
                       {"out", s.out},
+                      {"errors", s.errors},
                       {"cpu_seconds", s.cpu_seconds},
                       {"cpu_ns_per_message", s.cpu_per_message() * 1e9},
                       {"rate_per_copy", s.rate_per_copy},
@@ -287,6 +289,7 @@ std::optional<PipelineProfile> profile_from_json(const std::string& text, const 
       s.source = sj.at("source").get<bool>();
       s.in = sj.at("in").get<uint64_t>();
       s.out = sj.at("out").get<uint64_t>();
+      s.errors = sj.value("errors", uint64_t{0});
       s.cpu_seconds = sj.at("cpu_seconds").get<double>();
       s.rate_per_copy = sj.at("rate_per_copy").get<double>();
       for (const auto& pj : sj.at("ports")) {

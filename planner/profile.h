@@ -31,6 +31,7 @@ struct StageProfile {
   // Sources: messages per event-time second, per copy; 0 for other stages.
   double rate_per_copy = 0;
   std::vector<PortProfile> ports;
+  uint64_t errors = 0;  // messages on its error port: a profile of a stage that fails
 
   // CPU seconds per message in (per message out for a source).
   double cpu_per_message() const;

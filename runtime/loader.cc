@@ -142,6 +142,14 @@ class Loader {
     return r;
   }
 
+  // A --set value as YAML (a number, a list, a map), or as the text itself when YAML reads
+  // nothing in it: "%Y/%m/%d" starts a YAML directive and would otherwise become null.
+  static YAML::Node override_value(const std::string& text) {
+    YAML::Node v = YAML::Load(text);
+    if (v.IsNull() && !text.empty() && text != "null" && text != "~") return YAML::Node(text);
+    return v;
+  }
+
   void apply_overrides(YAML::Node& root, const std::vector<OptionOverride>& overrides) {
     for (const OptionOverride& o : overrides) {
       // A flag, not target.IsDefined(): a default-constructed YAML::Node is a defined null,
@@ -163,11 +171,18 @@ class Loader {
         // STAGE.on=NODE and STAGE.via=zmq move a stage or change its link: the one-word edit
         // of placement, from the command line (`plan --set minute.on=cloud`).
         if (o.option == "on" || o.option == "via") {
-          target[o.option] = YAML::Load(o.value);
+          target[o.option] = override_value(o.value);
+          continue;
+        }
+        // STAGE.op=OP swaps the operator (a source for sample data when profiling); its old
+        // options belong to the old operator, so they go, and --set gives the new ones.
+        if (o.option == "op") {
+          target["op"] = override_value(o.value);
+          target["with"] = YAML::Node(YAML::NodeType::Map);
           continue;
         }
         if (!target["with"].IsMap()) target["with"] = YAML::Node(YAML::NodeType::Map);
-        target["with"][o.option] = YAML::Load(o.value);
+        target["with"][o.option] = override_value(o.value);
       } catch (const YAML::Exception& e) {
         diags_.add({}, o.stage, "--set " + o.option + ": value is not valid YAML: " + e.msg);
       }

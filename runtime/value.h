@@ -27,6 +27,7 @@ struct Value {
   Value(int i) : v(static_cast<int64_t>(i)) {}
   Value(int64_t i) : v(i) {}
   Value(uint64_t i) : v(static_cast<int64_t>(i)) {}
+  Value(unsigned i) : v(static_cast<int64_t>(i)) {}  // size_t on 32-bit ARM
   Value(double d) : v(d) {}
   Value(std::string s) : v(std::move(s)) {}
   Value(const char* s) : v(std::string(s)) {}

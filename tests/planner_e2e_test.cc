@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/process.h"
@@ -178,6 +179,35 @@ TEST_F(Planner, ExploreRanksThePlacementsOfTheMovableWindow) {
   ProcessResult r = edgeflow({"plan", file_, "--explore", "--objective", "autonomy"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_LT(r.out.find("minute@edge"), r.out.find("minute@cloud")) << r.out;
+}
+
+// Profiling on sample data: --set STAGE.op swaps the source for a replay of a file (here a
+// year of hourly San Francisco temperatures that ships in the repository).
+TEST(PlannerSample, ASourceSwappedForAFileIsProfiledAtTheFilesRate) {
+  const std::string dir = make_temp_dir();
+  const std::string file = dir + "/sample.yaml";
+  write_file(file, R"(pipeline: sample
+nodes: {pi: {tier: edge, device: rpi-3b}, cloud: {tier: cloud}}
+stages:
+  - {id: sensors, op: weather.simulate, on: edge, with: {period: 1s, speed: 60}}
+  - {id: daily, op: weather.aggregate, on: edge, from: sensors,
+     with: {window: 1d, fields: [temp], stats: [mean]}}
+  - {id: show, op: log, on: cloud, from: daily}
+)");
+  ProcessResult r =
+      edgeflow({"profile", file, "--for", "30s", "--set", "sensors.op=csv.replay", "--set",
+                "sensors.path=" + source_dir() + "/pipelines/data/sf-temps.csv", "--set",
+                "sensors.time_column=date", "--set", "sensors.time_format=%Y/%m/%d %H:%M:%S"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json p = json::parse(read_file(dir + "/sample.profile.json"));
+  std::map<std::string, json> by;
+  for (const json& s : p["stages"]) by[s["stage"]] = s;
+  EXPECT_EQ(by["sensors"]["op"], "csv.replay");
+  // Hourly rows: one reading an hour in event time, however fast the file was read.
+  EXPECT_NEAR(by["sensors"]["rate_per_copy"].get<double>() * 3600, 1.0, 0.05);
+  // A daily window: one mean per 24 readings.
+  double per_in = by["daily"]["ports"][0]["out_per_in"].get<double>();
+  EXPECT_NEAR(per_in * 24, 1.0, 0.1);
 }
 
 TEST_F(Planner, SvgDrawsNodesStagesAndLinkBytes) {
