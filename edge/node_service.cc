@@ -425,7 +425,9 @@ class NodeService {
       if (!why.empty() && config_.battery.source == "model")
         logger().warn("battery model cannot run: {}", why);
     }
-    apply_energy_mode();
+    // Read the charge again now that the model knows the node: a part restored at boot on
+    // the model must start in the mode its kept charge calls for, not in "normal".
+    poll_battery();
   }
 
   void apply_energy_mode() {

@@ -226,7 +226,7 @@ int cmd_plan(const PlanArgs& args) {
     // Predicted at the rates the run's sources produced: the model is checked, not the clock.
     PredictOptions at_run_rates = po;
     for (const auto& [stage, rate] : measured->source_rates)
-      at_run_rates.source_rates.emplace(stage, rate);
+      at_run_rates.source_rates.insert_or_assign(stage, rate);
     Prediction p = predict(*pipeline, plan, *profile, at_run_rates);
     if (args.json)
       std::cout << compare_json(p, *measured).dump(2) << "\n";

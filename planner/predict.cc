@@ -124,7 +124,19 @@ Prediction predict(const PipelineSpec& pipeline, const Plan& plan, const Pipelin
   for (size_t i = 0; i < n; ++i) {
     const StageSpec& spec = pipeline.stages[plan.instances[i].stage];
     prof[i] = profile.stage(spec.id);
-    if (prof[i] && prof[i]->op != spec.op) prof[i] = nullptr;
+    if (prof[i] && prof[i]->op != spec.op) {
+      // A source profiled on sample data (--set STAGE.op=csv.replay) stands in for the
+      // file's source: its rate, output and bytes are used, with a word about it.
+      if (prof[i]->source && spec.entry->spec.is_source()) {
+        const std::string w = "stage '" + spec.id + "' was profiled as " + prof[i]->op +
+                              ", standing in for " + spec.op +
+                              ": its rate, output and bytes are the stand-in's";
+        if (std::find(out.warnings.begin(), out.warnings.end(), w) == out.warnings.end())
+          out.warnings.push_back(w);
+      } else {
+        prof[i] = nullptr;
+      }
+    }
     const auto& outputs = spec.entry->spec.outputs;
     out_rate[i].assign(outputs.size(), 0);
     if (!prof[i]) {

@@ -273,8 +273,13 @@ struct Instance final : public Context {
     for (size_t p = 0; p < outbox.size(); ++p) {
       std::vector<MessagePtr>& batch = outbox[p];
       if (batch.empty()) continue;
-      if (engine->options.on_flush && plan_copy)
+      if (engine->options.on_flush && plan_copy) {
+        // The observer's own work (`edgeflow profile` encodes every message, JPEG frames
+        // included) is charged to no stage: it is not the stage's cost.
+        const int64_t before = thread_cpu_ns();
         engine->options.on_flush(*plan_copy, static_cast<int>(p), batch);
+        t_cpu_mark += thread_cpu_ns() - before;
+      }
       const auto& ts = targets[p];
       for (size_t i = 0; i < ts.size(); ++i) {
         // The last target takes the pointers; earlier ones share them (no message copies).

@@ -447,7 +447,7 @@ class Loader {
     if (queue["bytes"].IsDefined()) {
       if (auto v = scalar(queue["bytes"], stage.id, "queue bytes")) {
         auto n = parse_byte_size(*v);
-        if (!n || *n < 1024) {
+        if (!n || *n < 1024 || static_cast<uint64_t>(static_cast<size_t>(*n)) != *n) {
           diags_.add(mark_of(queue["bytes"]), stage.id,
                      "queue 'bytes' must be a size of at least 1KiB like 64MiB (got '" + *v + "')");
         } else {

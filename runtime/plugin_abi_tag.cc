@@ -3,5 +3,6 @@
 // runs any of the plugin's code (runtime/plugins.cc).
 #include "plugin_abi.h"
 
-extern "C" __attribute__((used, visibility("hidden"))) const char edgeflow_plugin_abi_tag[] =
-    "edgeflow-plugin-abi:" EDGEFLOW_PLUGIN_ABI ";";
+// `retain` keeps it through the linker's --gc-sections too (nothing references it).
+extern "C" __attribute__((used, retain, visibility("hidden")))
+const char edgeflow_plugin_abi_tag[] = "edgeflow-plugin-abi:" EDGEFLOW_PLUGIN_ABI ";";

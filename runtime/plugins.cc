@@ -31,11 +31,16 @@ std::string binary_dir() {
 std::string plugin_abi_of(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The tag is the key, 16 hex digits and ';': other copies of the key (a plugin that links
+  // this file's code holds it bare) are passed over.
   const std::string key = "edgeflow-plugin-abi:";
-  const size_t at = data.find(key);
-  if (at == std::string::npos) return "";
-  const size_t end = data.find(';', at);
-  return end == std::string::npos ? "" : data.substr(at + key.size(), end - at - key.size());
+  for (size_t at = data.find(key); at != std::string::npos; at = data.find(key, at + 1)) {
+    const size_t from = at + key.size();
+    if (from + 17 > data.size() || data[from + 16] != ';') continue;
+    const std::string abi = data.substr(from, 16);
+    if (abi.find_first_not_of("0123456789abcdef") == std::string::npos) return abi;
+  }
+  return "";
 }
 
 // Empty when `path` may be loaded; otherwise why not.

@@ -208,6 +208,16 @@ stages:
   // A daily window: one mean per 24 readings.
   double per_in = by["daily"]["ports"][0]["out_per_in"].get<double>();
   EXPECT_NEAR(per_in * 24, 1.0, 0.1);
+  // Planning the file as written: the replay stands in for its source, said in a warning.
+  ProcessResult plan = edgeflow({"plan", file, "--json", "--month", "1"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  json j = json::parse(plan.out);
+  ASSERT_EQ(j["links"].size(), 1u) << plan.out;
+  EXPECT_NEAR(j["links"][0]["messages_per_s"].get<double>() * 86400, 1.0, 0.1);  // a mean a day
+  ASSERT_EQ(j["warnings"].size(), 1u) << plan.out;
+  EXPECT_NE(j["warnings"][0].get<std::string>().find("profiled as csv.replay, standing in for "
+                                                     "weather.simulate"),
+            std::string::npos);
 }
 
 TEST_F(Planner, SvgDrawsNodesStagesAndLinkBytes) {
