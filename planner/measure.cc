@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "planner/plan_output.h"
+
 namespace edgeflow {
 
 namespace {
@@ -93,25 +95,7 @@ Measured measure_run(const PipelineSpec& pipeline, const Plan& plan,
 
 nlohmann::json measured_nodes_json(const Measured& m) {
   nlohmann::json nodes = nlohmann::json::array();
-  for (const NodePrediction& np : m.nodes) {
-    nlohmann::json j = {{"node", np.node},
-                        {"cpu_core_seconds_per_s", np.cpu_core_seconds_per_s},
-                        {"tx_bytes_per_s", np.load.tx_bytes_per_s},
-                        {"rx_bytes_per_s", np.load.rx_bytes_per_s}};
-    if (np.has_energy) {
-      j["device"] = np.device;
-      j["cpu_util"] = np.energy.cpu_util;
-      j["watts"] = np.energy.watts;
-      j["wh_per_day"] = np.energy.wh_per_day;
-      if (np.energy.has_solar) {
-        j["harvest_wh_per_day"] = np.energy.harvest_wh_per_day;
-        j["autonomy_h"] = np.energy.autonomy_h;
-        j["positive"] = np.energy.positive;
-      }
-    }
-    if (!np.note.empty()) j["note"] = np.note;
-    nodes.push_back(j);
-  }
+  for (const NodePrediction& np : m.nodes) nodes.push_back(node_json(np));
   return nodes;
 }
 

@@ -71,6 +71,37 @@ std::string plan_table(const Prediction& p) {
   return t;
 }
 
+nlohmann::json node_json(const NodePrediction& n) {
+  nlohmann::json j = {{"node", n.node},
+                      {"tier", n.tier},
+                      {"cpu_core_seconds_per_s", n.cpu_core_seconds_per_s},
+                      {"tx_bytes_per_s", n.load.tx_bytes_per_s},
+                      {"rx_bytes_per_s", n.load.rx_bytes_per_s}};
+  if (n.has_energy) {
+    j["device"] = n.device;
+    j["network"] = n.energy.network;
+    j["cpu_util"] = n.energy.cpu_util;
+    j["saturated"] = n.energy.saturated;
+    j["watts"] = n.energy.watts;
+    j["wh_per_day"] = n.energy.wh_per_day;
+    if (n.energy.has_solar) {
+      j["harvest_wh_per_day"] = n.energy.harvest_wh_per_day;
+      j["autonomy_h"] = n.energy.autonomy_h;
+      j["positive"] = n.energy.positive;
+    } else {
+      j["harvest_wh_per_day"] = nullptr;
+      j["autonomy_h"] = nullptr;
+      j["positive"] = nullptr;
+    }
+  } else {
+    for (const char* k :
+         {"cpu_util", "watts", "wh_per_day", "harvest_wh_per_day", "autonomy_h", "positive"})
+      j[k] = nullptr;
+  }
+  if (!n.note.empty()) j["note"] = n.note;
+  return j;
+}
+
 nlohmann::json plan_json(const Prediction& p) {
   nlohmann::json links = nlohmann::json::array();
   for (const LinkPrediction& l : p.links)
@@ -83,36 +114,7 @@ nlohmann::json plan_json(const Prediction& p) {
                      {"bytes_per_day", l.bytes_per_day()},
                      {"wire_bytes_per_day", l.wire_bytes_per_day()}});
   nlohmann::json nodes = nlohmann::json::array();
-  for (const NodePrediction& n : p.nodes) {
-    nlohmann::json j = {{"node", n.node},
-                        {"tier", n.tier},
-                        {"cpu_core_seconds_per_s", n.cpu_core_seconds_per_s},
-                        {"tx_bytes_per_s", n.load.tx_bytes_per_s},
-                        {"rx_bytes_per_s", n.load.rx_bytes_per_s}};
-    if (n.has_energy) {
-      j["device"] = n.device;
-      j["network"] = n.energy.network;
-      j["cpu_util"] = n.energy.cpu_util;
-      j["saturated"] = n.energy.saturated;
-      j["watts"] = n.energy.watts;
-      j["wh_per_day"] = n.energy.wh_per_day;
-      if (n.energy.has_solar) {
-        j["harvest_wh_per_day"] = n.energy.harvest_wh_per_day;
-        j["autonomy_h"] = n.energy.autonomy_h;
-        j["positive"] = n.energy.positive;
-      } else {
-        j["harvest_wh_per_day"] = nullptr;
-        j["autonomy_h"] = nullptr;
-        j["positive"] = nullptr;
-      }
-    } else {
-      for (const char* k :
-           {"cpu_util", "watts", "wh_per_day", "harvest_wh_per_day", "autonomy_h", "positive"})
-        j[k] = nullptr;
-    }
-    if (!n.note.empty()) j["note"] = n.note;
-    nodes.push_back(j);
-  }
+  for (const NodePrediction& n : p.nodes) nodes.push_back(node_json(n));
   return {{"pipeline", p.pipeline}, {"placement", p.placement}, {"month", p.month},
           {"links", links},         {"nodes", nodes},           {"warnings", p.warnings}};
 }

@@ -12,6 +12,8 @@ namespace edgeflow {
 
 std::string plan_table(const Prediction& p);
 nlohmann::json plan_json(const Prediction& p);
+// One node of plan_json, and of run --report's `nodes`: figures a node cannot have are null.
+nlohmann::json node_json(const NodePrediction& n);
 // Written directly (no Graphviz needed): one column per node, its stages inside it.
 std::string plan_svg(const PipelineSpec& pipeline, const Plan& plan, const Prediction& p);
 
