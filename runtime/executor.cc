@@ -52,6 +52,7 @@ int64_t thread_cpu_since_mark() {
 // message crosses a chain of stages on one thread while the chain has work.
 thread_local Instance* t_run_next = nullptr;
 thread_local bool t_is_worker = false;
+thread_local bool t_driving = false;  // this thread is in a driven source turn (make_driver)
 
 struct Target {
   Instance* to;
@@ -112,6 +113,7 @@ struct Executor::Engine {
   RunQueue run_queue;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
+  std::atomic<bool> drivable{false};  // start() is done: drivers may run source turns
   std::mutex done_mu;
   std::condition_variable done_cv;
   size_t unfinished = 0;
@@ -129,6 +131,7 @@ struct Executor::Engine {
   void run_turn(Instance* x);
   void instance_finished();
   void wake(Instance* x);
+  void drive(Instance* x);
 };
 
 namespace {
@@ -162,6 +165,11 @@ struct Instance final : public Context {
   std::vector<Instance*> waiters;  // upstream copies parked until this queue has room
   std::condition_variable source_cv;
   bool source_woken = false;
+  // Sources: held for each turn (on_stop, generate, flush) by the source thread or by a
+  // driver on another thread (make_driver), so the operator still runs on one thread at a time.
+  std::mutex turn_mu;
+  bool source_ended = false;  // guarded by turn_mu: no more turns
+  bool driven_done = false;   // guarded by turn_mu: a driven generate() returned done
 
   std::atomic<uint64_t> in{0}, out{0}, errors{0}, dropped{0};
   std::atomic<int64_t> cpu_ns{0};
@@ -182,6 +190,7 @@ struct Instance final : public Context {
       source_cv.notify_all();
     };
   }
+  std::function<void()> make_driver() override;
   int64_t now_us() const override;
   bool stopping() const override;
   StageDurability* durability() override { return durable.get(); }
@@ -332,6 +341,9 @@ const LinkDefaults& Instance::links() const { return engine->pipeline.links; }
 const EnergyMode& Instance::energy() const {
   return engine->options.energy ? *engine->options.energy : EnergyMode::normal();
 }
+std::function<void()> Instance::make_driver() {
+  return [this] { engine->drive(this); };
+}
 void Instance::engine_push(Instance* x) {
   if (t_is_worker && t_run_next == nullptr) {
     t_run_next = x;
@@ -446,7 +458,10 @@ void Executor::Engine::run_turn(Instance* x) {
 void Executor::Engine::source_loop(Instance* x) {
   t_cpu_mark = thread_cpu_ns();
   bool stop_seen = false;
+  std::unique_lock<std::mutex> turn(x->turn_mu, std::defer_lock);
   for (;;) {
+    turn.lock();
+    if (x->driven_done) break;
     if (stopping.load() && !stop_seen) {
       stop_seen = true;
       bool end_now = true;
@@ -458,6 +473,7 @@ void Executor::Engine::source_loop(Instance* x) {
       if (end_now) break;
     }
     if (x->room_downstream(x, 1) == 0) {
+      turn.unlock();
       std::unique_lock<std::mutex> lock(x->mu);
       x->source_cv.wait(lock, [&] { return x->source_woken || (stopping.load() && !stop_seen); });
       x->source_woken = false;
@@ -474,6 +490,7 @@ void Executor::Engine::source_loop(Instance* x) {
     x->flush_outbox();
     x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
     if (step.kind == SourceStep::kDone) break;
+    turn.unlock();
     if (step.kind == SourceStep::kWaitUntil) {
       int64_t delay = step.wake_us - options.clock();
       std::unique_lock<std::mutex> lock(x->mu);
@@ -485,9 +502,43 @@ void Executor::Engine::source_loop(Instance* x) {
       x->source_woken = false;
     }
   }
+  x->source_ended = true;  // still holding the turn: no driver runs a turn after this
   x->finish_stage();
   x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
+  turn.unlock();
   instance_finished();
+}
+
+void Executor::Engine::drive(Instance* x) {
+  // Before start() ends (an operator's open() may already receive), once stopping (on_stop
+  // is the source thread's), and from inside another driven turn: the source thread does it.
+  if (!drivable.load(std::memory_order_acquire) || stopping.load() || t_driving) return wake(x);
+  std::unique_lock<std::mutex> turn(x->turn_mu, std::try_to_lock);
+  // The source thread is in a turn: wake() makes it look again before it sleeps.
+  if (!turn.owns_lock()) return wake(x);
+  if (x->source_ended) return;
+  t_driving = true;
+  const bool was_worker = std::exchange(t_is_worker, true);  // runnext: the chain runs here
+  t_cpu_mark = thread_cpu_ns();        // the caller's own work before this is charged to no stage
+  bool hand_over = false;              // more to do, or done: the source thread takes it from here
+  if (x->room_downstream(x, 1) > 0) {  // else parked: the source thread is woken when room
+    SourceStep step;
+    try {
+      step = x->op->generate(*x);
+    } catch (const std::exception& e) {
+      x->error(nullptr, std::string("source failed and stops: ") + e.what());
+      step = SourceStep::done();
+    }
+    x->flush_outbox();
+    x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
+    if (step.kind == SourceStep::kDone) x->driven_done = true;
+    hand_over = step.kind != SourceStep::kWaitUntil;
+  }
+  turn.unlock();
+  if (hand_over) wake(x);
+  while (Instance* next = std::exchange(t_run_next, nullptr)) run_turn(next);
+  t_is_worker = was_worker;
+  t_driving = false;
 }
 
 namespace {
@@ -648,6 +699,7 @@ void Executor::start() {
       e.threads.emplace_back([&e, raw] { e.source_loop(raw); });
     }
   }
+  e.drivable.store(true, std::memory_order_release);
 }
 
 void Executor::request_stop() {

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "runtime/blob_encoders.h"
@@ -134,6 +136,76 @@ class Collect : public Operator {
   bool fail_open_;
 };
 EF_REGISTER_OPERATOR(Collect)
+
+// A source fed by a thread of its own, as a broker client's network thread feeds
+// mqtt.subscribe: feed() queues a reading and calls the driver from the feeding thread.
+struct Fed {
+  std::mutex mu;
+  std::deque<int64_t> queue;
+  std::function<void()> driver;
+  std::atomic<int> generates{0};
+  std::atomic<bool> ended{false};
+  std::set<std::thread::id> sink_threads;  // guarded by mu
+  void feed(int64_t n) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queue.push_back(n);
+    }
+    driver();
+  }
+} g_fed;
+
+class FedSource : public Operator {
+ public:
+  static OperatorSpec spec() {
+    OperatorSpec s;
+    s.name = "test.fed";
+    s.summary = "emits what g_fed.feed() queued; done once g_fed.ended and drained";
+    s.outputs = {{"out", "reading", ""}};
+    return s;
+  }
+  explicit FedSource(const Options&) {}
+  void open(Context& ctx) override { g_fed.driver = ctx.make_driver(); }
+  SourceStep generate(Context& ctx) override {
+    g_fed.generates++;
+    std::deque<int64_t> batch;
+    {
+      std::lock_guard<std::mutex> lock(g_fed.mu);
+      batch.swap(g_fed.queue);
+    }
+    for (int64_t n : batch) {
+      auto m = ctx.make_message(n * 1'000'000);
+      m->fields.push_back({"n", n});
+      ctx.emit(std::move(m));
+    }
+    if (g_fed.ended) return SourceStep::done();
+    return SourceStep::wait_until(ctx.now_us() + 10'000'000);  // the driver comes first
+  }
+};
+EF_REGISTER_OPERATOR(FedSource)
+
+// Collects like test.collect, and notes the thread each message arrived on.
+class ThreadCollect : public Operator {
+ public:
+  static OperatorSpec spec() {
+    OperatorSpec s;
+    s.name = "test.thread_collect";
+    s.summary = "test.collect, noting the threads";
+    s.inputs = {{"in", "any", ""}};
+    return s;
+  }
+  explicit ThreadCollect(const Options&) {}
+  void process(int, MessagePtr m, Context&) override {
+    {
+      std::lock_guard<std::mutex> lock(g_fed.mu);
+      g_fed.sink_threads.insert(std::this_thread::get_id());
+    }
+    std::lock_guard<std::mutex> lock(g_collected.mu);
+    g_collected.messages.push_back(std::move(m));
+    g_collected.cv.notify_all();
+  }
+};
+EF_REGISTER_OPERATOR(ThreadCollect)
 
 // Sums n per origin in windows of `window` event-time seconds, closed by timers.
 class TimerSum : public Operator {
@@ -411,6 +483,53 @@ stages:
   EXPECT_GT(produced, 0u);
   EXPECT_EQ(g_collected.messages.size(), produced) << "every accepted message reached the sink";
   EXPECT_EQ(g_collected.closes.load(), 1);
+}
+
+TEST(Executor, ADriverRunsTheChainOnTheFeedingThreadInOrderAndLosesNothing) {
+  PipelineSpec p = load(R"(
+pipeline: driven
+stages:
+  - {id: src, op: test.fed}
+  - {id: a, op: test.pass, from: src}
+  - {id: sink, op: test.thread_collect, from: a}
+)");
+  g_collected.reset();
+  g_fed.ended = false;
+  g_fed.generates = 0;
+  g_fed.sink_threads.clear();
+  g_fed.queue.clear();
+  Executor ex(p, place(p), executor_options(2, 64));
+  ex.start();
+  // Once the source thread has made its first call and gone to sleep, a feed runs the turn
+  // of the source, the pass and the sink on the feeding thread itself.
+  for (int i = 0; i < 500 && g_fed.generates.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  constexpr int kCount = 200;
+  std::thread feeder([] {
+    for (int n = 1; n <= kCount; ++n) {
+      g_fed.feed(n);
+      if (n == 1) {  // the first one has gone all the way before feed() returned
+        std::lock_guard<std::mutex> lock(g_fed.mu);
+        EXPECT_TRUE(g_fed.sink_threads.count(std::this_thread::get_id()));
+      }
+    }
+  });
+  feeder.join();
+  {
+    std::unique_lock<std::mutex> lock(g_collected.mu);
+    ASSERT_TRUE(g_collected.cv.wait_for(lock, std::chrono::seconds(30),
+                                        [] { return g_collected.messages.size() == kCount; }));
+  }
+  g_fed.ended = true;
+  ex.request_stop();
+  ASSERT_TRUE(ex.wait(30'000'000));
+  ASSERT_EQ(g_collected.messages.size(), static_cast<size_t>(kCount));
+  for (int i = 0; i < kCount; ++i)
+    EXPECT_EQ(std::get<int64_t>(find_field(g_collected.messages[i]->fields, "n")->v), i + 1);
+  // Stopped: a late feed is the source thread's job again, and nothing runs a turn any more.
+  g_fed.feed(kCount + 1);
+  EXPECT_EQ(g_collected.messages.size(), static_cast<size_t>(kCount));
 }
 
 TEST(Executor, FrameReadersDefaultToDropOldestUnlessTheFileSaysOtherwise) {

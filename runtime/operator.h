@@ -58,6 +58,14 @@ class Context {
   // Sources fed by another thread (a broker callback): a thread-safe callable that ends the
   // current SourceStep::wait_until early, so the source need not poll. Cheap to call often.
   virtual std::function<void()> make_waker() = 0;
+  // The same, faster: when the source thread is idle, the callable runs the source's turn
+  // (generate(), then each stage that turn makes ready, as a worker would) on the calling
+  // thread and returns after it; otherwise it wakes the source thread. A message then goes
+  // from a broker's network thread to the sink with no hand-over between threads. The caller
+  // must hold no lock that generate() takes, and is busy for that turn (it reads nothing
+  // meanwhile: back-pressure, as a full queue is). A wait_until the driven turn returns is
+  // not kept: the source thread's own schedule stands. Default: make_waker().
+  virtual std::function<void()> make_driver() { return make_waker(); }
 
   // True once a stop was requested (SIGINT, --for): a sink that waits for a broker or a peer
   // should bound that wait from now on, so a shutdown never hangs.

@@ -124,7 +124,9 @@ class MqttSubscribe : public Operator {
   }
 
   void open(Context& ctx) override {
-    waker_ = ctx.make_waker();
+    // The network thread runs the turn itself when the source thread is idle: a message goes
+    // to the sink with no hand-over between threads (Context::make_driver).
+    waker_ = ctx.make_driver();
     mqtt::ClientOptions co = mqttop::client_options(choice_, ctx);
     co.clean_session = !persistent_;
     try {
@@ -144,13 +146,15 @@ class MqttSubscribe : public Operator {
   }
 
   SourceStep generate(Context& ctx) override {
-    size_t n = drain(ctx, kMaxPerCall);
-    if (stopping_) {
-      // Stopping: the client is gone, so the queue only shrinks. Done once it is empty.
+    drain(ctx, kMaxPerCall);
+    bool empty;
+    {
       std::lock_guard<std::mutex> lock(mu_);
-      return queue_.empty() ? SourceStep::done() : SourceStep::emitted();
+      empty = queue_.empty();
     }
-    if (n > 0) return SourceStep::emitted();
+    // Stopping: the client is gone, so the queue only shrinks. Done once it is empty.
+    if (stopping_) return empty ? SourceStep::done() : SourceStep::emitted();
+    if (!empty) return SourceStep::emitted();
     return SourceStep::wait_until(ctx.now_us() + kIdleWakeUs);  // the handler wakes us earlier
   }
 
