@@ -36,6 +36,11 @@ class FrameReceiver {
   virtual ~FrameReceiver() = default;  // stops
   // No handler call starts after stop() returns. Idempotent.
   virtual void stop() = 0;
+  // End of input: no handler call starts after finish() returns (one in progress is waited
+  // for), but the transport may go on answering its senders until stop() or destruction: a
+  // ZeroMQ receiver still acknowledges frames it already delivered, so that a sender's last
+  // acknowledgement is not lost with a connection closed the moment the end arrived.
+  virtual void finish() { stop(); }
   virtual uint64_t reconnects() const = 0;
 };
 

@@ -23,7 +23,8 @@ struct FrameInbox {
   // in whatever its size so that a large one cannot stall the link.
   size_t bytes = 0, max_bytes = 2 * kMaxFrameBytes;
   bool closed = false;
-  std::function<void()> waker;  // wakes the source when the inbox stops being empty
+  // Wakes the source (or runs its turn: Context::make_driver) when the inbox stops being empty.
+  std::function<void()> waker;
 
   // After close() it appends without waiting: the network thread must be able to finish (its
   // owner joins it), and a frame it already took must not be dropped.
@@ -47,6 +48,10 @@ struct FrameInbox {
     bytes -= frame.size();
     room.notify_one();
     return true;
+  }
+  bool empty() {
+    std::lock_guard<std::mutex> lock(mu);
+    return frames.empty();
   }
   void close() {
     {

@@ -286,7 +286,9 @@ class LinkReceiver final : public Operator {
   ~LinkReceiver() override { stop_channel(); }
 
   void open(Context& ctx) override {
-    inbox_->waker = ctx.make_waker();
+    // The network thread (MQTT client, ZeroMQ receiver) runs the turn itself when this
+    // source is idle: no hand-over between threads per frame.
+    inbox_->waker = ctx.make_driver();
     std::weak_ptr<FrameInbox> weak = inbox_;
     FrameHandler handler = [weak](std::string&& frame) {
       if (auto in = weak.lock()) in->push(std::move(frame));
@@ -324,7 +326,7 @@ class LinkReceiver final : public Operator {
     if (frames > 0) {
       if (stop_requested_ && peers_local_)
         stop_deadline_ = steady_ms() + ctx.links().drain_timeout_ms + 5000;  // progress
-      return SourceStep::emitted();
+      if (!inbox_->empty()) return SourceStep::emitted();
     }
     if (senders_ended() >= link_.senders.size()) return SourceStep::done();
     if (stop_requested_) {
@@ -354,7 +356,15 @@ class LinkReceiver final : public Operator {
     return false;
   }
 
-  void close(Context&) override { stop_channel(); }
+  // End of input: no more frames, but a ZeroMQ receiver goes on acknowledging until this
+  // operator is destroyed, so a sender in this process gets its last acknowledgement.
+  void close(Context&) override {
+    inbox_->close();
+    if (rx_) {
+      rx_->finish();
+      counters_->reconnects = rx_->reconnects();
+    }
+  }
 
  private:
   void stop_channel() {

@@ -55,10 +55,15 @@ namespace {
 constexpr size_t kHeaderBytes = 24;  // session, seq, base
 constexpr size_t kAckBytes = 16;     // session, next
 constexpr int kMaxResendMs = 5000;
-constexpr int kIdlePollMs = 1000;   // wake-ups of idle threads (stop() signals at once)
-constexpr int kMaxBatch = 256;      // messages read per poll before checking stop again
-constexpr size_t kLocalQueue = 16;  // kPush, kPubSub: frames queued before send() blocks
-constexpr size_t kMaxPeers = 4096;  // kAcked: sender identities tracked by a receiver
+// Acks (16 bytes) queued towards one sender, and read by it: a ROUTER drops what is over its
+// high-water mark without a word, and a dropped last ack leaves the sender waiting for a
+// receiver that has already finished. A sender's window of frames in flight bounds them anyway.
+constexpr int kAckHwm = 100'000;
+constexpr int kCloseLingerMs = 500;  // receiver: the last acks' time to leave at close
+constexpr int kIdlePollMs = 1000;    // wake-ups of idle threads (stop() signals at once)
+constexpr int kMaxBatch = 256;       // messages read per poll before checking stop again
+constexpr size_t kLocalQueue = 16;   // kPush, kPubSub: frames queued before send() blocks
+constexpr size_t kMaxPeers = 4096;   // kAcked: sender identities tracked by a receiver
 constexpr int64_t kMaxMessageBytes = int64_t{256} << 20;  // a larger part drops the peer
 constexpr int kHeartbeatIvlMs = 5000;
 constexpr int kHeartbeatTimeoutMs = 15000;
@@ -186,6 +191,7 @@ class ZmqSender final : public FrameSender {
         socket_.set(zmq::sockopt::routing_id, o_.identity);
         socket_.set(zmq::sockopt::immediate, true);
         socket_.set(zmq::sockopt::sndhwm, std::max(o_.window, 1000));
+        socket_.set(zmq::sockopt::rcvhwm, kAckHwm);
         socket_.set(zmq::sockopt::maxmsgsize, kMaxMessageBytes);
         break;
       case Mode::kPush:
@@ -464,6 +470,7 @@ class ZmqReceiver final : public FrameReceiver {
         // A sender that restarts with the same identity takes over at once, rather than being
         // refused until its old connection times out.
         socket_.set(zmq::sockopt::router_handover, true);
+        socket_.set(zmq::sockopt::sndhwm, kAckHwm);
         break;
       case Mode::kPush:
         socket_ = zmq::socket_t(*ctx_, zmq::socket_type::pull);
@@ -504,6 +511,15 @@ class ZmqReceiver final : public FrameReceiver {
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
 
+  void finish() override {
+    if (thread_.get_id() == std::this_thread::get_id()) {
+      finished_ = true;  // from the handler itself, which holds deliver_mu_
+      return;
+    }
+    std::lock_guard<std::mutex> lock(deliver_mu_);
+    finished_ = true;
+  }
+
   uint64_t reconnects() const override { return reconnects_.load(); }
 
   const std::string& endpoint() const { return endpoint_; }
@@ -531,8 +547,14 @@ class ZmqReceiver final : public FrameReceiver {
       spdlog::error("zmq receiver on {}: {}; the receiver stops", endpoint_, e.what());
     }
     monitor_.reset();
+    // The acks of the last frames may still be queued: give them a moment to go out, or the
+    // sender waits for them in vain (and warns that its last frames may be lost).
+    try {
+      socket_.set(zmq::sockopt::linger, kCloseLingerMs);
+    } catch (const zmq::error_t&) {
+    }
     socket_.close();
-    ctx_->close();  // returns once the listening socket is closed
+    ctx_->close();  // returns once the listening socket is closed and the acks are out
   }
 
   void loop() {
@@ -574,7 +596,8 @@ class ZmqReceiver final : public FrameReceiver {
   }
 
   bool deliver(const zmq::message_t& payload) {
-    if (stop_.load()) return false;
+    std::lock_guard<std::mutex> lock(deliver_mu_);
+    if (stop_.load() || finished_) return false;
     try {
       handler_(std::string(static_cast<const char*>(payload.data()), payload.size()));
     } catch (const std::exception& e) {
@@ -642,6 +665,8 @@ class ZmqReceiver final : public FrameReceiver {
   std::unordered_map<std::string, Peer> peers_;  // receiver thread only
   uint64_t clock_ = 0;
   std::atomic<bool> stop_{false};
+  std::mutex deliver_mu_;  // held for each handler call: finish() waits for the one running
+  bool finished_ = false;  // guarded by deliver_mu_: finish() was called
   std::mutex stop_mu_;
   std::atomic<uint64_t> reconnects_{0}, delivered_{0}, duplicates_{0}, out_of_order_{0},
       malformed_{0};
