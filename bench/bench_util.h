@@ -309,8 +309,44 @@ inline void print_ratio(const std::vector<Variant>& vs, const std::string& num,
     std::snprintf(t, sizeof t, "%.2fx]", target);
     verdict += t;
   }
-  std::printf("ratio: %s/%s %.2fx  (%s)%s\n", num.c_str(), den.c_str(), r, meaning.c_str(),
-              verdict.c_str());
+  // Round by round (the variants of one round ran back to back): how stable the ratio is.
+  std::string per_round;
+  const size_t rounds = std::min(a->rates.size(), b->rates.size());
+  if (rounds > 1) {
+    double lo = 1e300, hi = 0;
+    for (size_t i = 0; i < rounds; ++i) {
+      if (b->rates[i] <= 0) continue;
+      lo = std::min(lo, a->rates[i] / b->rates[i]);
+      hi = std::max(hi, a->rates[i] / b->rates[i]);
+    }
+    char t[64];
+    std::snprintf(t, sizeof t, "  rounds %.2f-%.2fx", lo, hi);
+    per_round = t;
+  }
+  std::printf("ratio: %s/%s %.2fx  (%s)%s%s\n", num.c_str(), den.c_str(), r, meaning.c_str(),
+              verdict.c_str(), per_round.c_str());
+}
+
+// CPU time per message of `num` over that of `den`, each in its best round: lower is better.
+inline void print_cpu_ratio(const std::vector<Variant>& vs, const std::string& num,
+                            const std::string& den, const std::string& meaning,
+                            double target_at_most = 0) {
+  const Variant* a = find_variant(vs, num);
+  const Variant* b = find_variant(vs, den);
+  auto per_message = [](const Variant& v) {
+    return v.best.delivered ? v.best_cpu_seconds / static_cast<double>(v.best.delivered) : 0.0;
+  };
+  if (!a || !b || a->failed || b->failed || per_message(*b) <= 0) {
+    std::printf("cpu ratio: %s/%s n/a  (%s)\n", num.c_str(), den.c_str(), meaning.c_str());
+    return;
+  }
+  const double r = per_message(*a) / per_message(*b);
+  char verdict[48] = "";
+  if (target_at_most > 0)
+    std::snprintf(verdict, sizeof verdict, "  [%s %.2fx]",
+                  r <= target_at_most ? "target <=" : "ABOVE target", target_at_most);
+  std::printf("cpu ratio: %s/%s %.2fx  (%s)%s\n", num.c_str(), den.c_str(), r, meaning.c_str(),
+              verdict);
 }
 
 inline bool any_failed(const std::vector<Variant>& vs) {

@@ -333,6 +333,14 @@ int main(int argc, char** argv) {
     const std::string hand = hq->rate() > hc->rate() ? "hq" + q : "hc" + q;
     print_ratio(vs, "p" + q, hand, "pipeline / faster hand relay, QoS " + q, 0.9);
     print_ratio(vs, hand, "b" + q, "faster hand relay / broker alone, QoS " + q);
+    // CPU per message against the thriftier hand relay (publishing from the callback).
+    const std::string thrifty =
+        hq->best_cpu_seconds * static_cast<double>(hc->best.delivered) <
+                hc->best_cpu_seconds * static_cast<double>(hq->best.delivered)
+            ? "hq" + q
+            : "hc" + q;
+    print_cpu_ratio(vs, "p" + q, thrifty,
+                    "pipeline CPU per message / thriftier hand relay, QoS " + q, 1.2);
   }
   mosquitto_lib_cleanup();
   return any_failed(vs) ? 1 : 0;
