@@ -77,7 +77,31 @@ void load_links(LoadContext& cx, const YAML::Node& links) {
       cx.diags.add(mark_of(mqtt), "",
                    "links 'mqtt' must be a map like {broker: \"tcp://127.0.0.1:1883\"}");
     } else {
-      cx.check_keys(mqtt, {"broker", "qos", "client", "retry"}, "", "links.mqtt key");
+      cx.check_keys(mqtt, {"broker", "qos", "client", "retry", "tls", "credentials"}, "",
+                    "links.mqtt key");
+      auto resolve = [&](const std::string& path) {
+        return path.empty() || path[0] == '/' || cx.spec.base_dir.empty()
+                   ? path
+                   : cx.spec.base_dir + "/" + path;
+      };
+      if (YAML::Node tls = mqtt["tls"]; tls.IsDefined()) {
+        if (!tls.IsMap()) {
+          cx.diags.add(mark_of(tls), "",
+                       "links.mqtt 'tls' must be a map like {ca_file: ca.crt, cert_file: "
+                       "pi-1.crt, key_file: pi-1.key}");
+        } else {
+          for (const auto& kv : tls) {
+            const std::string key = kv.first.Scalar();
+            if (auto v = cx.scalar(kv.second, "", "tls " + key)) {
+              std::string problem = set_mqtt_tls_key(cx.spec.links.mqtt_security, key, *v, resolve);
+              if (!problem.empty()) cx.diags.add(mark_of(kv.first), "", "links.mqtt " + problem);
+            }
+          }
+        }
+      }
+      if (mqtt["credentials"].IsDefined())
+        if (auto c = cx.scalar(mqtt["credentials"], "", "mqtt credentials"))
+          cx.spec.links.mqtt_security.credentials_file = resolve(*c);
       if (mqtt["retry"].IsDefined())
         if (auto r = cx.scalar(mqtt["retry"], "", "mqtt retry")) {
           if (*r == "true" || *r == "false")

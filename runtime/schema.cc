@@ -147,7 +147,10 @@ const std::vector<std::pair<std::string, std::string>>& Options::get_map(
 }
 
 std::string Options::resolve_path(const std::string& name) const {
-  const std::string& path = get_string(name);
+  return resolve(get_string(name));
+}
+
+std::string Options::resolve(const std::string& path) const {
   if (path.empty() || path[0] == '/' || base_dir_.empty()) return path;
   return base_dir_ + "/" + path;
 }

@@ -127,7 +127,8 @@ class Options {
   // Relative paths in a pipeline file are relative to the file's folder, so a pipeline runs
   // the same from any working directory.
   void set_base_dir(std::string dir) { base_dir_ = std::move(dir); }
-  std::string resolve_path(const std::string& name) const;
+  std::string resolve_path(const std::string& name) const;  // the value of option `name`
+  std::string resolve(const std::string& path) const;       // any path, e.g. in a map option
 
  private:
   struct Entry {

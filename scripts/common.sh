@@ -12,6 +12,7 @@ PACKAGES=(
   libopencv-dev
   nettle-dev libsecp256k1-dev
   libsqlite3-dev libsystemd-dev
+  libssl-dev openssl
 )
 
 install_missing() {

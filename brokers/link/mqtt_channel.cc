@@ -6,6 +6,7 @@
 #include <set>
 
 #include "brokers/mqtt/client.h"
+#include "brokers/mqtt/security.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
@@ -16,6 +17,7 @@ class MqttSender final : public FrameSender {
   explicit MqttSender(const MqttLinkOptions& o) : o_(o) {
     mqtt::ClientOptions co;
     co.uri = o.broker;
+    mqtt::apply_security(o.security, co);
     co.client_id = o.client_id;
     co.clean_session = o.qos == 0;
     co.max_inflight = o.max_inflight;
@@ -99,6 +101,7 @@ class MqttReceiver final : public FrameReceiver {
   MqttReceiver(const MqttLinkOptions& o, FrameHandler handler) : o_(o) {
     mqtt::ClientOptions co;
     co.uri = o.broker;
+    mqtt::apply_security(o.security, co);
     co.client_id = o.client_id;
     co.clean_session = o.qos == 0;
     co.retry_first_connect = o.retry;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "brokers/channel.h"
+#include "runtime/link_settings.h"
 
 namespace edgeflow {
 
@@ -29,6 +30,7 @@ struct MqttLinkOptions {
   std::vector<std::string> receivers;  // senders wait for these nodes' announcements
   std::string node;                    // receivers: the node announced
   std::string link;                    // for log lines
+  MqttSecurity security;               // links.mqtt tls: and credentials:
 };
 
 // Both throw mqtt::MqttError naming the broker when it cannot be reached (and retry is off).

@@ -11,6 +11,7 @@
 #include "brokers/link/batch.h"
 #include "brokers/link/frame_inbox.h"
 #include "brokers/mqtt/client.h"
+#include "brokers/mqtt/security.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
 
@@ -23,6 +24,7 @@ std::unique_ptr<mqtt::Client> ack_client(const MqttLinkOptions& o, const std::st
                                          mqtt::MessageHandler handler) {
   mqtt::ClientOptions co;
   co.uri = o.broker;
+  mqtt::apply_security(o.security, co);
   co.client_id = o.client_id + "-" + suffix;
   co.clean_session = true;
   co.retry_first_connect = true;

@@ -21,13 +21,19 @@ namespace detail {
 BrokerAddress parse_uri(const std::string& uri) {
   auto bad = [&](const std::string& why) {
     return MqttError("bad MQTT broker URI '" + uri + "': " + why +
-                     "; write it as tcp://HOST:PORT or mqtt://HOST:PORT (port 1883 when left out)");
+                     "; write it as tcp://HOST:PORT or mqtt://HOST:PORT (port 1883 when left "
+                     "out), or mqtts://HOST:PORT or ssl://HOST:PORT for TLS (port 8883)");
   };
   std::string_view rest(uri);
+  BrokerAddress address;
   if (rest.starts_with("tcp://")) {
     rest.remove_prefix(6);
   } else if (rest.starts_with("mqtt://")) {
     rest.remove_prefix(7);
+  } else if (rest.starts_with("mqtts://") || rest.starts_with("ssl://")) {
+    rest.remove_prefix(rest.find("://") + 3);
+    address.tls = true;
+    address.port = 8883;
   } else {
     size_t colon = rest.find("://");
     if (colon != std::string_view::npos)
@@ -35,7 +41,6 @@ BrokerAddress parse_uri(const std::string& uri) {
     throw bad("no scheme");
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);  // tcp://host:1883/
-  BrokerAddress address;
   std::string_view port_text;
   if (rest.starts_with("[")) {  // [::1]:1883
     size_t close = rest.find(']');
@@ -73,6 +78,12 @@ BrokerAddress parse_uri(const std::string& uri) {
 }
 
 std::string unreachable_message(const std::string& uri, const std::string& reason) {
+  if (reason.find("refused the connection") != std::string::npos)  // CONNACK: it answered
+    return "MQTT broker " + uri + " " + reason.substr(reason.find("refused")) +
+           " (check the username and password of the credentials file, and the broker's "
+           "password file and ACL)";
+  if (reason.find("certificate") != std::string::npos || reason.find("TLS") != std::string::npos)
+    return "cannot connect to MQTT broker " + uri + " over TLS: " + reason;
   return "cannot reach MQTT broker " + uri + ": " + reason +
          " (is mosquitto running? set links.mqtt.broker, or leave it empty for the embedded "
          "broker)";
@@ -159,7 +170,12 @@ ClientStats AtomicStats::snapshot() const {
 
 std::unique_ptr<Client> make_client(const std::string& kind, ClientOptions options,
                                     MessageHandler handler) {
-  detail::parse_uri(options.uri);  // throws for a malformed URI, before anything starts
+  const detail::BrokerAddress address = detail::parse_uri(options.uri);  // before anything starts
+  if (!address.tls && options.tls.requested())
+    throw MqttError("MQTT broker " + options.uri +
+                    " is plain TCP, but TLS settings are given: write the broker as mqtts://" +
+                    address.host + ":8883 (or drop tls:)");
+  if (address.tls) detail::check_tls_files(options.tls, options.uri);
   if (options.client_id.empty()) options.client_id = detail::generate_client_id();
   if (options.max_inflight < 1) options.max_inflight = 1;
   if (options.max_inflight > 65535) options.max_inflight = 65535;  // MQTT packet ids

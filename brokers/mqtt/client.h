@@ -21,6 +21,18 @@ class MqttError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// TLS for mqtts:// and ssl:// brokers. The broker's certificate is always verified (against
+// ca_file, or the system's CAs), and its host name too unless verify_hostname is false.
+struct TlsOptions {
+  std::string ca_file;    // PEM; "" = the system's trusted CAs (/etc/ssl/certs)
+  std::string cert_file;  // this client's certificate (PEM), when the broker asks for one
+  std::string key_file;   // its private key (PEM), unencrypted
+  bool verify_hostname = true;
+  bool requested() const {
+    return !ca_file.empty() || !cert_file.empty() || !key_file.empty() || !verify_hostname;
+  }
+};
+
 struct ClientOptions {
   std::string uri = "tcp://127.0.0.1:1883";  // tcp://host:port; mqtt://host:port accepted
   std::string client_id;                     // must be unique per broker
@@ -42,8 +54,17 @@ struct ClientOptions {
   int will_qos = 1;
   bool will_retain = true;
   std::string username;
+  std::string password;  // never logged: no message of this client includes it
+  TlsOptions tls;        // used when uri is mqtts:// or ssl://
+};
+
+struct Credentials {
+  std::string username;
   std::string password;
 };
+// Reads a credentials file (YAML: username, password). Refuses a file that its group or
+// others may read (chmod 600), naming it; throws MqttError.
+Credentials load_credentials(const std::string& path);
 
 struct Received {
   std::string topic;

@@ -204,7 +204,10 @@ EmbeddedBroker::~EmbeddedBroker() {
   }
 }
 
-std::string EmbeddedBroker::uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+std::string EmbeddedBroker::uri() const {
+  return (options_.tls_cert_file.empty() ? "tcp://127.0.0.1:" : "mqtts://127.0.0.1:") +
+         std::to_string(port_);
+}
 
 std::string EmbeddedBroker::log_tail(size_t lines) const {
   return last_lines(read_from(work_dir_ + "/mosquitto.log", 0), lines);
@@ -239,9 +242,21 @@ void EmbeddedBroker::start() {
     {
       std::ofstream conf(conf_path, std::ios::trunc);
       conf << "# Written by edgeflow for its embedded broker; rewritten on every start.\n"
-           << "listener " << port_ << " 127.0.0.1\n"
-           << "allow_anonymous true\n"
-           << "# Never drop QoS 1/2 messages for a subscriber that is slow or away (persistent\n"
+           << "listener " << port_ << " 127.0.0.1\n";
+      if (!options_.tls_cert_file.empty()) {
+        conf << "cafile " << options_.tls_ca_file << "\n"
+             << "certfile " << options_.tls_cert_file << "\n"
+             << "keyfile " << options_.tls_key_file << "\n"
+             << "require_certificate " << (options_.require_certificate ? "true" : "false") << "\n";
+      }
+      if (!options_.password_file.empty()) {
+        conf << "allow_anonymous false\n"
+             << "password_file " << options_.password_file << "\n";
+      } else {
+        conf << "allow_anonymous true\n";
+      }
+      if (!options_.acl_file.empty()) conf << "acl_file " << options_.acl_file << "\n";
+      conf << "# Never drop QoS 1/2 messages for a subscriber that is slow or away (persistent\n"
            << "# session): Mosquitto's default max_queued_messages 1000 silently drops the\n"
            << "# rest. 0 = no limit in count; max_queued_bytes stays 0 = no limit in bytes.\n"
            << "# The broker's memory then grows with how far a subscriber falls behind:\n"

@@ -16,6 +16,13 @@ struct EmbeddedBrokerOptions {
   bool persistence = true;
   std::string work_dir;  // config, log and persistence; "" = a fresh temporary directory
   int start_timeout_ms = 5000;
+  // TLS on the listener (all three set: uri() is then mqtts://), and who may connect: with a
+  // password_file (mosquitto_passwd's format) anonymous clients are refused; acl_file limits
+  // each user's topics. Paths are absolute.
+  std::string tls_ca_file, tls_cert_file, tls_key_file;
+  bool require_certificate = false;  // clients must present a certificate signed by the CA
+  std::string password_file;
+  std::string acl_file;
 };
 
 class EmbeddedBroker {

@@ -87,6 +87,21 @@ class MosquittoClient : public Client {
     if (!options_.username.empty())
       mosquitto_username_pw_set(mosq_, options_.username.c_str(),
                                 options_.password.empty() ? nullptr : options_.password.c_str());
+    if (address_.tls) {
+      const TlsOptions& t = options_.tls;
+      auto path = [](const std::string& p) { return p.empty() ? nullptr : p.c_str(); };
+      int rc =
+          mosquitto_tls_set(mosq_, path(t.ca_file), t.ca_file.empty() ? "/etc/ssl/certs" : nullptr,
+                            path(t.cert_file), path(t.key_file), nullptr);
+      if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_opts_set(mosq_, 1 /* SSL_VERIFY_PEER */, nullptr, nullptr);
+      if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_tls_insecure_set(mosq_, !t.verify_hostname);
+      if (rc != MOSQ_ERR_SUCCESS) {
+        mosquitto_destroy(mosq_);
+        throw MqttError("TLS settings for MQTT broker " + options_.uri + ": " +
+                        mosq_error_text(rc, errno) + " (check tls.ca_file, cert_file, key_file)");
+      }
+    }
     if (!options_.will_topic.empty()) {
       int rc = mosquitto_will_set(
           mosq_, options_.will_topic.c_str(), static_cast<int>(options_.will_payload.size()),
@@ -122,9 +137,7 @@ class MosquittoClient : public Client {
     int err = errno;
     bool need_connect = false;
     if (rc != MOSQ_ERR_SUCCESS) {
-      std::lock_guard<std::mutex> lock(mu_);
-      last_error_ = mosq_error_text(rc, err);
-      ++failed_attempts_;
+      attempt_failed(mosq_error_text(rc, err));  // the network thread is not running yet
       need_connect = true;
     }
     thread_ = std::thread([this, need_connect] { run(need_connect); });
@@ -266,6 +279,8 @@ class MosquittoClient : public Client {
       if (was_connected) {
         std::lock_guard<std::mutex> lock(mu_);
         last_error_ = mosq_error_text(rc, err);
+      } else if (rc == MOSQ_ERR_CONN_REFUSED) {
+        // The CONNACK's refusal: on_connect() has recorded its reason, which says more.
       } else if (rc != MOSQ_ERR_NO_CONN || !stopping) {
         attempt_failed(mosq_error_text(rc, err));
       }
@@ -283,7 +298,16 @@ class MosquittoClient : public Client {
     cv_.notify_all();
   }
 
-  void attempt_failed(const std::string& reason) {
+  void attempt_failed(std::string reason) {
+    // libmosquitto says only "a TLS error occurred": a handshake of our own says which (an
+    // untrusted or expired certificate, a host name it is not made out to). Once per client.
+    if (address_.tls && !tls_probed_ && reason.find("refused") == std::string::npos &&
+        reason.find("not found") == std::string::npos &&
+        reason.find("timed out") == std::string::npos) {
+      tls_probed_ = true;
+      tls_reason_ = tls_probe(address_, options_.tls, 2000);
+    }
+    if (!tls_reason_.empty()) reason = tls_reason_;
     {
       std::lock_guard<std::mutex> lock(mu_);
       last_error_ = reason;
@@ -393,7 +417,9 @@ class MosquittoClient : public Client {
   std::unordered_set<int> pending_;         // mids of QoS 1/2 publishes not acknowledged
   std::unordered_set<int> suback_pending_;  // mids of subscribes waiting for SUBACK
   std::map<std::string, int> subscriptions_;
-  int delay_ms_;  // next reconnect delay; network thread (and callbacks on it) only
+  int delay_ms_;             // next reconnect delay; network thread (and callbacks on it) only
+  bool tls_probed_ = false;  // network thread only, as is tls_reason_
+  std::string tls_reason_;
   AtomicStats stats_;
 };
 

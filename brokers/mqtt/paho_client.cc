@@ -53,7 +53,8 @@ int ceil_seconds(int ms) { return std::max(1, (ms + 999) / 1000); }
 
 std::string paho_uri(const BrokerAddress& a) {
   bool v6 = a.host.find(':') != std::string::npos;
-  return "tcp://" + (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
+  return std::string(a.tls ? "ssl://" : "tcp://") + (v6 ? "[" + a.host + "]" : a.host) + ":" +
+         std::to_string(a.port);
 }
 
 constexpr size_t kInboxLimit = 65536;
@@ -83,6 +84,18 @@ class PahoClient : public Client {
         .max_inflight(options_.max_inflight);
     if (!options_.username.empty()) b.user_name(options_.username);
     if (!options_.password.empty()) b.password(options_.password);
+    if (address_.tls) {
+      const TlsOptions& t = options_.tls;
+      ::mqtt::ssl_options_builder ssl;
+      ssl.enable_server_cert_auth(true).verify(t.verify_hostname);
+      if (t.ca_file.empty()) {
+        ssl.ca_path("/etc/ssl/certs");
+      } else {
+        ssl.trust_store(t.ca_file);
+      }
+      if (!t.cert_file.empty()) ssl.key_store(t.cert_file).private_key(t.key_file);
+      b.ssl(ssl.finalize());
+    }
     if (!options_.will_topic.empty())
       b.will(::mqtt::will_options(options_.will_topic, options_.will_payload, options_.will_qos,
                                   options_.will_retain));
@@ -369,6 +382,11 @@ class PahoClient : public Client {
       // Paho's texts are terse ("MQTT error [-1]: TCP/TLS connect failure"): a plain TCP
       // connect tells refused from unreachable from unknown host.
       std::string why = tcp_probe(address_, 1000);
+      if (why.empty() && address_.tls) why = tls_probe(address_, options_.tls, 2000);
+      if (why.empty() && e.get_return_code() == 5)
+        why = "the broker refused the connection: not authorised";
+      if (why.empty() && e.get_return_code() == 4)
+        why = "the broker refused the connection: bad user name or password";
       return why.empty() ? std::string(e.what()) : why;
     }
   }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "brokers/mqtt/client_internal.h"
+#include "brokers/mqtt/security.h"
 #include "runtime/duration.h"
 #include "runtime/schema.h"
 
@@ -244,12 +245,42 @@ void check_broker_option(const std::string& broker) {
   }
 }
 
+std::vector<OptionSpec> security_options() {
+  return {
+      opt_map("tls",
+              "TLS for an mqtts:// broker: {ca_file, cert_file, key_file, verify_hostname}; "
+              "default: links.mqtt.tls when the stage names no broker of its own"),
+      opt_string("credentials",
+                 "YAML file with username and password (mode 0600); default: "
+                 "links.mqtt.credentials when the stage names no broker of its own"),
+  };
+}
+
+void read_security_options(const Options& o, ClientChoice& choice) {
+  auto resolve = [&](const std::string& path) { return o.resolve(path); };
+  if (o.has("tls")) {
+    for (const auto& [key, value] : o.get_map("tls")) {
+      std::string problem = set_mqtt_tls_key(choice.security, key, value, resolve);
+      if (!problem.empty()) throw OptionError("tls", problem);
+    }
+  }
+  if (o.has("credentials")) choice.security.credentials_file = o.resolve_path("credentials");
+  if (o.has("tls") && !choice.broker.empty() && !mqtt::detail::parse_uri(choice.broker).tls)
+    throw OptionError("tls", "the broker " + choice.broker +
+                                 " is plain TCP: write it as mqtts://HOST:8883 to use TLS");
+}
+
 mqtt::ClientOptions client_options(const ClientChoice& choice, Context& ctx) {
   mqtt::ClientOptions o;
   o.uri = choice.broker.empty() ? ctx.links().mqtt_broker : choice.broker;
   if (o.uri.empty())
     throw OperatorError(
         "no MQTT broker: set the stage's 'broker' option or links.mqtt.broker in the pipeline");
+  try {
+    mqtt::apply_security(choice.broker.empty() ? ctx.links().mqtt_security : choice.security, o);
+  } catch (const mqtt::MqttError& e) {
+    throw OperatorError(e.what());
+  }
   o.client_id = choice.client_id.empty()
                     ? "edgeflow-" + ctx.pipeline() + "-" + ctx.stage() + "-" + ctx.node()
                     : choice.client_id;

@@ -53,7 +53,14 @@ struct ClientChoice {
   std::string broker;     // "" = links.mqtt_broker
   std::string client;     // "" = links.mqtt_client
   std::string client_id;  // "" = edgeflow-PIPELINE-STAGE-NODE
+  // tls: and credentials: of the stage; a stage that names its own broker uses only these,
+  // one that does not uses those of links.mqtt.
+  MqttSecurity security;
 };
+// The options of both operators for TLS and credentials.
+std::vector<OptionSpec> security_options();
+// Reads them into choice.security (OptionError on 'tls' or 'credentials').
+void read_security_options(const Options& o, ClientChoice& choice);
 // Checks the broker URI at load time (OptionError on 'broker').
 void check_broker_option(const std::string& broker);
 // Options for a client of `ctx`'s stage; throws OperatorError when no broker is known.

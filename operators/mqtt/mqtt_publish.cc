@@ -70,6 +70,7 @@ class MqttPublish : public Operator {
             .def("10s")
             .at_least(0),
     };
+    for (OptionSpec& sec : mqttop::security_options()) s.options.push_back(std::move(sec));
     return s;
   }
 
@@ -80,6 +81,7 @@ class MqttPublish : public Operator {
         format_(mqttop::parse_format(o.get_string("format"))),
         drain_timeout_us_(o.get_duration_us("drain_timeout")) {
     if (o.has("broker")) choice_.broker = o.get_string("broker");
+    mqttop::read_security_options(o, choice_);
     if (o.has("client")) choice_.client = o.get_string("client");
     if (o.has("client_id")) choice_.client_id = o.get_string("client_id");
     mqttop::check_broker_option(choice_.broker);

@@ -92,6 +92,7 @@ class MqttSubscribe : public Operator {
             .at_least(1)
             .at_most(268435455),  // the largest MQTT packet
     };
+    for (OptionSpec& sec : mqttop::security_options()) s.options.push_back(std::move(sec));
     return s;
   }
 
@@ -111,6 +112,7 @@ class MqttSubscribe : public Operator {
                           "as in sensors/+/temperature or sensors/#");
     }
     if (o.has("broker")) choice_.broker = o.get_string("broker");
+    mqttop::read_security_options(o, choice_);
     if (o.has("client")) choice_.client = o.get_string("client");
     if (o.has("client_id")) choice_.client_id = o.get_string("client_id");
     mqttop::check_broker_option(choice_.broker);

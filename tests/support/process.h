@@ -38,6 +38,7 @@ class Process {
   std::string err() const;
   // Waits (bounded) until `text` appears in stderr; false on timeout or exit.
   bool wait_for_err(const std::string& text, double timeout_seconds);
+  bool wait_for_out(const std::string& text, double timeout_seconds);  // the same, stdout
 
  private:
   pid_t pid_ = -1;

@@ -1,0 +1,177 @@
+// A pipeline over a broker that wants TLS and a password: links.mqtt and the mqtt.* stages
+// with tls: and credentials:, run by the edgeflow binary against a real mosquitto (TLS
+// listener on a free loopback port, password file from mosquitto_passwd, certificates from
+// scripts/make-test-ca.sh), and read by mosquitto_sub over TLS as anyone would.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "brokers/mqtt/embedded_broker.h"
+#include "tests/support/process.h"
+
+namespace edgeflow {
+namespace {
+
+using testing::edgeflow_binary;
+using testing::make_temp_dir;
+using testing::Process;
+using testing::ProcessResult;
+using testing::read_file;
+using testing::run_process;
+using testing::source_dir;
+using testing::write_file;
+
+constexpr char kPassword[] = "Edge-Pa55-word";
+
+class SecureBroker : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir();
+    ProcessResult ca = run_process({source_dir() + "/scripts/make-test-ca.sh", dir_}, 60);
+    ASSERT_EQ(ca.exit_code, 0) << ca.err << ca.out;
+    ProcessResult pw =
+        run_process({"/usr/bin/mosquitto_passwd", "-c", "-b", dir_ + "/passwd", "pi-1", kPassword});
+    ASSERT_EQ(pw.exit_code, 0) << pw.err;
+    credentials("pi-1.credentials.yaml", kPassword);
+    credentials("wrong.credentials.yaml", "Not-The-Password");
+    mqtt::EmbeddedBrokerOptions o;
+    o.persistence = false;
+    o.tls_ca_file = dir_ + "/ca.crt";
+    o.tls_cert_file = dir_ + "/server.crt";
+    o.tls_key_file = dir_ + "/server.key";
+    o.password_file = dir_ + "/passwd";
+    broker_ = std::make_unique<mqtt::EmbeddedBroker>(o);
+    broker_->start();
+    uri_ = "mqtts://localhost:" + std::to_string(broker_->port());
+  }
+  void credentials(const std::string& name, const std::string& password) {
+    write_file(dir_ + "/" + name, "username: pi-1\npassword: " + password + "\n");
+    chmod((dir_ + "/" + name).c_str(), 0600);
+  }
+  // Two nodes joined by an MQTT link over TLS; relative paths are the pipeline file's folder.
+  std::string link_pipeline(const std::string& credentials_file, int count) {
+    std::ostringstream y;
+    y << "pipeline: tls-link\n"
+         "nodes: {pi-1: {tier: edge}, cloud: {tier: cloud}}\n"
+         "links:\n"
+         "  via: mqtt\n"
+         "  mqtt:\n"
+         "    broker: \""
+      << uri_
+      << "\"\n"
+         "    tls: {ca_file: ca.crt}\n"
+         "    credentials: "
+      << credentials_file
+      << "\n"
+         "stages:\n"
+         "  - {id: sensors, op: weather.simulate, on: edge, with: {period: 1s, speed: 0, count: "
+      << count
+      << "}}\n"
+         "  - {id: out, op: file.write, on: cloud, from: sensors, with: {path: out.jsonl}}\n";
+    return y.str();
+  }
+
+  std::string dir_, uri_;
+  std::unique_ptr<mqtt::EmbeddedBroker> broker_;
+};
+
+size_t lines(const std::string& text) {
+  size_t n = 0;
+  for (char c : text) n += c == '\n';
+  return n;
+}
+
+TEST_F(SecureBroker, ALinkCarriesEveryReadingOverTlsWithAPassword) {
+  write_file(dir_ + "/p.yaml", link_pipeline("pi-1.credentials.yaml", 200));
+  ProcessResult r = run_process({edgeflow_binary(), "run", dir_ + "/p.yaml", "--quiet"}, 120);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(read_file(dir_ + "/out.jsonl")), 200u);
+  EXPECT_EQ(r.err.find(kPassword), std::string::npos) << "the password leaked: " << r.err;
+}
+
+TEST_F(SecureBroker, AWrongPasswordStopsTheRunNamingTheBroker) {
+  write_file(dir_ + "/p.yaml", link_pipeline("wrong.credentials.yaml", 10));
+  ProcessResult r = run_process({edgeflow_binary(), "run", dir_ + "/p.yaml"}, 120);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(uri_), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not authorised"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("Not-The-Password"), std::string::npos) << "the password leaked: " << r.err;
+}
+
+TEST_F(SecureBroker, ACredentialsFileOthersMayReadIsRefusedAtStart) {
+  write_file(dir_ + "/p.yaml", link_pipeline("pi-1.credentials.yaml", 10));
+  chmod((dir_ + "/pi-1.credentials.yaml").c_str(), 0644);
+  ProcessResult r = run_process({edgeflow_binary(), "run", dir_ + "/p.yaml"}, 120);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("chmod 600"), std::string::npos) << r.err;
+}
+
+TEST_F(SecureBroker, MqttPublishOverTlsIsReadByMosquittoSub) {
+  // mosquitto_sub over TLS with the same CA and user, as any reader of the topic would.
+  // stdbuf: line-buffered, so the SUBACK line shows before mosquitto_sub exits.
+  Process sub({"/usr/bin/stdbuf",
+               "-oL",
+               "/usr/bin/mosquitto_sub",
+               "-h",
+               "localhost",
+               "-p",
+               std::to_string(broker_->port()),
+               "--cafile",
+               dir_ + "/ca.crt",
+               "-u",
+               "pi-1",
+               "-P",
+               kPassword,
+               "-t",
+               "nodes/pi-1/weather",
+               "-C",
+               "20",
+               "-W",
+               "60",
+               "-q",
+               "1",
+               "-d"});
+  ASSERT_TRUE(sub.wait_for_out("SUBACK", 30)) << sub.err() << sub.out();
+  std::ostringstream y;
+  y << "pipeline: tls-publish\n"
+       "stages:\n"
+       "  - {id: sensors, op: weather.simulate, with: {period: 1s, speed: 0, count: 20}}\n"
+       "  - id: out\n"
+       "    op: mqtt.publish\n"
+       "    from: sensors\n"
+       "    with:\n"
+       "      broker: \""
+    << uri_
+    << "\"\n"
+       "      topic: nodes/pi-1/weather\n"
+       "      tls: {ca_file: ca.crt, verify_hostname: true}\n"
+       "      credentials: pi-1.credentials.yaml\n";
+  write_file(dir_ + "/p.yaml", y.str());
+  ProcessResult r = run_process({edgeflow_binary(), "run", dir_ + "/p.yaml", "--quiet"}, 120);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(sub.wait(60)) << sub.err();
+  size_t readings = 0;
+  std::istringstream out(sub.out());
+  for (std::string line; std::getline(out, line);)
+    readings += line.find("\"temperature\"") != std::string::npos;
+  EXPECT_EQ(readings, 20u) << sub.out();
+}
+
+TEST_F(SecureBroker, TlsKeysAreCheckedWhereTheyAreWritten) {
+  write_file(dir_ + "/p.yaml",
+             "pipeline: bad-tls\n"
+             "links: {mqtt: {broker: \"tcp://127.0.0.1:1\", tls: {ca_file: ca.crt, verify: no}}}\n"
+             "stages:\n"
+             "  - {id: s, op: weather.simulate, with: {count: 1}}\n"
+             "  - {id: o, op: file.write, from: s, with: {path: o.jsonl}}\n");
+  ProcessResult r = run_process({edgeflow_binary(), "validate", dir_ + "/p.yaml"}, 60);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE((r.err + r.out).find("p.yaml:2:"), std::string::npos) << r.err << r.out;
+  EXPECT_NE((r.err + r.out).find("unknown tls key 'verify'"), std::string::npos) << r.err << r.out;
+}
+
+}  // namespace
+}  // namespace edgeflow
