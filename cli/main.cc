@@ -486,6 +486,10 @@ int main(int argc, char** argv) {
       "deploy", "Sign each node's part of a pipeline and send it; wait until they run it");
   deploy->add_option("FILE", da.file, "pipeline file")->required();
   deploy->add_option("--broker", da.broker, "the fleet's MQTT broker URI")->required();
+  deploy->add_option("--tls-ca", da.access.tls_ca,
+                     "CA file for an mqtts:// broker (default: the system's)");
+  deploy->add_option("--credentials", da.access.credentials,
+                     "YAML file with username and password (mode 0600)");
   deploy->add_option("--key", da.key, "cloud key file (edgeflow wallet new)")->required();
   deploy->add_option("--set", da.sets, "override an option: STAGE.OPTION=VALUE (repeatable)");
   deploy->add_option("--wait", da.wait, "how long to wait for the nodes (default 60s)");
@@ -493,11 +497,19 @@ int main(int argc, char** argv) {
   auto* undeploy = app.add_subcommand("undeploy", "Stop a pipeline on every node running it");
   undeploy->add_option("PIPELINE", ua.pipeline, "pipeline name")->required();
   undeploy->add_option("--broker", ua.broker, "the fleet's MQTT broker URI")->required();
+  undeploy->add_option("--tls-ca", ua.access.tls_ca,
+                       "CA file for an mqtts:// broker (default: the system's)");
+  undeploy->add_option("--credentials", ua.access.credentials,
+                       "YAML file with username and password (mode 0600)");
   undeploy->add_option("--key", ua.key, "cloud key file")->required();
   undeploy->add_option("--wait", ua.wait, "how long to wait for the nodes (default 30s)");
   NodesArgs na;
   auto* nodes = app.add_subcommand("nodes", "The fleet: each node's state, pipeline and spool");
   nodes->add_option("--broker", na.broker, "the fleet's MQTT broker URI")->required();
+  nodes->add_option("--tls-ca", na.access.tls_ca,
+                    "CA file for an mqtts:// broker (default: the system's)");
+  nodes->add_option("--credentials", na.access.credentials,
+                    "YAML file with username and password (mode 0600)");
   nodes->add_flag("--json", na.json, "a JSON array of objects");
   nodes->add_option("--wait", na.wait, "how long to collect status messages (default 1s)");
 

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "brokers/mqtt/client.h"
+#include "brokers/mqtt/security.h"
 #include "crypto/crypto.h"
 #include "fleet/protocol.h"
 #include "runtime/clock.h"
@@ -30,9 +31,13 @@ constexpr int kInvalid = 2;
 // Collects the fleet's retained status messages.
 class StatusWatch {
  public:
-  explicit StatusWatch(const std::string& broker, const std::string& id) {
+  StatusWatch(const std::string& broker, const BrokerAccess& access, const std::string& id) {
     mqtt::ClientOptions co;
     co.uri = broker;
+    MqttSecurity s;
+    s.ca_file = access.tls_ca;
+    s.credentials_file = access.credentials;
+    mqtt::apply_security(s, co);
     co.client_id =
         id + "-" + std::to_string(wall_ms() % 1000000) + "-" + std::to_string(::getpid());
     co.connect_timeout_ms = 5000;
@@ -113,7 +118,7 @@ int cmd_deploy(const DeployArgs& a) {
 
   std::unique_ptr<StatusWatch> watch;
   try {
-    watch = std::make_unique<StatusWatch>(a.broker, "ef-deploy");
+    watch = std::make_unique<StatusWatch>(a.broker, a.access, "ef-deploy");
   } catch (const std::exception& e) {
     std::cerr << "edgeflow deploy: " << e.what() << "\n";
     return kFailed;
@@ -185,7 +190,7 @@ int cmd_undeploy(const UndeployArgs& a) {
   if (!key) return kInvalid;
   std::unique_ptr<StatusWatch> watch;
   try {
-    watch = std::make_unique<StatusWatch>(a.broker, "ef-undeploy");
+    watch = std::make_unique<StatusWatch>(a.broker, a.access, "ef-undeploy");
   } catch (const std::exception& e) {
     std::cerr << "edgeflow undeploy: " << e.what() << "\n";
     return kFailed;
@@ -242,7 +247,7 @@ int cmd_nodes(const NodesArgs& a) {
   if (!wait) return kInvalid;
   std::unique_ptr<StatusWatch> watch;
   try {
-    watch = std::make_unique<StatusWatch>(a.broker, "ef-nodes");
+    watch = std::make_unique<StatusWatch>(a.broker, a.access, "ef-nodes");
   } catch (const std::exception& e) {
     std::cerr << "edgeflow nodes: " << e.what() << "\n";
     return kFailed;

@@ -39,7 +39,7 @@ NodeConfig load_node_config(const std::string& path, bool require_trust) {
     throw ConfigError(path + ": the config must be a map (node: ..., broker: ...)");
   static const std::vector<std::string> known = {
       "node",   "broker", "data_dir",  "trust", "credentials", "status_period", "keepalive",
-      "labels", "device", "files_dir", "spool", "sysfs_root",  "battery"};
+      "labels", "device", "files_dir", "spool", "sysfs_root",  "battery",       "tls"};
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -171,6 +171,20 @@ NodeConfig load_node_config(const std::string& path, bool require_trust) {
       throw ConfigError(file.string() + ": needs 'username' and 'password'");
     c.username = cred["username"].as<std::string>();
     c.password = cred["password"].as<std::string>();
+    c.security.credentials_file = file.string();
+  }
+  if (YAML::Node tls = root["tls"]) {
+    if (!tls.IsMap())
+      throw ConfigError(where(path, tls) + "'tls' must be a map like {ca_file: ca.crt}");
+    auto resolve = [&](const std::string& p) {
+      std::filesystem::path f = p;
+      return (f.is_relative() ? std::filesystem::path(path).parent_path() / f : f).string();
+    };
+    for (const auto& kv : tls) {
+      std::string problem = set_mqtt_tls_key(c.security, kv.first.as<std::string>(),
+                                             kv.second.as<std::string>(), resolve);
+      if (!problem.empty()) throw ConfigError(where(path, kv.first) + problem);
+    }
   }
   return c;
 }

@@ -5,6 +5,7 @@
 //   data_dir: /var/lib/edgeflow       # spool, state, the running part
 //   trust: "0x..."                    # address whose signature a deployment must carry
 //   credentials: pi-1.credentials.yaml  # optional: username, password; mode 0600
+//   tls: { ca_file: ca.crt, cert_file: pi-1.crt, key_file: pi-1.key }  # mqtts:// brokers
 //   status_period: 10s                # status message at least this often (and on change)
 //   keepalive: 10s                    # MQTT keep-alive: a lost node is seen in 1.5x this
 //   labels: { site: vineyard-north }
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "brokers/spool/spool.h"
+#include "runtime/link_settings.h"
 
 namespace edgeflow {
 
@@ -50,6 +52,7 @@ struct NodeConfig {
   std::string data_dir;
   std::string trust;  // 0x address; empty only for the cloud service without deployments
   std::string username, password;  // from the credentials file; never logged
+  MqttSecurity security;           // tls: and the credentials file's path (for the part)
   int64_t status_period_ms = 10000;
   int keepalive_s = 10;
   std::map<std::string, std::string> labels;

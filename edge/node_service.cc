@@ -138,6 +138,10 @@ class NodeService {
     co.connect_timeout_ms = 3000;
     co.username = config_.username;
     co.password = config_.password;
+    co.tls.ca_file = config_.security.ca_file;
+    co.tls.cert_file = config_.security.cert_file;
+    co.tls.key_file = config_.security.key_file;
+    co.tls.verify_hostname = config_.security.verify_hostname;
     co.will_topic = fleet::status_topic(config_.node);
     co.will_payload = nlohmann::json({{"node", config_.node},
                                       {"state", "offline"},
@@ -257,6 +261,7 @@ class NodeService {
     PartSettings s;
     s.node = config_.node;
     s.broker = broker_uri_;
+    s.security = config_.security;
     s.data_dir = config_.data_dir;
     s.files_dir = config_.files_dir;
     s.spool = spool_.get();

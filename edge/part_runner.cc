@@ -70,6 +70,7 @@ PartRunner::PartRunner(const fleet::Deployment& d, const PartSettings& s) : d_(d
   }
   // The fleet shares the service's broker; a device at boot keeps retrying it.
   pipeline_->links.mqtt_broker = s.broker;
+  pipeline_->links.mqtt_security = s.security;
   pipeline_->links.mqtt_retry = true;
   plan_ = place(*pipeline_);
   transport_ = make_link_transport(*pipeline_, plan_, s.spool);

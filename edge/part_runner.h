@@ -11,6 +11,7 @@
 #include "fleet/protocol.h"
 #include "runtime/executor.h"
 #include "runtime/link.h"
+#include "runtime/link_settings.h"
 #include "runtime/pipeline.h"
 #include "runtime/placement.h"
 
@@ -19,6 +20,7 @@ namespace edgeflow {
 struct PartSettings {
   std::string node;
   std::string broker;
+  MqttSecurity security;  // the service's tls: and credentials:, for the part's links too
   std::string data_dir;
   std::string files_dir;  // relative paths; empty: the deployment's base_dir
   Spool* spool = nullptr;

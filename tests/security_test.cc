@@ -160,6 +160,25 @@ TEST_F(SecureBroker, MqttPublishOverTlsIsReadByMosquittoSub) {
   EXPECT_EQ(readings, 20u) << sub.out();
 }
 
+TEST_F(SecureBroker, FleetCommandsReachTheBrokerWithACaAndCredentials) {
+  ProcessResult r =
+      run_process({edgeflow_binary(), "nodes", "--broker", uri_, "--tls-ca", dir_ + "/ca.crt",
+                   "--credentials", dir_ + "/pi-1.credentials.yaml", "--json"},
+                  60);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, 1), "[") << r.out;
+  r = run_process({edgeflow_binary(), "nodes", "--broker", uri_, "--tls-ca", dir_ + "/ca.crt",
+                   "--credentials", dir_ + "/wrong.credentials.yaml"},
+                  60);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(uri_), std::string::npos) << r.err;
+  r = run_process({edgeflow_binary(), "nodes", "--broker", uri_, "--tls-ca", dir_ + "/other-ca.crt",
+                   "--credentials", dir_ + "/pi-1.credentials.yaml"},
+                  60);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("certificate"), std::string::npos) << r.err;
+}
+
 TEST_F(SecureBroker, TlsKeysAreCheckedWhereTheyAreWritten) {
   write_file(dir_ + "/p.yaml",
              "pipeline: bad-tls\n"
