@@ -35,6 +35,7 @@
 #include "runtime/placement.h"
 #include "runtime/plugins.h"
 #include "runtime/registry.h"
+#include "security/broker_config.h"
 
 namespace edgeflow {
 namespace {
@@ -521,6 +522,17 @@ int main(int argc, char** argv) {
   profile->add_option("--out", pa.out, "profile file (default FILE.profile.json beside it)");
   profile->add_option("--set", pa.sets, "override: STAGE.OPTION=VALUE or STAGE.on=NODE");
   profile->add_option("--broker", pa.broker, "MQTT broker for links (default: an embedded one)");
+  security::BrokerConfigArgs bc;
+  auto* broker_config = app.add_subcommand(
+      "broker-config",
+      "Write a Mosquitto config for the pipeline's fleet: TLS, a password and an ACL per node");
+  broker_config->add_option("FILE", bc.file, "pipeline file (links.mqtt.broker names the broker)")
+      ->required();
+  broker_config->add_option("--out", bc.out, "folder for mosquitto.conf, passwd, acl, credentials/")
+      ->required();
+  broker_config->add_option("--bind", bc.bind,
+                            "listener address (default: the broker URI's host if an IP, else all)");
+  broker_config->add_flag("--force", bc.force, "replace an existing passwd and credentials");
   PlanArgs pl;
   auto* plan = app.add_subcommand(
       "plan", "Predict link traffic and each node's energy for a placement (needs a profile)");
@@ -569,6 +581,7 @@ int main(int argc, char** argv) {
   if (*nodes) return cmd_nodes(na);
   if (*profile) return cmd_profile(pa);
   if (*plan) return cmd_plan(pl);
+  if (*broker_config) return security::cmd_broker_config(bc);
   if (*manifest) {
     std::string why;
     if (write_plugin_manifest(manifest_plugin, manifest_out, &why)) return 0;

@@ -16,7 +16,15 @@ struct MqttSecurity {
   std::string cert_file;  // this client's certificate (PEM), for brokers that ask for one
   std::string key_file;   // its private key
   bool verify_hostname = true;
-  std::string credentials_file;  // "" = connect without a username
+  std::string credentials_file;  // "" = connect without a username; {node}: the node's name
+  // The settings of one node: {node} in the credentials path becomes its name, so one file
+  // names each node's own credentials (credentials/{node}.yaml, as broker-config writes them).
+  MqttSecurity for_node(const std::string& node) const {
+    MqttSecurity s = *this;
+    for (size_t at; (at = s.credentials_file.find("{node}")) != std::string::npos;)
+      s.credentials_file.replace(at, 6, node);
+    return s;
+  }
 };
 
 // One key of a `tls:` map into `s` (paths resolved by `resolve`); "" or what is wrong.

@@ -72,7 +72,7 @@ struct Shared {
     const LinkDefaults& d = ctx.links();
     MqttLinkOptions o;
     o.broker = d.mqtt_broker;
-    o.security = d.mqtt_security;
+    o.security = d.mqtt_security.for_node(node);
     o.client = d.mqtt_client;
     o.client_id =
         id_safe("ef-" + ctx.pipeline() + "-l" + std::to_string(l.id) + "-" + node + "-" + end);

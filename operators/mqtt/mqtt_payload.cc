@@ -277,7 +277,9 @@ mqtt::ClientOptions client_options(const ClientChoice& choice, Context& ctx) {
     throw OperatorError(
         "no MQTT broker: set the stage's 'broker' option or links.mqtt.broker in the pipeline");
   try {
-    mqtt::apply_security(choice.broker.empty() ? ctx.links().mqtt_security : choice.security, o);
+    mqtt::apply_security(
+        (choice.broker.empty() ? ctx.links().mqtt_security : choice.security).for_node(ctx.node()),
+        o);
   } catch (const mqtt::MqttError& e) {
     throw OperatorError(e.what());
   }
