@@ -181,6 +181,9 @@ NodeConfig load_node_config(const std::string& path, bool require_trust) {
       return (f.is_relative() ? std::filesystem::path(path).parent_path() / f : f).string();
     };
     for (const auto& kv : tls) {
+      if (!kv.second.IsScalar())
+        throw ConfigError(where(path, kv.second) + "tls '" + kv.first.as<std::string>() +
+                          "' must be a single value");
       std::string problem = set_mqtt_tls_key(c.security, kv.first.as<std::string>(),
                                              kv.second.as<std::string>(), resolve);
       if (!problem.empty()) throw ConfigError(where(path, kv.first) + problem);

@@ -536,7 +536,16 @@ void Executor::Engine::drive(Instance* x) {
   }
   turn.unlock();
   if (hand_over) wake(x);
-  while (Instance* next = std::exchange(t_run_next, nullptr)) run_turn(next);
+  while (Instance* next = std::exchange(t_run_next, nullptr)) {
+    // A link sender blocks while its broker or receiver is away: never on the caller's
+    // thread (a broker client's, which must go on with keep-alives), but on a worker, as
+    // before (start() gives each sender a worker of its own for that).
+    if (!next->plan_copy) {
+      run_queue.push(next);
+      continue;
+    }
+    run_turn(next);
+  }
   t_is_worker = was_worker;
   t_driving = false;
 }

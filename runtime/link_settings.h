@@ -21,7 +21,8 @@ struct MqttSecurity {
   // names each node's own credentials (credentials/{node}.yaml, as broker-config writes them).
   MqttSecurity for_node(const std::string& node) const {
     MqttSecurity s = *this;
-    for (size_t at; (at = s.credentials_file.find("{node}")) != std::string::npos;)
+    for (size_t at = 0; (at = s.credentials_file.find("{node}", at)) != std::string::npos;
+         at += node.size())
       s.credentials_file.replace(at, 6, node);
     return s;
   }

@@ -1,8 +1,12 @@
 #include "security/broker_config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -47,13 +51,22 @@ bool is_ip_literal(const std::string& host) {
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
+// Created 0600 before a byte of it is written: a password is never readable by others, not
+// even for a moment (an existing file is made 0600 first, then truncated).
 void write_private(const fs::path& path, const std::string& text) {
-  {
-    std::ofstream f(path, std::ios::trunc);
-    f << text;
-    if (!f) throw std::runtime_error("cannot write " + path.string());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+  bool ok = fchmod(fd, 0600) == 0 && ftruncate(fd, 0) == 0;
+  for (size_t done = 0; ok && done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0)
+      ok = false;
+    else
+      done += static_cast<size_t>(n);
   }
-  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+  ok = ::close(fd) == 0 && ok;
+  if (!ok) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
 }
 
 }  // namespace
@@ -62,14 +75,23 @@ std::string broker_acl(const PipelineSpec& p) {
   // user -> (access, topic) in a stable order
   std::map<std::string, std::set<std::pair<std::string, std::string>>> rules;
   std::vector<std::string> cloud_users;
+  std::vector<std::string> users;
   for (const NodeSpec& n : p.nodes) {
-    rules[n.name].insert({"write", fleet::status_topic(n.name)});
-    rules[n.name].insert({"read", fleet::deploy_topic(n.name)});
+    users.push_back(n.name);
     if (n.tier == "cloud") cloud_users.push_back(n.name);
   }
-  if (cloud_users.empty()) cloud_users.push_back("cloud");
+  if (cloud_users.empty()) {
+    cloud_users.push_back("cloud");
+    users.push_back("cloud");
+  }
+  for (const std::string& u : users) {
+    rules[u].insert({"write", fleet::status_topic(u)});
+    rules[u].insert({"read", fleet::deploy_topic(u)});
+  }
+  // The cloud reads every status, marks a silent node lost on its status topic
+  // (cloud/registry.cc), and deploys to every node.
   for (const std::string& c : cloud_users) {
-    rules[c].insert({"read", fleet::kStatusFilter});
+    rules[c].insert({"readwrite", fleet::kStatusFilter});
     rules[c].insert({"write", "edgeflow/nodes/+/deploy"});
   }
   const Plan plan = place(p);

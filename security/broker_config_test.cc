@@ -43,7 +43,7 @@ stages:
   EXPECT_EQ(pi1.find("pi-2"), std::string::npos) << "pi-1 may touch pi-2's topics:\n" << pi1;
   EXPECT_EQ(pi1.find("edgeflow/nodes/+"), std::string::npos) << pi1;
   EXPECT_NE(hub.find("topic read edgeflow/station/sensors/out\n"), std::string::npos) << acl;
-  EXPECT_NE(hub.find("topic read edgeflow/nodes/+/status\n"), std::string::npos) << acl;
+  EXPECT_NE(hub.find("topic readwrite edgeflow/nodes/+/status\n"), std::string::npos) << acl;
   EXPECT_NE(hub.find("topic write edgeflow/nodes/+/deploy\n"), std::string::npos) << acl;
   EXPECT_NE(hub.find("topic write edgeflow/station/_ready/sensors/out/hub\n"), std::string::npos);
 }

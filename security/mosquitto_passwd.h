@@ -10,7 +10,8 @@ namespace edgeflow::security {
 // The line for one user, without the newline. Throws std::runtime_error if OpenSSL fails.
 std::string mosquitto_passwd_line(const std::string& user, const std::string& password);
 
-// A random password of `length` characters [A-Za-z0-9], from the kernel's random source.
+// A random password of `length` letters and digits (look-alikes such as l, 1, O, 0 left out),
+// from OpenSSL's random source.
 std::string random_password(size_t length = 24);
 
 }  // namespace edgeflow::security

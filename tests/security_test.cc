@@ -192,6 +192,16 @@ TEST_F(SecureBroker, TlsKeysAreCheckedWhereTheyAreWritten) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE((r.err + r.out).find("p.yaml:2:"), std::string::npos) << r.err << r.out;
   EXPECT_NE((r.err + r.out).find("unknown tls key 'verify'"), std::string::npos) << r.err << r.out;
+  // tls: on a stage that names no broker would be ignored: refused, with where it goes.
+  write_file(dir_ + "/q.yaml",
+             "pipeline: stage-tls\n"
+             "stages:\n"
+             "  - {id: s, op: weather.simulate, with: {count: 1}}\n"
+             "  - {id: o, op: mqtt.publish, from: s, with: {topic: t, tls: {ca_file: ca.crt}}}\n");
+  r = run_process({edgeflow_binary(), "validate", dir_ + "/q.yaml"}, 60);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE((r.err + r.out).find("goes with the stage's own broker"), std::string::npos)
+      << r.err << r.out;
 }
 
 // broker-config's files, the test CA it ships, and a real mosquitto run with them: three

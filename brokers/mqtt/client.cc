@@ -19,6 +19,17 @@ namespace edgeflow::mqtt {
 namespace detail {
 
 BrokerAddress parse_uri(const std::string& uri) {
+  // user:password@ in a URI: never repeated in a message, and not the place for them.
+  const size_t scheme_end = uri.find("://");
+  const size_t at = uri.find('@', scheme_end == std::string::npos ? 0 : scheme_end);
+  if (at != std::string::npos) {
+    const std::string shown =
+        (scheme_end == std::string::npos ? "" : uri.substr(0, scheme_end + 3)) + "..." +
+        uri.substr(at);
+    throw MqttError("bad MQTT broker URI '" + shown +
+                    "': a username or password does not go in the URI; put them in a "
+                    "credentials file (credentials: FILE, mode 0600)");
+  }
   auto bad = [&](const std::string& why) {
     return MqttError("bad MQTT broker URI '" + uri + "': " + why +
                      "; write it as tcp://HOST:PORT or mqtt://HOST:PORT (port 1883 when left "
@@ -82,7 +93,9 @@ std::string unreachable_message(const std::string& uri, const std::string& reaso
     return "MQTT broker " + uri + " " + reason.substr(reason.find("refused")) +
            " (check the username and password of the credentials file, and the broker's "
            "password file and ACL)";
-  if (reason.find("certificate") != std::string::npos || reason.find("TLS") != std::string::npos)
+  const bool tls = uri.starts_with("mqtts://") || uri.starts_with("ssl://");
+  if (tls && (reason.find("certificate") != std::string::npos ||
+              reason.find("TLS") != std::string::npos || reason.find("tls.") != std::string::npos))
     return "cannot connect to MQTT broker " + uri + " over TLS: " + reason;
   return "cannot reach MQTT broker " + uri + ": " + reason +
          " (is mosquitto running? set links.mqtt.broker, or leave it empty for the embedded "

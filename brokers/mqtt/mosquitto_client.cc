@@ -301,13 +301,15 @@ class MosquittoClient : public Client {
   void attempt_failed(std::string reason) {
     // libmosquitto says only "a TLS error occurred": a handshake of our own says which (an
     // untrusted or expired certificate, a host name it is not made out to). Once per client.
-    if (address_.tls && !tls_probed_ && reason.find("refused") == std::string::npos &&
-        reason.find("not found") == std::string::npos &&
-        reason.find("timed out") == std::string::npos) {
+    // Only for a failure libmosquitto calls a TLS error (or a connection that ended during
+    // the handshake); the diagnosis is kept until the next successful connection.
+    const bool tls_failure = reason.find("TLS") != std::string::npos ||
+                             reason.find("connection lost") != std::string::npos;
+    if (address_.tls && tls_failure && !tls_probed_) {
       tls_probed_ = true;
       tls_reason_ = tls_probe(address_, options_.tls, 2000);
     }
-    if (!tls_reason_.empty()) reason = tls_reason_;
+    if (tls_failure && !tls_reason_.empty()) reason = tls_reason_;
     {
       std::lock_guard<std::mutex> lock(mu_);
       last_error_ = reason;
@@ -357,6 +359,8 @@ class MosquittoClient : public Client {
     {
       std::lock_guard<std::mutex> lock(mu_);
       delay_ms_ = options_.reconnect_min_ms;
+      tls_probed_ = false;  // a later failure gets a diagnosis of its own
+      tls_reason_.clear();
       // Renew every subscription, also when the broker kept the session: harmless, and it
       // covers a broker that lost its state.
       for (const auto& [filter, qos] : subscriptions_) {

@@ -202,6 +202,19 @@ TEST_P(MqttTlsTest, TlsSettingsOnAPlainBrokerOrUnreadableFilesAreClearErrors) {
   EXPECT_NE(e.find("no-such-ca.crt"), std::string::npos) << e;
 }
 
+TEST(MqttCredentials, APasswordInTheUriIsRefusedWithoutRepeatingIt) {
+  ClientOptions o;
+  o.uri = "mqtts://pi-1:Hunter2-secret@broker.example:8883";
+  try {
+    make_client("mosquitto", o, [](Received&&) {});
+    ADD_FAILURE() << "a URI with a password was accepted";
+  } catch (const MqttError& e) {
+    const std::string text = e.what();
+    EXPECT_EQ(text.find("Hunter2"), std::string::npos) << text;
+    EXPECT_NE(text.find("credentials file"), std::string::npos) << text;
+  }
+}
+
 TEST(MqttCredentials, AFileOthersMayReadIsRefused) {
   char tmpl[] = "/tmp/edgeflow-cred-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

@@ -265,6 +265,12 @@ void read_security_options(const Options& o, ClientChoice& choice) {
     }
   }
   if (o.has("credentials")) choice.security.credentials_file = o.resolve_path("credentials");
+  for (const char* key : {"tls", "credentials"}) {
+    if (o.has(key) && choice.broker.empty())
+      throw OptionError(key, std::string(key) +
+                                 " goes with the stage's own broker: set 'broker' on the stage, "
+                                 "or put it under links.mqtt for the pipeline's broker");
+  }
   if (o.has("tls") && !choice.broker.empty() && !mqtt::detail::parse_uri(choice.broker).tls)
     throw OptionError("tls", "the broker " + choice.broker +
                                  " is plain TCP: write it as mqtts://HOST:8883 to use TLS");
