@@ -128,6 +128,7 @@ struct Executor::Engine {
 
   void worker();
   void source_loop(Instance* x);
+  SourceStep source_turn(Instance* x);
   void run_turn(Instance* x);
   void instance_finished();
   void wake(Instance* x);
@@ -455,6 +456,20 @@ void Executor::Engine::run_turn(Instance* x) {
   if (again) run_queue.push(x);
 }
 
+// One call of generate(), its output handed on and its CPU charged; the caller holds the turn.
+SourceStep Executor::Engine::source_turn(Instance* x) {
+  SourceStep step;
+  try {
+    step = x->op->generate(*x);
+  } catch (const std::exception& e) {
+    x->error(nullptr, std::string("source failed and stops: ") + e.what());
+    step = SourceStep::done();
+  }
+  x->flush_outbox();
+  x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
+  return step;
+}
+
 void Executor::Engine::source_loop(Instance* x) {
   t_cpu_mark = thread_cpu_ns();
   bool stop_seen = false;
@@ -480,15 +495,7 @@ void Executor::Engine::source_loop(Instance* x) {
       t_cpu_mark = thread_cpu_ns();  // as a worker does after sleeping
       continue;
     }
-    SourceStep step;
-    try {
-      step = x->op->generate(*x);
-    } catch (const std::exception& e) {
-      x->error(nullptr, std::string("source failed and stops: ") + e.what());
-      step = SourceStep::done();
-    }
-    x->flush_outbox();
-    x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
+    const SourceStep step = source_turn(x);
     if (step.kind == SourceStep::kDone) break;
     turn.unlock();
     if (step.kind == SourceStep::kWaitUntil) {
@@ -522,15 +529,7 @@ void Executor::Engine::drive(Instance* x) {
   t_cpu_mark = thread_cpu_ns();        // the caller's own work before this is charged to no stage
   bool hand_over = false;              // more to do, or done: the source thread takes it from here
   if (x->room_downstream(x, 1) > 0) {  // else parked: the source thread is woken when room
-    SourceStep step;
-    try {
-      step = x->op->generate(*x);
-    } catch (const std::exception& e) {
-      x->error(nullptr, std::string("source failed and stops: ") + e.what());
-      step = SourceStep::done();
-    }
-    x->flush_outbox();
-    x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
+    const SourceStep step = source_turn(x);
     if (step.kind == SourceStep::kDone) x->driven_done = true;
     hand_over = step.kind != SourceStep::kWaitUntil;
   }

@@ -141,24 +141,24 @@ void Process::signal(int sig) {
 std::string Process::out() const { return read_file(dir_ + "/out"); }
 std::string Process::err() const { return read_file(dir_ + "/err"); }
 
-bool Process::wait_for_err(const std::string& text, double timeout_seconds) {
+bool Process::wait_for_text(const std::string& stream, const std::string& text,
+                            double timeout_seconds) {
+  auto seen = [&] { return read_file(dir_ + "/" + stream).find(text) != std::string::npos; };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (err().find(text) != std::string::npos) return true;
-    if (!running()) return err().find(text) != std::string::npos;
+    if (seen()) return true;
+    if (!running()) return seen();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
 }
 
+bool Process::wait_for_err(const std::string& text, double timeout_seconds) {
+  return wait_for_text("err", text, timeout_seconds);
+}
+
 bool Process::wait_for_out(const std::string& text, double timeout_seconds) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (out().find(text) != std::string::npos) return true;
-    if (!running()) return out().find(text) != std::string::npos;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  return wait_for_text("out", text, timeout_seconds);
 }
 
 int free_tcp_port() {

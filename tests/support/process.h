@@ -41,6 +41,8 @@ class Process {
   bool wait_for_out(const std::string& text, double timeout_seconds);  // the same, stdout
 
  private:
+  // Waits until the file of `stream` ("out" or "err") holds `text`, or the process ends.
+  bool wait_for_text(const std::string& stream, const std::string& text, double timeout_seconds);
   pid_t pid_ = -1;
   int exit_code_ = -1;
   std::string dir_;
