@@ -240,7 +240,7 @@ class Ledger {
   const std::map<Address, WorkerInfo>& workers() const { return workers_; }
 
  private:
-  // (implementation detail, see poco.cc)
+  // (implementation detail, see poco_internal.h)
   struct Impl;
   Address scheduler_;
   LedgerOptions options_;
