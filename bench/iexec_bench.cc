@@ -6,6 +6,7 @@
 //    $IEXEC_OUT/result.txt and computed.json; also the same as a tiny C program, dynamic and
 //    static, when `cc` is there) run --runs times (default 200), one after the other:
 //      s1  Sandbox::run, isolate_network true           s0  the same, isolate_network false
+//      sx  s0 without PID namespace, seccomp filter and Landlock ruleset: s0 - sx is their cost
 //      pf  plain fork+execve plus the sandbox's file work done here by hand: read + sha256 of
 //          the app, a fresh task folder with iexec_in/ and iexec_out/, a copy of the app (and
 //          lchown to nobody when root, as the sandbox does), then the result read and digested
@@ -358,7 +359,7 @@ void inflate_address_space(const std::string& file, int64_t file_bytes, int file
 }
 
 SpawnStats run_sandbox(const App& app, bool isolate, int runs, const std::string& root,
-                       bool big_parent = false) {
+                       bool big_parent = false, bool confine = true) {
   if (big_parent)
     inflate_address_space(root + "/filler-" + std::to_string(::getpid()), 56ll << 20, 1300,
                           17ll << 20, 150);
@@ -369,6 +370,8 @@ SpawnStats run_sandbox(const App& app, bool isolate, int runs, const std::string
   iexec::SandboxOptions so;
   so.work_root = make_temp_dir(root, "sbx-");
   so.isolate_network = isolate;
+  // The PID namespace, the seccomp filter and the Landlock ruleset (the defaults).
+  so.pid_namespace = so.filter_syscalls = so.confine_files = confine;
   iexec::Sandbox sandbox(so);
   std::vector<double> ms, inner;
   bool isolated = true;
@@ -571,6 +574,8 @@ bool sandbox_part(const std::vector<App>& apps, int runs, int rounds, const std:
     if (app.key == "sh") {
       add("s0", "Sandbox::run, no net ns, " + what,
           [&app, runs, root] { return run_sandbox(app, false, runs, root); });
+      add("sx", "Sandbox::run, no ns, seccomp or Landlock, " + what,
+          [&app, runs, root] { return run_sandbox(app, false, runs, root, false, false); });
       add("pf", "fork+exec + checksum/copy/dir/cleanup, " + what,
           [&app, runs, root] { return run_plain(app, Plain::kForkWithFiles, runs, root); });
     }
@@ -622,6 +627,7 @@ bool sandbox_part(const std::vector<App>& apps, int runs, int rounds, const std:
   spawn_ratio(vs, "s1", "p", "sandbox with network namespace / plain fork+exec, sh app");
   spawn_ratio(vs, "s0", "p", "sandbox without network namespace / plain fork+exec, sh app");
   spawn_ratio(vs, "s1", "s0", "cost of the network namespace (unshare)");
+  spawn_ratio(vs, "s0", "sx", "cost of the PID namespace, seccomp filter and Landlock ruleset");
   spawn_ratio(
       vs, "s1-big", "s1",
       "the same sandbox in a process shaped like edgeflow: 17 MB anon + 56 MB file, 1450 maps");

@@ -1,9 +1,9 @@
 // Task applications: the registry of apps a node may run, and the sandbox that runs one with
 // the iExec interface (IEXEC_IN, IEXEC_OUT, IEXEC_TASK_ID, input files, computed.json). iExec
 // runs Docker images; edge devices have no container engine, so edgeflow runs a native
-// executable, checked against its registered sha256, in its own directory with resource
-// limits, a wall-clock timeout that kills its process group, and no network where the kernel
-// allows it. No dependency on the runtime.
+// executable, checked against its registered sha256, in its own directory as user nobody, in
+// its own PID and network namespaces, under a seccomp filter and a Landlock file ruleset, with
+// resource limits and a wall-clock timeout (see SECURITY.md). No dependency on the runtime.
 #pragma once
 
 #include <atomic>
@@ -30,6 +30,7 @@ struct AppLimits {
   int64_t memory_bytes = 512ll << 20;  // RLIMIT_AS
   int64_t file_bytes = 64ll << 20;     // RLIMIT_FSIZE: largest file the app may write
   int64_t open_files = 64;             // RLIMIT_NOFILE
+  int64_t processes = 64;              // RLIMIT_NPROC of user nobody, when the worker runs as root
   int64_t timeout_us = 120'000'000;    // wall clock; then SIGKILL to the process group
 };
 
@@ -47,7 +48,8 @@ struct AppSpec {
 //       path: forecast.sh            # relative to this file
 //       sha256: 9f2c...               # sha256sum of the executable
 //       args: ["3"]                   # optional default arguments
-//       limits: { cpu: 10s, memory: 64MiB, file_size: 1MiB, open_files: 32, timeout: 30s }
+//       limits: { cpu: 10s, memory: 64MiB, file_size: 1MiB, open_files: 32, processes: 16,
+//                 timeout: 30s }
 class AppRegistry {
  public:
   // Throws AppError naming the file and line: unreadable, malformed YAML, an unknown key, a
@@ -97,9 +99,12 @@ struct RunResult {
   bool output_is_folder = false;             // the digest is over a folder (see digest_files)
   std::optional<std::string> callback_data;  // raw bytes, when computed.json had callback-data
   int64_t wall_us = 0;
-  int64_t cpu_us = 0;             // user + system of the app's processes
-  bool network_isolated = false;  // false: the app could reach the network (see warning)
-  std::string warning;            // set once per sandbox when isolation fell back
+  int64_t cpu_us = 0;              // user + system of the app's processes
+  bool network_isolated = false;   // false: the app could reach the network (see warning)
+  bool pid_namespace = false;      // its processes ended with the task, setsid or not
+  bool syscalls_filtered = false;  // the seccomp filter was installed
+  bool files_confined = false;     // Landlock: reads below read_paths, writes in its folder
+  std::string warning;             // set once per sandbox for each control that fell back
 };
 
 struct SandboxOptions {
@@ -107,6 +112,12 @@ struct SandboxOptions {
   bool keep_work_dirs = false;                    // false: removed after the run
   int64_t max_upload_bytes = 1 << 20;
   bool isolate_network = true;  // new network namespace (root, or an unprivileged user ns)
+  bool pid_namespace = true;    // a PID namespace per task (root): no process outlives it
+  bool filter_syscalls = true;  // seccomp: no network sockets, ptrace, mount, modules, ...
+  bool confine_files = true;    // Landlock: see read_paths; writes only in the task folder
+  // Folders an app may read below (besides its task folder), when confine_files.
+  std::vector<std::string> read_paths = {"/usr",    "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                                         "/libx32", "/etc", "/opt",  "/dev", "/proc",  "/sys"};
 };
 
 class Sandbox {

@@ -224,7 +224,7 @@ class Loader {
         fail(limits, lw + " must be a map, e.g. limits: { cpu: 10s, memory: 64MiB, "
                           "file_size: 1MiB, open_files: 32, timeout: 30s }");
       }
-      check_keys(limits, {"cpu", "memory", "file_size", "open_files", "timeout"}, lw);
+      check_keys(limits, {"cpu", "memory", "file_size", "open_files", "processes", "timeout"}, lw);
       AppLimits& l = spec.limits;
       if (YAML::Node n = limits["cpu"]) {
         int64_t us = duration(n, lw + ": cpu");
@@ -233,14 +233,18 @@ class Loader {
       if (YAML::Node n = limits["timeout"]) l.timeout_us = duration(n, lw + ": timeout");
       if (YAML::Node n = limits["memory"]) l.memory_bytes = size(n, lw + ": memory");
       if (YAML::Node n = limits["file_size"]) l.file_bytes = size(n, lw + ": file_size");
-      if (YAML::Node n = limits["open_files"]) {
-        std::string s = scalar(n, lw + ": open_files", "open_files: 32");
+      auto whole = [&](const char* key, int64_t least) {
+        YAML::Node n = limits[key];
+        std::string s = scalar(n, lw + ": " + key, std::string(key) + ": 32");
         std::optional<int64_t> v = scaled(s, 1);
-        if (!v || *v < 4 || s.find('.') != std::string::npos) {
-          fail(n, lw + ": open_files must be a whole number of at least 4, got '" + s + "'");
+        if (!v || *v < least || s.find('.') != std::string::npos) {
+          fail(n, lw + ": " + key + " must be a whole number of at least " + std::to_string(least) +
+                      ", got '" + s + "'");
         }
-        l.open_files = *v;
-      }
+        return *v;
+      };
+      if (limits["open_files"]) l.open_files = whole("open_files", 4);
+      if (limits["processes"]) l.processes = whole("processes", 1);
     }
     return spec;
   }

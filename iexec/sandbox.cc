@@ -1,6 +1,6 @@
-// Sandbox::run: one task in its own folder, as a checked copy of the app, in its own process
-// group (and network namespace where the kernel allows), with resource limits and a wall-clock
-// timeout; then the iExec result (computed.json) or a deterministic error.txt.
+// Sandbox::run: one task in its own folder, as a checked copy of the app, confined (see
+// confine.h: user nobody, PID and network namespaces, seccomp, Landlock, resource limits) with
+// a wall-clock timeout; then the iExec result (computed.json) or a deterministic error.txt.
 //
 // Throws AppError only when the node itself cannot set up a task: work_root or the task folder
 // cannot be created, the task files cannot be written or handed to nobody (65534), or
@@ -9,9 +9,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,6 +34,7 @@
 #include <vector>
 
 #include "iexec/app.h"
+#include "iexec/confine.h"
 
 namespace edgeflow::iexec {
 
@@ -277,158 +276,11 @@ std::string last_stderr_line(const std::string& path) {
   return one_line(nl == std::string::npos ? s : s.substr(nl + 1));
 }
 
-// ---- the child, between fork and exec: async-signal-safe calls only, no allocation ----
-
-enum ChildStage : int32_t {
-  kStageGroup = 1,
-  kStageDropPrivileges,
-  kStageLimits,
-  kStageChdir,
-  kStageFds,
-  kStageExec,
-};
-
-struct ChildReport {
-  int32_t kind;     // kReady (about to exec) or kFailed (the app did not start)
-  int32_t stage;    // ChildStage, when kFailed
-  int32_t err;      // errno, when kFailed
-  int32_t net_err;  // -1 not asked, 0 isolated, else unshare's errno
-};
-constexpr int32_t kReady = 1;
-constexpr int32_t kFailed = 2;
-
-struct Limit {
-  int resource;
-  struct rlimit value;
-};
-
-struct ChildPlan {
-  const char* app;
-  char* const* argv;
-  char* const* envp;
-  const char* dir;
-  int in_fd, out_fd, err_fd, report_fd;
-  bool isolate_network;
-  bool as_root;
-  const char* uid_map;
-  const char* gid_map;
-  Limit limits[5];
-  pid_t parent;
-};
-
-void child_write(int fd, const void* data, size_t size) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-}
-
-void child_write_file(const char* path, const char* text) {
-  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  child_write(fd, text, std::strlen(text));
-  ::close(fd);
-}
-
-[[noreturn]] void child_main(const ChildPlan& p) {
-  int32_t net_err = -1;
-  auto fail = [&](int32_t stage, int err) {
-    ChildReport r{kFailed, stage, err, net_err};
-    child_write(p.report_fd, &r, sizeof r);
-    ::_exit(127);
-  };
-  // Ignored signals and the blocked mask survive exec; the app starts from the defaults, as it
-  // would from a shell, whatever the worker process set up.
-  struct sigaction dfl;
-  std::memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-
-  if (::setpgid(0, 0) != 0) fail(kStageGroup, errno);
-  if (p.isolate_network) {
-    if (p.as_root) {
-      net_err = ::unshare(CLONE_NEWNET) == 0 ? 0 : errno;
-    } else if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) {
-      net_err = 0;
-      // Keep our own ids inside the namespace; if the maps cannot be written the app runs as
-      // the overflow user, which still acts on files with our real ids.
-      child_write_file("/proc/self/setgroups", "deny");
-      child_write_file("/proc/self/gid_map", p.gid_map);
-      child_write_file("/proc/self/uid_map", p.uid_map);
-    } else {
-      net_err = errno;
-    }
-  }
-  if (p.as_root) {
-    // Raw syscalls: glibc's set*id wrappers synchronise threads, which a forked child lacks.
-    if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(kStageDropPrivileges, errno);
-    if (::syscall(SYS_setresgid, kNobody, kNobody, kNobody) != 0) {
-      fail(kStageDropPrivileges, errno);
-    }
-    if (::syscall(SYS_setresuid, kNobody, kNobody, kNobody) != 0) {
-      fail(kStageDropPrivileges, errno);
-    }
-  }
-  ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  // Set after the id change, which clears it: the app dies with the thread that waits for it.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (::getppid() != p.parent) ::_exit(127);
-  for (const Limit& l : p.limits) {
-    if (::setrlimit(l.resource, &l.value) != 0) fail(kStageLimits, errno);
-  }
-  if (::chdir(p.dir) != 0) fail(kStageChdir, errno);
-  if (::dup2(p.in_fd, 0) < 0 || ::dup2(p.out_fd, 1) < 0 || ::dup2(p.err_fd, 2) < 0) {
-    fail(kStageFds, errno);
-  }
-  // Close everything else; the report pipe is close-on-exec and goes at exec.
-  const int r = p.report_fd;
-  if ((r > 3 && ::close_range(3, static_cast<unsigned>(r - 1), 0) != 0) ||
-      ::close_range(static_cast<unsigned>(r + 1), ~0u, 0) != 0) {
-    for (int fd = 3; fd < 65536; ++fd) {
-      if (fd != r) ::close(fd);
-    }
-  }
-  ChildReport ready{kReady, 0, 0, net_err};
-  child_write(r, &ready, sizeof ready);
-  // ETXTBSY: another thread's fork may briefly hold a copy of our write fd to the app copy.
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    ::execve(p.app, p.argv, p.envp);
-    if (errno != ETXTBSY) break;
-    struct timespec ts = {0, 5000000};
-    ::nanosleep(&ts, nullptr);
-  }
-  fail(kStageExec, errno);
-  ::_exit(127);
-}
-
 std::vector<char*> c_strings(std::vector<std::string>& v) {
   std::vector<char*> out;
   for (std::string& s : v) out.push_back(s.data());
   out.push_back(nullptr);
   return out;
-}
-
-Limit make_limit(int resource, int64_t soft, int64_t hard) {
-  struct rlimit cur;
-  if (::getrlimit(resource, &cur) != 0) cur.rlim_max = RLIM_INFINITY;
-  // Without privileges a hard limit cannot be raised: stay within the current one.
-  auto clamp = [&](int64_t v) {
-    rlim_t want = v < 0 ? RLIM_INFINITY : static_cast<rlim_t>(v);
-    if (cur.rlim_max != RLIM_INFINITY && (want == RLIM_INFINITY || want > cur.rlim_max)) {
-      return ::geteuid() == 0 ? want : cur.rlim_max;
-    }
-    return want;
-  };
-  Limit l{resource, {clamp(soft), clamp(hard)}};
-  if (l.value.rlim_cur > l.value.rlim_max) l.value.rlim_cur = l.value.rlim_max;
-  return l;
 }
 
 // The task folder; removed on the way out unless kept.
@@ -590,7 +442,7 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
 
   const AppLimits& lim = app->limits;
   auto positive = [](int64_t v) { return v > 0 ? v : -1; };  // <= 0: no limit
-  ChildPlan plan{};
+  confine::Plan plan{};
   plan.app = app_copy.c_str();
   plan.argv = argv.data();
   plan.envp = envp.data();
@@ -604,31 +456,61 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   plan.uid_map = uid_map.c_str();
   plan.gid_map = gid_map.c_str();
   // CPU: SIGXCPU at the soft limit, SIGKILL a second later if the app catches it.
+  using confine::make_limit;
   int64_t cpu = positive(lim.cpu_seconds);
   plan.limits[0] = make_limit(RLIMIT_CPU, cpu, cpu < 0 ? -1 : cpu + 1);
   plan.limits[1] = make_limit(RLIMIT_AS, positive(lim.memory_bytes), positive(lim.memory_bytes));
   plan.limits[2] = make_limit(RLIMIT_FSIZE, positive(lim.file_bytes), positive(lim.file_bytes));
   plan.limits[3] = make_limit(RLIMIT_NOFILE, positive(lim.open_files), positive(lim.open_files));
   plan.limits[4] = make_limit(RLIMIT_CORE, 0, 0);
+  // Counted per user: nobody's processes are the apps', not ours or a developer's.
+  int64_t nproc = as_root ? positive(lim.processes) : -1;
+  plan.limits[5] = make_limit(RLIMIT_NPROC, nproc, nproc);
   plan.parent = ::getpid();
+  std::vector<std::string> fallbacks;  // controls this platform could not give
+  if (options_.filter_syscalls) {
+    std::string why;
+    plan.seccomp = confine::syscall_filter(&why);
+    if (!plan.seccomp) fallbacks.push_back("no system-call filter: " + why);
+  }
+  Fd ruleset;
+  if (options_.confine_files) {
+    std::string why;
+    ruleset.reset(high_fd(confine::file_ruleset(dir, options_.read_paths, &why)));
+    if (ruleset.fd < 0) {
+      fallbacks.push_back(why + ": the app may read and write wherever user " +
+                          (as_root ? "nobody" : "the worker's") +
+                          " may; boot a kernel with Landlock (lsm=landlock,...)");
+    }
+    plan.landlock_fd = ruleset.fd;
+  }
 
   // ---- run ----
   const auto start = Clock::now();
-  pid_t pid = ::fork();
+  int ns_err = -1;
+  pid_t pid = confine::spawn(plan, options_.pid_namespace && as_root, &ns_err);
   if (pid < 0) throw AppError("cannot fork the sandbox: " + err_text(errno));
-  if (pid == 0) child_main(plan);
+  result.pid_namespace = ns_err == 0;
+  if (options_.pid_namespace && !result.pid_namespace) {
+    fallbacks.push_back(
+        as_root ? "no PID namespace (clone: " + err_text(ns_err) +
+                      "): processes the app starts with setsid may outlive its task"
+                : "no PID namespace (the worker is not root): processes the app starts with "
+                  "setsid may outlive its task");
+  }
   ::setpgid(pid, pid);  // also here, so a kill of the group cannot miss a child not yet in it
   report_w.reset();
   dev_null.reset();
   out_fd.reset();
   err_fd.reset();
+  ruleset.reset();
 #ifdef SYS_pidfd_open
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 #else
   Fd pidfd;
 #endif
 
-  std::vector<ChildReport> reports;
+  std::vector<confine::Report> reports;
   std::string partial;
   auto drain = [&] {
     char buf[256];
@@ -637,8 +519,8 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;
       partial.append(buf, static_cast<size_t>(n));
-      while (partial.size() >= sizeof(ChildReport)) {
-        ChildReport r;
+      while (partial.size() >= sizeof(confine::Report)) {
+        confine::Report r;
         std::memcpy(&r, partial.data(), sizeof r);
         reports.push_back(r);
         partial.erase(0, sizeof r);
@@ -700,22 +582,45 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   drain();
 
   // ---- did the app start? ----
-  const ChildReport* ready = nullptr;
-  const ChildReport* failed = nullptr;
-  for (const ChildReport& r : reports) {
-    if (r.kind == kReady && !ready) ready = &r;
-    if (r.kind == kFailed && !failed) failed = &r;
+  const confine::Report* ready = nullptr;
+  const confine::Report* failed = nullptr;
+  const confine::Report* exit_report = nullptr;
+  for (const confine::Report& r : reports) {
+    if (r.kind == confine::kReady && !ready) ready = &r;
+    if (r.kind == confine::kFailed && !failed) failed = &r;
+    if (r.kind == confine::kExited && !exit_report) exit_report = &r;
   }
-  const ChildReport* net = failed ? failed : ready;
+  // The namespace's init ends normally once the app has: the app's status is in its report.
+  if (result.pid_namespace && exit_report) status = exit_report->status;
+  const confine::Report* net = failed ? failed : ready;
   if (net && net->net_err == 0) {
     result.network_isolated = true;
-  } else if (net && net->net_err > 0 && !warned_->exchange(true)) {
-    result.warning = "network isolation unavailable (unshare: " + err_text(net->net_err) +
-                     "); the app can reach the network. ";
-    result.warning += net->net_err == ENOSPC
-                          ? "Raise sysctl user.max_user_namespaces and user.max_net_namespaces"
-                          : "Allow unprivileged user namespaces (sysctl "
-                            "kernel.unprivileged_userns_clone=1) or run as root";
+  } else if (net && net->net_err > 0) {
+    fallbacks.push_back("no network isolation (unshare: " + err_text(net->net_err) +
+                        "): the app can reach the network; " +
+                        (net->net_err == ENOSPC
+                             ? "raise sysctl user.max_user_namespaces and user.max_net_namespaces"
+                             : "allow unprivileged user namespaces (sysctl "
+                               "kernel.unprivileged_userns_clone=1) or run as root"));
+  }
+  if (ready) {
+    result.files_confined = ready->landlock_err == 0;
+    result.syscalls_filtered = ready->seccomp_err == 0;
+    if (ready->landlock_err > 0) {
+      fallbacks.push_back(
+          "no file confinement (landlock_restrict_self: " + err_text(ready->landlock_err) + ")");
+    }
+    if (ready->seccomp_err > 0) {
+      fallbacks.push_back("no system-call filter (seccomp: " + err_text(ready->seccomp_err) +
+                          "): the kernel needs CONFIG_SECCOMP_FILTER");
+    }
+  }
+  // Said once per sandbox: every task on this platform falls back the same way.
+  if (!fallbacks.empty() && !warned_->exchange(true)) {
+    result.warning = "the task sandbox is weaker on this machine: ";
+    for (size_t i = 0; i < fallbacks.size(); ++i) {
+      result.warning += (i ? "; " : "") + fallbacks[i];
+    }
   }
   if (failed || (!ready && !cancelled)) {
     std::string cause;
@@ -724,23 +629,23 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
     } else {
       std::string e = err_text(failed->err);
       switch (failed->stage) {
-        case kStageDropPrivileges:
+        case confine::kStageDropPrivileges:
           cause = who + ": cannot switch to user nobody (65534): " + e;
           if (failed->err == EINVAL) cause += "; map uid and gid 65534 in this user namespace";
           break;
-        case kStageLimits:
+        case confine::kStageLimits:
           cause = who + ": cannot set its resource limits: " + e;
           break;
-        case kStageChdir:
-        case kStageExec:
+        case confine::kStageChdir:
+        case confine::kStageExec:
           cause = who +
-                  (failed->stage == kStageChdir ? ": cannot enter its task folder "
-                                                : ": cannot execute ") +
-                  (failed->stage == kStageChdir ? dir : app_copy) + ": " + e;
+                  (failed->stage == confine::kStageChdir ? ": cannot enter its task folder "
+                                                         : ": cannot execute ") +
+                  (failed->stage == confine::kStageChdir ? dir : app_copy) + ": " + e;
           if (as_root && failed->err == EACCES) {
             cause += "; the app runs as nobody (65534), so work_root " + options_.work_root +
                      " and its parent folders must be searchable by others (chmod o+x)";
-          } else if (failed->stage == kStageExec && failed->err == ENOEXEC) {
+          } else if (failed->stage == confine::kStageExec && failed->err == ENOEXEC) {
             cause += "; a script needs a first line like #!/bin/sh";
           }
           break;
@@ -751,6 +656,7 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
     RunResult r = refused(cause);
     r.work_dir = dir;
     r.network_isolated = result.network_isolated;
+    r.pid_namespace = result.pid_namespace;
     r.warning = result.warning;
     r.wall_us = result.wall_us;
     return r;

@@ -13,6 +13,7 @@ PACKAGES=(
   nettle-dev libsecp256k1-dev
   libsqlite3-dev libsystemd-dev
   libssl-dev openssl
+  libseccomp-dev
 )
 
 install_missing() {

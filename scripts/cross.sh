@@ -45,7 +45,7 @@ TARGET_PACKAGES=(
   libyaml-cpp-dev libmsgpack-cxx-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libmuparser-dev libgtest-dev libgmock-dev
   libmosquitto-dev libpaho-mqtt-dev libpaho-mqttpp-dev libzmq3-dev cppzmq-dev
-  nettle-dev libsecp256k1-dev libsqlite3-dev libsystemd-dev
+  nettle-dev libsecp256k1-dev libsqlite3-dev libsystemd-dev libseccomp-dev
   libssl-dev                   # PahoMqttCpp's CMake config finds OpenSSL
   libc6 libstdc++6 libgcc-s1   # for qemu -L: the loader and the run-time libraries
 )

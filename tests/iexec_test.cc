@@ -176,6 +176,7 @@ struct WorkerNode {
   std::string node;      // w1, w2, ...
   std::string apps;      // registry; "" = the pool's
   std::string work_dir;  // "" = DIR/work/{node}
+  bool keep_work_dirs = false;
 };
 
 class IexecPool : public ::testing::Test {
@@ -261,7 +262,8 @@ class IexecPool : public ::testing::Test {
         << "    with: {wallet: \"" << dir_ << "/keys/{node}.key\", create_wallet: true, apps: \""
         << (w.apps.empty() ? dir_ + "/apps.yaml" : w.apps) << "\", scheduler: \"" << scheduler_
         << "\", slots: 1, heartbeat: 1s, work_dir: \""
-        << (w.work_dir.empty() ? dir_ + "/work/{node}" : w.work_dir) << "\"}\n"
+        << (w.work_dir.empty() ? dir_ + "/work/{node}" : w.work_dir) << "\""
+        << (w.keep_work_dirs ? ", keep_work_dirs: true" : "") << "}\n"
         << "  - id: replicates-" << w.node << "\n    op: file.write\n    on: " << w.node
         << "\n    from: worker-" << w.node << ".replicates\n"
         << "    with: {path: \"" << dir_ << "/replicates-" << w.node << ".jsonl\", append: true}\n";
@@ -514,14 +516,10 @@ TEST_F(IexecPool, FailingAndTimedOutAppsCompleteByConsensusOnTheError) {
 // worker and completes without it.
 TEST_F(IexecPool, TamperedAppIsRefusedBeforeItRuns) {
   make_workers(3);  // w1 (lowest address) gets one of the two first replicates of trust 3
-  const std::string markers = dir_ + "/markers";
-  fs::create_directories(markers);
-  ::chmod(markers.c_str(), 0777);  // the app runs as nobody
-  // The app leaves a marker named after the node it ran on (the last folder of work_dir).
-  const std::string body =
-      "node=$(basename \"$(dirname \"$(dirname \"$IEXEC_OUT\")\")\")\n"
-      "touch \"" +
-      markers + "/$node\"\n" + kHello + kComputed;
+  // The app leaves a marker in its task folder (the only place it may write), which the
+  // workers keep: a marker below a worker's work_dir says the app ran there.
+  for (WorkerNode& w : workers_) w.keep_work_dirs = true;
+  const std::string body = std::string("touch \"$HOME/ran\"\n") + kHello + kComputed;
   add_app("marker", body);
   // w1's own copy and registry, with the right sha256; then the file changes on its disk.
   fs::create_directories(dir_ + "/w1-apps");
@@ -529,7 +527,7 @@ TEST_F(IexecPool, TamperedAppIsRefusedBeforeItRuns) {
   const std::string sha = write_app(copy, body);
   ASSERT_EQ(sha, apps_[0].sha256);
   write_registry(dir_ + "/w1-apps/apps.yaml", {{"marker", copy, sha, ""}});
-  write_app(copy, "touch \"" + markers + "/tampered-$$\"\n" + body);
+  write_app(copy, "touch \"$HOME/tampered\"\n" + body);
   workers_[0].apps = dir_ + "/w1-apps/apps.yaml";
   write_pipeline();
 
@@ -550,11 +548,19 @@ TEST_F(IexecPool, TamperedAppIsRefusedBeforeItRuns) {
   EXPECT_TRUE(contains(failed.value("cause", ""), "sha256 mismatch")) << failed.dump();
   // The app never ran on w1 (neither the registered body nor the tampered line), and did on
   // the two others: the markers work.
-  EXPECT_FALSE(fs::exists(markers + "/w1"));
-  for (const auto& f : fs::directory_iterator(markers))
-    EXPECT_FALSE(contains(f.path().filename().string(), "tampered")) << f.path();
-  EXPECT_TRUE(fs::exists(markers + "/w2"));
-  EXPECT_TRUE(fs::exists(markers + "/w3"));
+  auto markers = [&](const std::string& node) {
+    std::set<std::string> found;
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dir_ + "/work/" + node, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      if (name == "ran" || name == "tampered") found.insert(name);
+    }
+    return found;
+  };
+  EXPECT_EQ(markers("w1"), std::set<std::string>{});
+  EXPECT_EQ(markers("w2"), std::set<std::string>{"ran"});
+  EXPECT_EQ(markers("w3"), std::set<std::string>{"ran"});
 }
 
 // Contributions are signed, and the scheduler checks who signed and what it already has: a

@@ -47,6 +47,9 @@ class IexecRun : public Operator {
             .def("/tmp/edgeflow-tasks/{node}"),
         opt_bool("isolate_network", "run the app in a network namespace with no interfaces")
             .def("true"),
+        opt_list("read_paths",
+                 "more folders the app may read (Landlock); by default only system folders "
+                 "(/usr, /etc, ...) and its own task folder"),
     };
     return s;
   }
@@ -59,7 +62,8 @@ class IexecRun : public Operator {
         input_name_(o.get_string("input_name")),
         slots_(o.has("slots") ? static_cast<int>(o.get_int("slots")) : iexecop::default_slots()),
         work_dir_(o.get_string("work_dir")),
-        isolate_network_(o.get_bool("isolate_network")) {
+        isolate_network_(o.get_bool("isolate_network")),
+        read_paths_(o.has("read_paths") ? o.get_list("read_paths") : std::vector<std::string>{}) {
     if (!iexec::valid_input_name(input_name_))
       throw OptionError("input_name", "must be a plain file name like input.csv");
   }
@@ -72,6 +76,7 @@ class IexecRun : public Operator {
     iexec::SandboxOptions so;
     so.work_root = iexecop::expand(work_dir_, ctx, "");
     so.isolate_network = isolate_network_;
+    so.read_paths.insert(so.read_paths.end(), read_paths_.begin(), read_paths_.end());
     sandbox_.emplace(so);
     slots_pool_ = &iexecop::Slots::of_node(ctx.node(), slots_);
   }
@@ -144,6 +149,7 @@ class IexecRun : public Operator {
   int slots_;
   std::string work_dir_;
   bool isolate_network_;
+  std::vector<std::string> read_paths_;
   iexec::AppRegistry registry_;
   const iexec::AppSpec* app_ = nullptr;
   std::optional<iexec::Sandbox> sandbox_;

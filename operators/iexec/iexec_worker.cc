@@ -83,6 +83,9 @@ class IexecWorker : public Operator {
         opt_bool("keep_work_dirs", "keep each task's folder after it ran (debugging)").def("false"),
         opt_bool("isolate_network", "run apps in a network namespace with no interfaces")
             .def("true"),
+        opt_list("read_paths",
+                 "more folders apps may read (Landlock); by default only system folders "
+                 "(/usr, /etc, ...) and their own task folder"),
         opt_duration("announce_wait", "how long to wait for the scheduler's announcement at start")
             .def("10s"),
         opt_string("broker", "broker URI; default: links.mqtt.broker"),
@@ -101,6 +104,7 @@ class IexecWorker : public Operator {
         work_dir_(o.get_string("work_dir")),
         keep_work_dirs_(o.get_bool("keep_work_dirs")),
         isolate_network_(o.get_bool("isolate_network")),
+        read_paths_(o.has("read_paths") ? o.get_list("read_paths") : std::vector<std::string>{}),
         announce_wait_us_(o.get_duration_us("announce_wait")),
         broker_(o.has("broker") ? o.get_string("broker") : ""),
         client_kind_(o.has("client") ? o.get_string("client") : "") {
@@ -125,6 +129,7 @@ class IexecWorker : public Operator {
     so.work_root = iexecop::expand(work_dir_, ctx, pool_);
     so.keep_work_dirs = keep_work_dirs_;
     so.isolate_network = isolate_network_;
+    so.read_paths.insert(so.read_paths.end(), read_paths_.begin(), read_paths_.end());
     sandbox_.emplace(so);
     state_dir_ = so.work_root + "/contributed";
     stage_ = ctx.stage();
@@ -630,6 +635,7 @@ class IexecWorker : public Operator {
   int64_t heartbeat_us_;
   std::string work_dir_;
   bool keep_work_dirs_, isolate_network_;
+  std::vector<std::string> read_paths_;
   int64_t announce_wait_us_;
   std::string broker_, client_kind_;
   crypto::Address scheduler_;

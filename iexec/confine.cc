@@ -1,0 +1,345 @@
+// The task's child process between fork and exec (async-signal-safe calls only, no
+// allocation), and the seccomp program and Landlock ruleset it applies, built by the parent.
+#include "iexec/confine.h"
+
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)  // Landlock ABI 3, newer than Debian 12's headers
+#endif
+
+namespace edgeflow::iexec::confine {
+
+namespace {
+
+constexpr uid_t kNobody = 65534;
+
+void child_write(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::write(fd, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+void child_write_file(const char* path, const char* text) {
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  child_write(fd, text, std::strlen(text));
+  ::close(fd);
+}
+
+// fork() without glibc's fork handlers: they take malloc's locks, which another thread of the
+// worker may have held when it was copied. The arguments after flags are 0 in every ABI order.
+long raw_fork(unsigned long flags) { return ::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0); }
+
+// Ignored signals and the blocked mask survive exec; the app starts from the defaults, as it
+// would from a shell, whatever the worker process set up.
+void default_signals() {
+  struct sigaction dfl;
+  std::memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+// Own process group, and a network namespace when asked; the net_err of the Report.
+int32_t isolate(const Plan& p, Report* r) {
+  if (::setpgid(0, 0) != 0) {
+    r->kind = kFailed;
+    r->stage = kStageGroup;
+    r->err = errno;
+    return -1;
+  }
+  if (!p.isolate_network) return -1;
+  if (p.as_root) return ::unshare(CLONE_NEWNET) == 0 ? 0 : errno;
+  if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) return errno;
+  // Keep our own ids inside the namespace; if the maps cannot be written the app runs as
+  // the overflow user, which still acts on files with our real ids.
+  child_write_file("/proc/self/setgroups", "deny");
+  child_write_file("/proc/self/gid_map", p.gid_map);
+  child_write_file("/proc/self/uid_map", p.uid_map);
+  return 0;
+}
+
+[[noreturn]] void app_main(const Plan& p, Report r, bool in_namespace) {
+  auto fail = [&](int32_t stage, int err) {
+    r.kind = kFailed;
+    r.stage = stage;
+    r.err = err;
+    child_write(p.report_fd, &r, sizeof r);
+    ::_exit(127);
+  };
+  default_signals();
+  if (!in_namespace) {
+    r.net_err = isolate(p, &r);
+    if (r.kind == kFailed) fail(r.stage, r.err);
+  }
+  if (p.as_root) {
+    // Raw syscalls: glibc's set*id wrappers synchronise threads, which a forked child lacks.
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(kStageDropPrivileges, errno);
+    if (::syscall(SYS_setresgid, kNobody, kNobody, kNobody) != 0) {
+      fail(kStageDropPrivileges, errno);
+    }
+    if (::syscall(SYS_setresuid, kNobody, kNobody, kNobody) != 0) {
+      fail(kStageDropPrivileges, errno);
+    }
+  }
+  ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  // Set after the id change, which clears it: the app dies with the thread (or the init) that
+  // waits for it.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (!in_namespace && ::getppid() != p.parent) ::_exit(127);
+  for (const Limit& l : p.limits) {
+    if (::setrlimit(l.resource, &l.value) != 0) fail(kStageLimits, errno);
+  }
+  if (::chdir(p.dir) != 0) fail(kStageChdir, errno);
+  if (::dup2(p.in_fd, 0) < 0 || ::dup2(p.out_fd, 1) < 0 || ::dup2(p.err_fd, 2) < 0) {
+    fail(kStageFds, errno);
+  }
+  if (p.landlock_fd >= 0) {
+    r.landlock_err = ::syscall(SYS_landlock_restrict_self, p.landlock_fd, 0) == 0 ? 0 : errno;
+  }
+  if (p.seccomp) {
+    r.seccomp_err = ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, p.seccomp, 0, 0) == 0 ? 0 : errno;
+  }
+  // Close everything else; the report pipe is close-on-exec and goes at exec.
+  const int rfd = p.report_fd;
+  if ((rfd > 3 && ::close_range(3, static_cast<unsigned>(rfd - 1), 0) != 0) ||
+      ::close_range(static_cast<unsigned>(rfd + 1), ~0u, 0) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) {
+      if (fd != rfd) ::close(fd);
+    }
+  }
+  r.kind = kReady;
+  child_write(rfd, &r, sizeof r);
+  // ETXTBSY: another thread's fork may briefly hold a copy of our write fd to the app copy.
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    ::execve(p.app, p.argv, p.envp);
+    if (errno != ETXTBSY) break;
+    struct timespec ts = {0, 5000000};
+    ::nanosleep(&ts, nullptr);
+  }
+  fail(kStageExec, errno);
+  ::_exit(127);
+}
+
+// Pid 1 of the task's namespace. It stays root and runs no code of the app's: signals the app
+// sends it are dropped by the kernel (an init without handlers), and when it exits the kernel
+// kills the rest of the namespace.
+[[noreturn]] void init_main(const Plan& p) {
+  Report r{};
+  r.net_err = r.landlock_err = r.seccomp_err = -1;
+  default_signals();
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // dies with the thread that waits for it
+  r.net_err = isolate(p, &r);
+  if (r.kind == kFailed) {
+    child_write(p.report_fd, &r, sizeof r);
+    ::_exit(127);
+  }
+  const long app = raw_fork(0);
+  if (app == 0) app_main(p, r, true);
+  if (app < 0) {
+    r.kind = kFailed;
+    r.stage = kStageSpawn;
+    r.err = errno;
+    child_write(p.report_fd, &r, sizeof r);
+    ::_exit(127);
+  }
+  // Orphans of the namespace are reparented here: reap them until the app itself ends.
+  for (;;) {
+    int status = 0;
+    pid_t w = ::waitpid(-1, &status, 0);
+    if (w == app) {
+      r.kind = kExited;
+      r.status = status;
+      child_write(p.report_fd, &r, sizeof r);
+      ::_exit(0);
+    }
+    if (w < 0 && errno != EINTR) ::_exit(127);
+  }
+}
+
+}  // namespace
+
+Limit make_limit(int resource, int64_t soft, int64_t hard) {
+  struct rlimit cur;
+  if (::getrlimit(resource, &cur) != 0) cur.rlim_max = RLIM_INFINITY;
+  // Without privileges a hard limit cannot be raised: stay within the current one.
+  auto clamp = [&](int64_t v) {
+    rlim_t want = v < 0 ? RLIM_INFINITY : static_cast<rlim_t>(v);
+    if (cur.rlim_max != RLIM_INFINITY && (want == RLIM_INFINITY || want > cur.rlim_max)) {
+      return ::geteuid() == 0 ? want : cur.rlim_max;
+    }
+    return want;
+  };
+  Limit l{resource, {clamp(soft), clamp(hard)}};
+  if (l.value.rlim_cur > l.value.rlim_max) l.value.rlim_cur = l.value.rlim_max;
+  return l;
+}
+
+pid_t spawn(const Plan& plan, bool pid_namespace, int* ns_err) {
+  *ns_err = -1;
+  if (pid_namespace) {
+    long pid = raw_fork(CLONE_NEWPID);
+    if (pid == 0) init_main(plan);
+    if (pid > 0) {
+      *ns_err = 0;
+      return static_cast<pid_t>(pid);
+    }
+    *ns_err = errno;
+  }
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    Report r{};
+    r.net_err = r.landlock_err = r.seccomp_err = -1;
+    app_main(plan, r, false);
+  }
+  return pid;
+}
+
+const struct sock_fprog* syscall_filter(std::string* error) {
+  static std::once_flag once;
+  static std::vector<struct sock_filter> code;
+  static struct sock_fprog prog {};
+  static std::string why;
+  std::call_once(once, [] {
+    scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx) {
+      why = "libseccomp could not start a filter";
+      return;
+    }
+    const uint32_t deny = SCMP_ACT_ERRNO(EPERM);
+    int rc = ::seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+    for (const char* name : {"ptrace",
+                             "process_vm_readv",
+                             "process_vm_writev",
+                             "mount",
+                             "umount2",
+                             "pivot_root",
+                             "move_mount",
+                             "open_tree",
+                             "fsopen",
+                             "fsmount",
+                             "init_module",
+                             "finit_module",
+                             "delete_module",
+                             "kexec_load",
+                             "kexec_file_load",
+                             "bpf",
+                             "perf_event_open",
+                             "setns",
+                             "unshare",
+                             "keyctl",
+                             "add_key",
+                             "request_key",
+                             "userfaultfd",
+                             "io_uring_setup",
+                             "io_uring_enter",
+                             "io_uring_register",
+                             "open_by_handle_at",
+                             "swapon",
+                             "swapoff",
+                             "reboot",
+                             "acct",
+                             "syslog"}) {
+      int nr = ::seccomp_syscall_resolve_name(name);
+      if (nr != __NR_SCMP_ERROR && rc == 0) rc = ::seccomp_rule_add(ctx, deny, nr, 0);
+    }
+    // New namespaces: clone's flags are an argument; clone3's are in memory a filter cannot
+    // read, so clone3 says ENOSYS and the C library falls back to clone.
+    for (unsigned long ns : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS,
+                             CLONE_NEWIPC, CLONE_NEWCGROUP}) {
+      if (rc == 0) {
+        rc = ::seccomp_rule_add(ctx, deny, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, ns, ns));
+      }
+    }
+    if (rc == 0) rc = ::seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    int fd = rc == 0 ? ::memfd_create("edgeflow-seccomp", MFD_CLOEXEC) : -1;
+    if (rc == 0 && fd >= 0 && ::seccomp_export_bpf(ctx, fd) == 0) {
+      off_t size = ::lseek(fd, 0, SEEK_END);
+      code.resize(static_cast<size_t>(size) / sizeof(struct sock_filter));
+      if (size > 0 && ::pread(fd, code.data(), static_cast<size_t>(size), 0) == size) {
+        prog.len = static_cast<unsigned short>(code.size());
+        prog.filter = code.data();
+      }
+    }
+    if (fd >= 0) ::close(fd);
+    ::seccomp_release(ctx);
+    if (!prog.filter) why = "libseccomp could not build the system-call filter";
+  });
+  if (!prog.filter) {
+    *error = why;
+    return nullptr;
+  }
+  return &prog;
+}
+
+int file_ruleset(const std::string& task_dir, const std::vector<std::string>& read_paths,
+                 std::string* error) {
+  long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  if (abi < 0) {
+    *error = std::string("Landlock is not available (") + strerrordesc_np(errno) + ")";
+    return -1;
+  }
+  const uint64_t read = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
+  uint64_t write = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |
+                   LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
+                   LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+                   LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
+                   LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
+  if (abi >= 2) write |= LANDLOCK_ACCESS_FS_REFER;
+  if (abi >= 3) write |= LANDLOCK_ACCESS_FS_TRUNCATE;
+  struct landlock_ruleset_attr attr {};
+  attr.handled_access_fs = read | write;  // execute is not handled: it needs read anyway
+  int fd = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0));
+  if (fd < 0) {
+    *error = std::string("Landlock refused a ruleset (") + strerrordesc_np(errno) + ")";
+    return -1;
+  }
+  auto allow = [&](const std::string& path, uint64_t access) {
+    int dir = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+    if (dir < 0) return errno == ENOENT;  // a system folder this machine does not have
+    struct landlock_path_beneath_attr rule {};
+    rule.allowed_access = access;
+    rule.parent_fd = dir;
+    bool ok = ::syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) == 0;
+    ::close(dir);
+    return ok;
+  };
+  bool ok = allow(task_dir, read | write);
+  for (const std::string& p : read_paths) ok = ok && allow(p, read);
+  // A file takes file rights only: shells open /dev/null to write (and truncate) it.
+  const uint64_t file_write =
+      LANDLOCK_ACCESS_FS_WRITE_FILE | (abi >= 3 ? LANDLOCK_ACCESS_FS_TRUNCATE : 0);
+  ok = ok && allow("/dev/null", LANDLOCK_ACCESS_FS_READ_FILE | file_write);
+  if (!ok) {
+    *error = std::string("Landlock refused a rule (") + strerrordesc_np(errno) + ")";
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace edgeflow::iexec::confine

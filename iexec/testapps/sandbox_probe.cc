@@ -1,0 +1,67 @@
+// A task app for the sandbox's escape tests: tries one thing a confined app must not do (or
+// may do) and writes what happened ("ok" or the errno's name) as its iExec result.
+//   sandbox_probe socket-inet | socket-unix | ptrace | unshare-user | read PATH | write PATH
+//   sandbox_probe fork N      (starts up to N children that stay; result: how many started)
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+std::string outcome(bool ok) { return ok ? "ok" : strerrorname_np(errno); }
+
+int finish(const std::string& text) {
+  const char* out = std::getenv("IEXEC_OUT");
+  if (!out) return 2;
+  std::string dir = out;
+  FILE* r = std::fopen((dir + "/result.txt").c_str(), "w");
+  FILE* c = std::fopen((dir + "/computed.json").c_str(), "w");
+  if (!r || !c) return 3;
+  std::fputs(text.c_str(), r);
+  std::fputs("{\"deterministic-output-path\":\"/iexec_out/result.txt\"}", c);
+  std::fclose(r);
+  std::fclose(c);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 1;
+  const std::string what = argv[1];
+  const char* arg = argc > 2 ? argv[2] : "";
+  if (what == "socket-inet" || what == "socket-unix") {
+    int fd = ::socket(what == "socket-inet" ? AF_INET : AF_UNIX, SOCK_STREAM, 0);
+    return finish(outcome(fd >= 0));
+  }
+  if (what == "ptrace") return finish(outcome(::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0));
+  if (what == "unshare-user") return finish(outcome(::unshare(CLONE_NEWUSER) == 0));
+  if (what == "read") {
+    int fd = ::open(arg, O_RDONLY);
+    char c;
+    return finish(outcome(fd >= 0 && ::read(fd, &c, 1) >= 0));
+  }
+  if (what == "write") return finish(outcome(::open(arg, O_WRONLY | O_CREAT, 0644) >= 0));
+  if (what == "fork") {
+    int started = 0;
+    for (int i = 0; i < std::atoi(arg); ++i) {
+      pid_t pid = ::fork();
+      if (pid == 0) {
+        // A new session, as a daemon would: out of the app's process group.
+        ::setsid();
+        for (;;) ::pause();
+      }
+      if (pid > 0) ++started;
+    }
+    return finish(std::to_string(started));
+  }
+  return 1;
+}
