@@ -104,7 +104,7 @@ struct RunResult {
   bool pid_namespace = false;      // its processes ended with the task, setsid or not
   bool syscalls_filtered = false;  // the seccomp filter was installed
   bool files_confined = false;     // Landlock: reads below read_paths, writes in its folder
-  std::string warning;             // set once per sandbox for each control that fell back
+  std::string warning;             // each distinct fallback of the controls, once per sandbox
 };
 
 struct SandboxOptions {
@@ -120,6 +120,8 @@ struct SandboxOptions {
                                          "/libx32", "/etc", "/opt",  "/dev", "/proc",  "/sys"};
 };
 
+struct SandboxWarnings;
+
 class Sandbox {
  public:
   explicit Sandbox(SandboxOptions options);
@@ -133,7 +135,7 @@ class Sandbox {
 
  private:
   SandboxOptions options_;
-  std::shared_ptr<std::atomic<bool>> warned_;  // the isolation warning was given (copies share)
+  std::shared_ptr<SandboxWarnings> warned_;  // the warnings given (copies share)
 };
 
 // An input file name the sandbox accepts: not empty, not "." or "..", no '/' and no NUL.

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,9 +20,15 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <string>
 
+// Landlock ABI 3 and 6, newer than Debian 12's headers.
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
-#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)  // Landlock ABI 3, newer than Debian 12's headers
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+#ifndef LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
+#define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define LANDLOCK_SCOPE_SIGNAL (1ULL << 1)
 #endif
 
 namespace edgeflow::iexec::confine {
@@ -48,9 +55,31 @@ void child_write_file(const char* path, const char* text) {
   ::close(fd);
 }
 
-// fork() without glibc's fork handlers: they take malloc's locks, which another thread of the
-// worker may have held when it was copied. The arguments after flags are 0 in every ABI order.
+// fork() by the system call: glibc's fork() takes no CLONE_NEWPID, and in the namespace's init
+// (a copy of a threaded worker) glibc's fork would take malloc's locks, which another worker
+// thread may have held when the init was cloned. The arguments after flags are 0 in every ABI
+// order.
 long raw_fork(unsigned long flags) { return ::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0); }
+
+// Closes every fd but those in keep[0..n) (n small, each >= 0 or -1 for none).
+void close_all_but(int* keep, int n) {
+  for (int i = 1; i < n; ++i) {  // insertion sort: no allocation
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  }
+  unsigned from = 0;
+  for (int i = 0; i < n; ++i) {
+    if (keep[i] < 0 || static_cast<unsigned>(keep[i]) < from) continue;
+    if (static_cast<unsigned>(keep[i]) > from) {
+      ::close_range(from, static_cast<unsigned>(keep[i]) - 1, 0);
+    }
+    from = static_cast<unsigned>(keep[i]) + 1;
+  }
+  ::close_range(from, ~0u, 0);
+}
 
 // Ignored signals and the blocked mask survive exec; the app starts from the defaults, as it
 // would from a shell, whatever the worker process set up.
@@ -153,6 +182,11 @@ int32_t isolate(const Plan& p, Report* r) {
   r.net_err = r.landlock_err = r.seccomp_err = -1;
   default_signals();
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // dies with the thread that waits for it
+  // It lives as long as the task: none of the worker's fds may stay open with it (another
+  // task's app copy open for writing would make that task's exec fail with ETXTBSY; a socket
+  // the worker closed would stay bound).
+  int keep[] = {p.in_fd, p.out_fd, p.err_fd, p.report_fd, p.landlock_fd};
+  close_all_but(keep, 5);
   r.net_err = isolate(p, &r);
   if (r.kind == kFailed) {
     child_write(p.report_fd, &r, sizeof r);
@@ -297,10 +331,16 @@ const struct sock_fprog* syscall_filter(std::string* error) {
 }
 
 int file_ruleset(const std::string& task_dir, const std::vector<std::string>& read_paths,
-                 std::string* error) {
+                 std::string* error, bool* unavailable) {
+  *unavailable = false;
+  auto why = [](int e) {
+    const char* d = strerrordesc_np(e);
+    return std::string(d ? d : "error " + std::to_string(e));
+  };
   long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
   if (abi < 0) {
-    *error = std::string("Landlock is not available (") + strerrordesc_np(errno) + ")";
+    *unavailable = true;
+    *error = "no file confinement (Landlock: " + why(errno) + ")";
     return -1;
   }
   const uint64_t read = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
@@ -311,31 +351,50 @@ int file_ruleset(const std::string& task_dir, const std::vector<std::string>& re
                    LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
   if (abi >= 2) write |= LANDLOCK_ACCESS_FS_REFER;
   if (abi >= 3) write |= LANDLOCK_ACCESS_FS_TRUNCATE;
-  struct landlock_ruleset_attr attr {};
-  attr.handled_access_fs = read | write;  // execute is not handled: it needs read anyway
-  int fd = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0));
+  // The attribute grew with the ABI (net rights in 4, scopes in 6); the kernel takes the
+  // size it knows.
+  struct {
+    uint64_t handled_access_fs, handled_access_net, scoped;
+  } attr{read | write, 0, 0};
+  size_t size = sizeof(uint64_t);
+  if (abi >= 6) {
+    // No signals to processes outside the app's domain (a non-root worker shares its uid),
+    // no connecting to abstract Unix sockets of the host's.
+    attr.scoped = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL;
+    size = sizeof attr;
+  }
+  int fd = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0));
   if (fd < 0) {
-    *error = std::string("Landlock refused a ruleset (") + strerrordesc_np(errno) + ")";
+    *unavailable = true;
+    *error = "no file confinement (Landlock refused a ruleset: " + why(errno) + ")";
     return -1;
   }
+  // A folder gets `access`; a file only the file rights among them.
+  const uint64_t file_rights = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                               LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_TRUNCATE;
   auto allow = [&](const std::string& path, uint64_t access) {
-    int dir = ::open(path.c_str(), O_PATH | O_CLOEXEC);
-    if (dir < 0) return errno == ENOENT;  // a system folder this machine does not have
+    int target = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+    if (target < 0) {
+      if (errno == ENOENT) return true;  // a system folder this machine does not have
+      *error = "cannot open " + path + " for the app's file rules: " + why(errno);
+      return false;
+    }
+    struct stat st {};
+    if (::fstat(target, &st) == 0 && !S_ISDIR(st.st_mode)) access &= file_rights;
     struct landlock_path_beneath_attr rule {};
     rule.allowed_access = access;
-    rule.parent_fd = dir;
+    rule.parent_fd = target;
     bool ok = ::syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) == 0;
-    ::close(dir);
+    if (!ok) *error = "Landlock refused the rule for " + path + ": " + why(errno);
+    ::close(target);
     return ok;
   };
-  bool ok = allow(task_dir, read | write);
+  // Shells open /dev/null to write (and truncate) it.
+  bool ok = allow(task_dir, read | write) &&
+            allow("/dev/null", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                                   (abi >= 3 ? LANDLOCK_ACCESS_FS_TRUNCATE : 0));
   for (const std::string& p : read_paths) ok = ok && allow(p, read);
-  // A file takes file rights only: shells open /dev/null to write (and truncate) it.
-  const uint64_t file_write =
-      LANDLOCK_ACCESS_FS_WRITE_FILE | (abi >= 3 ? LANDLOCK_ACCESS_FS_TRUNCATE : 0);
-  ok = ok && allow("/dev/null", LANDLOCK_ACCESS_FS_READ_FILE | file_write);
   if (!ok) {
-    *error = std::string("Landlock refused a rule (") + strerrordesc_np(errno) + ")";
     ::close(fd);
     return -1;
   }

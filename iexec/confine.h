@@ -76,10 +76,11 @@ pid_t spawn(const Plan& plan, bool pid_namespace, int* ns_err);
 // nullptr with *error set when libseccomp cannot build it.
 const struct sock_fprog* syscall_filter(std::string* error);
 
-// A Landlock ruleset (an fd) under which the app may read only below `read_paths` and its
-// task folder, and write only below its task folder (and to /dev/null). -1 with *error set
-// when the kernel has no Landlock.
+// A Landlock ruleset (an fd) under which the app may read only below `read_paths` (folders or
+// files; missing ones are skipped) and its task folder, write only below its task folder (and
+// to /dev/null), and (Landlock ABI 6) signal no process outside. -1 with *error set: with
+// *unavailable when the kernel has no Landlock, else a path that cannot be ruled (named).
 int file_ruleset(const std::string& task_dir, const std::vector<std::string>& read_paths,
-                 std::string* error);
+                 std::string* error, bool* unavailable);
 
 }  // namespace edgeflow::iexec::confine

@@ -26,8 +26,10 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -301,13 +303,18 @@ RunResult refused(std::string cause) {
 
 }  // namespace
 
+struct SandboxWarnings {
+  std::mutex mu;
+  std::set<std::string> said;
+};
+
 bool valid_input_name(const std::string& name) {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
          name.find('\0') == std::string::npos;
 }
 
 Sandbox::Sandbox(SandboxOptions options)
-    : options_(std::move(options)), warned_(std::make_shared<std::atomic<bool>>(false)) {}
+    : options_(std::move(options)), warned_(std::make_shared<SandboxWarnings>()) {}
 
 RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cancel) {
   const AppSpec* app = request.app;
@@ -370,8 +377,11 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   RunResult result;
   result.work_dir = dir;
 
-  if (::mkdir(in_dir.c_str(), 0755) != 0 || ::mkdir(out_dir.c_str(), 0755) != 0) {
-    throw AppError("cannot create " + in_dir + " or " + out_dir + ": " + err_text(errno));
+  // tmp/: TMPDIR, since the app may write nowhere else (not in /tmp).
+  if (::mkdir(in_dir.c_str(), 0755) != 0 || ::mkdir(out_dir.c_str(), 0755) != 0 ||
+      ::mkdir((dir + "/tmp").c_str(), 0700) != 0) {
+    throw AppError("cannot create " + in_dir + ", " + out_dir + " or " + dir +
+                   "/tmp: " + err_text(errno));
   }
   for (const TaskInput& input : request.inputs)
     write_file(in_dir + "/" + input.name, input.bytes, 0644);
@@ -421,6 +431,7 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   std::vector<std::string> env_s{
       "PATH=/usr/local/bin:/usr/bin:/bin",
       "HOME=" + dir,
+      "TMPDIR=" + dir + "/tmp",
       "LANG=C",
       "IEXEC_IN=" + in_dir,
       "IEXEC_OUT=" + out_dir,
@@ -471,16 +482,25 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   if (options_.filter_syscalls) {
     std::string why;
     plan.seccomp = confine::syscall_filter(&why);
-    if (!plan.seccomp) fallbacks.push_back("no system-call filter: " + why);
+    if (!plan.seccomp) {
+      fallbacks.push_back("no system-call filter (" + why +
+                          "): the app may open network sockets where no network namespace "
+                          "could be made, ptrace, and create namespaces");
+    }
   }
   Fd ruleset;
   if (options_.confine_files) {
     std::string why;
-    ruleset.reset(high_fd(confine::file_ruleset(dir, options_.read_paths, &why)));
+    bool unavailable = false;
+    ruleset.reset(high_fd(confine::file_ruleset(dir, options_.read_paths, &why, &unavailable)));
+    if (ruleset.fd < 0 && !unavailable) {
+      // A path of read_paths: this node's configuration, never a silent fallback.
+      throw AppError(why + "; fix the worker's read_paths");
+    }
     if (ruleset.fd < 0) {
-      fallbacks.push_back(why + ": the app may read and write wherever user " +
-                          (as_root ? "nobody" : "the worker's") +
-                          " may; boot a kernel with Landlock (lsm=landlock,...)");
+      fallbacks.push_back(why + ": the app may read and write wherever " +
+                          (as_root ? "user nobody" : "the worker's user") +
+                          " may; use a kernel with Landlock (5.13 or later, lsm=landlock,...)");
     }
     plan.landlock_fd = ruleset.fd;
   }
@@ -612,15 +632,20 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
     }
     if (ready->seccomp_err > 0) {
       fallbacks.push_back("no system-call filter (seccomp: " + err_text(ready->seccomp_err) +
-                          "): the kernel needs CONFIG_SECCOMP_FILTER");
+                          "): the app may open network sockets where no network namespace "
+                          "could be made, ptrace, and create namespaces");
     }
   }
-  // Said once per sandbox: every task on this platform falls back the same way.
-  if (!fallbacks.empty() && !warned_->exchange(true)) {
-    result.warning = "the task sandbox is weaker on this machine: ";
-    for (size_t i = 0; i < fallbacks.size(); ++i) {
-      result.warning += (i ? "; " : "") + fallbacks[i];
+  // Each fallback said once per sandbox: every task on this platform falls back the same way,
+  // but a new one (a transient clone failure) is news.
+  {
+    std::lock_guard<std::mutex> lock(warned_->mu);
+    std::string news;
+    for (const std::string& f : fallbacks) {
+      if (warned_->said.size() < 64 && warned_->said.insert(f).second)
+        news += (news.empty() ? "" : "; ") + f;
     }
+    if (!news.empty()) result.warning = "the task sandbox is weaker on this machine: " + news;
   }
   if (failed || (!ready && !cancelled)) {
     std::string cause;

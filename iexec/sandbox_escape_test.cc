@@ -2,14 +2,18 @@
 // task (setsid, double fork, a fork bomb), network sockets, ptrace and new namespaces, writes
 // outside its folder, reading the worker's key. The app is sandbox_probe, a real executable
 // run by the real sandbox; the tests need root, as a worker does to confine its apps.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "iexec/app.h"
@@ -21,12 +25,14 @@ namespace {
 namespace fs = std::filesystem;
 
 using testing::processes_with;
+using testing::read_text;
 using testing::write_text;
 
 class SandboxEscape : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_EQ(::geteuid(), 0u) << "the sandbox confines apps as root (it runs them as nobody)";
+    // CI runs as root, as a worker does: the PID namespace and user nobody need it.
+    if (::geteuid() != 0) GTEST_SKIP() << "the sandbox confines apps fully only as root";
     char tmpl[] = "/tmp/ef-escape-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     root_ = tmpl;
@@ -119,20 +125,75 @@ TEST_F(SandboxEscape, CannotReadTheWorkersKeyNorFilesOutsideItsReadPaths) {
   EXPECT_EQ(probe({"read", "/etc/hostname"}), "ok");  // the system it runs on stays readable
 }
 
+// The namespace's init is a copy of the worker that lives as long as the task: it must not
+// keep the worker's files open (another task's app copy, a socket the worker closed).
+TEST_F(SandboxEscape, TheNamespaceInitHoldsNoneOfTheWorkersFiles) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  const std::string pipe_name = fs::read_symlink("/proc/self/fd/" + std::to_string(fds[1]));
+  std::thread task([&] { EXPECT_EQ(probe({"sleep", "1500"}), "ok"); });
+  // While the task runs: which of our children (the namespace's init) hold the pipe?
+  std::vector<std::string> holders;
+  bool saw_child = false;
+  for (int i = 0; i < 100 && !saw_child; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (const auto& t : fs::directory_iterator("/proc/self/task")) {
+      std::istringstream children(read_text(t.path() / "children"));
+      for (std::string pid; children >> pid;) {
+        saw_child = true;
+        std::error_code ec;
+        for (const auto& f : fs::directory_iterator("/proc/" + pid + "/fd", ec)) {
+          if (fs::read_symlink(f.path(), ec) == pipe_name) holders.push_back(pid);
+        }
+      }
+    }
+  }
+  task.join();
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_TRUE(saw_child);
+  EXPECT_EQ(holders, std::vector<std::string>{}) << "the init holds the worker's " << pipe_name;
+}
+
+TEST_F(SandboxEscape, ReadPathsTakeFilesAndFolders) {
+  fs::path models = root_ / "models";
+  fs::create_directories(models);
+  write_text(models / "a.txt", "weights");
+  write_text(root_ / "one.txt", "a file on its own");
+  options_.read_paths.push_back(models.string());
+  options_.read_paths.push_back((root_ / "one.txt").string());
+  EXPECT_EQ(probe({"read", (models / "a.txt").string()}), "ok");
+  EXPECT_EQ(probe({"read", (root_ / "one.txt").string()}), "ok");
+  EXPECT_EQ(probe({"write", (models / "b.txt").string()}), "EACCES");  // read only
+}
+
+// Each probe above, with the controls off, gets through: the controls are what stop them.
 TEST_F(SandboxEscape, WithTheControlsOffTheSameProbesGetThrough) {
-  // The controls above are what stops the probes, not the probe failing by itself.
-  options_.filter_syscalls = false;
-  options_.confine_files = false;
-  Sandbox sandbox(options_);
-  RunRequest request;
-  request.app = &app_;
-  request.taskid = crypto::keccak256("escape-open");
-  request.args = {"socket-inet"};
-  RunResult r = sandbox.run(request);
-  ASSERT_EQ(r.outcome, RunOutcome::kOk) << r.cause;
-  EXPECT_EQ(r.files.at(0).second, "ok");
-  EXPECT_FALSE(r.syscalls_filtered);
-  EXPECT_FALSE(r.files_confined);
+  options_.pid_namespace = options_.filter_syscalls = options_.confine_files = false;
+  fs::path open_dir = root_ / "world-writable";
+  fs::create_directories(open_dir);
+  fs::permissions(open_dir, fs::perms(0777));
+  write_text(root_ / "readable.txt", "not the app's");
+  auto open_probe = [&](std::vector<std::string> args) {
+    Sandbox sandbox(options_);
+    RunRequest request;
+    request.app = &app_;
+    request.taskid = crypto::keccak256("escape-open-" + std::to_string(++tasks_));
+    request.args = std::move(args);
+    RunResult r = sandbox.run(request);
+    work_dirs_.push_back(r.work_dir);
+    EXPECT_FALSE(r.pid_namespace || r.syscalls_filtered || r.files_confined);
+    return r.outcome == RunOutcome::kOk && r.files.size() == 1 ? r.files[0].second
+                                                               : "no answer: " + r.cause;
+  };
+  EXPECT_EQ(open_probe({"socket-inet"}), "ok");
+  EXPECT_EQ(open_probe({"ptrace"}), "ok");
+  EXPECT_EQ(open_probe({"unshare-user"}), "ok");
+  EXPECT_EQ(open_probe({"write", (open_dir / "planted").string()}), "ok");
+  EXPECT_EQ(open_probe({"read", (root_ / "readable.txt").string()}), "ok");
+  EXPECT_EQ(open_probe({"fork", "3"}), "3");
+  EXPECT_FALSE(processes_with(work_dirs_.back()).empty())
+      << "without a PID namespace the children in a new session outlive the task";
 }
 
 }  // namespace

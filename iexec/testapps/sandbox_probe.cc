@@ -2,6 +2,7 @@
 // may do) and writes what happened ("ok" or the errno's name) as its iExec result.
 //   sandbox_probe socket-inet | socket-unix | ptrace | unshare-user | read PATH | write PATH
 //   sandbox_probe fork N      (starts up to N children that stay; result: how many started)
+//   sandbox_probe sleep MS    (result: "ok" after MS milliseconds)
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/ptrace.h>
@@ -50,6 +51,10 @@ int main(int argc, char** argv) {
     return finish(outcome(fd >= 0 && ::read(fd, &c, 1) >= 0));
   }
   if (what == "write") return finish(outcome(::open(arg, O_WRONLY | O_CREAT, 0644) >= 0));
+  if (what == "sleep") {
+    ::usleep(static_cast<useconds_t>(std::atoi(arg)) * 1000);
+    return finish("ok");
+  }
   if (what == "fork") {
     int started = 0;
     for (int i = 0; i < std::atoi(arg); ++i) {

@@ -118,10 +118,7 @@ class IexecRun : public Operator {
       r.cause = std::string("sandbox: ") + e.what();
     }
     slots_pool_->release();
-    if (!r.warning.empty() && !warned_) {
-      warned_ = true;
-      logger().warn("{}: {}", ctx.stage(), r.warning);
-    }
+    if (!r.warning.empty()) logger().warn("{}: {}", ctx.stage(), r.warning);  // each said once
     const char* status = r.outcome == iexec::RunOutcome::kOk         ? "ok"
                          : r.outcome == iexec::RunOutcome::kAppError ? "app_error"
                                                                      : "refused";
@@ -155,7 +152,6 @@ class IexecRun : public Operator {
   std::optional<iexec::Sandbox> sandbox_;
   iexecop::Slots* slots_pool_ = nullptr;
   std::map<std::string, std::vector<MessagePtr>> pending_;
-  bool warned_ = false;
 };
 
 EF_REGISTER_OPERATOR(IexecRun)

@@ -399,7 +399,7 @@ class IexecWorker : public Operator {
       return fail(r, std::string("sandbox: ") + e.what());
     }
     slots_pool_->release();
-    if (!res.warning.empty()) warn_once(res.warning);
+    if (!res.warning.empty()) logger().warn("{}: {}", stage_, res.warning);  // each said once
     if (r.cancel.load()) {
       status(r, ReplicateStatus::kAborted, "aborted by the scheduler");
       std::lock_guard<std::mutex> lock(mu_);
@@ -608,13 +608,6 @@ class IexecWorker : public Operator {
           ctx.stage(), ctx.node(), n);
   }
 
-  void warn_once(const std::string& w) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (warned_) return;
-    warned_ = true;
-    logger().warn("{}: {}", stage_, w);
-  }
-
   void stop_all() {
     std::vector<std::shared_ptr<Replicate>> all;
     {
@@ -657,7 +650,6 @@ class IexecWorker : public Operator {
   static constexpr size_t kRememberDone = 10000;
   std::set<crypto::Hash32> done_;  // tasks this worker finished, the latest kRememberDone
   std::deque<crypto::Hash32> done_order_;
-  bool warned_ = false;
   std::string refused_in_mode_;  // the energy mode last logged as refusing tasks
 
   iexecop::Inbox inbox_;
