@@ -36,6 +36,7 @@
 #include "runtime/plugins.h"
 #include "runtime/registry.h"
 #include "security/broker_config.h"
+#include "security/zmq_keys.h"
 
 namespace edgeflow {
 namespace {
@@ -533,6 +534,14 @@ int main(int argc, char** argv) {
   broker_config->add_option("--bind", bc.bind,
                             "listener address (default: the broker URI's host if an IP, else all)");
   broker_config->add_flag("--force", bc.force, "replace an existing passwd and credentials");
+  security::KeysArgs ka;
+  auto* keys = app.add_subcommand("keys", "Make keys for links");
+  keys->require_subcommand(1);
+  auto* keys_zmq = keys->add_subcommand(
+      "zmq", "A ZeroMQ CURVE key pair for a node: writes DIR/NODE.zmq.key, prints the public key");
+  keys_zmq->add_option("NODE", ka.node, "node name")->required();
+  keys_zmq->add_option("--out", ka.out, "folder for the key file (default keys)");
+  keys_zmq->add_flag("--force", ka.force, "replace an existing key file");
   PlanArgs pl;
   auto* plan = app.add_subcommand(
       "plan", "Predict link traffic and each node's energy for a placement (needs a profile)");
@@ -582,6 +591,7 @@ int main(int argc, char** argv) {
   if (*profile) return cmd_profile(pa);
   if (*plan) return cmd_plan(pl);
   if (*broker_config) return security::cmd_broker_config(bc);
+  if (*keys_zmq) return security::cmd_keys_zmq(ka);
   if (*manifest) {
     std::string why;
     if (write_plugin_manifest(manifest_plugin, manifest_out, &why)) return 0;

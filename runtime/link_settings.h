@@ -1,6 +1,7 @@
 // The pipeline's `links:` settings: the default transport between nodes and its options.
 #pragma once
 
+#include <map>
 #include <string>
 
 namespace edgeflow {
@@ -48,6 +49,29 @@ std::string set_mqtt_tls_key(MqttSecurity& s, const std::string& key, const std:
   return "";
 }
 
+// CURVE on ZeroMQ links: each node's key pair, and every node's public key pinned.
+//   zmq: {curve: {keys: "keys/{node}.zmq.key", peers: {pi-1: "<40 Z85 chars>", cloud: ...}}}
+// A sender accepts only the receiver whose key is pinned; a receiver admits only senders
+// whose keys are listed. `edgeflow keys zmq NODE` writes a key file and prints its public key.
+// A CURVE key as text: 40 characters of Z85 (ZeroMQ RFC 32).
+inline bool is_z85_key(const std::string& key) {
+  static const std::string alphabet =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  return key.size() == 40 && key.find_first_not_of(alphabet) == std::string::npos;
+}
+
+struct ZmqCurve {
+  std::string keys_file;                     // "" = plaintext links; {node}: the node's name
+  std::map<std::string, std::string> peers;  // node -> public key
+  bool enabled() const { return !keys_file.empty(); }
+  std::string keys_for(const std::string& node) const {
+    std::string path = keys_file;
+    for (size_t at = 0; (at = path.find("{node}", at)) != std::string::npos; at += node.size())
+      path.replace(at, 6, node);
+    return path;
+  }
+};
+
 struct LinkDefaults {
   std::string via = "mqtt";
   std::string mqtt_broker;  // "" = start an embedded broker on loopback
@@ -58,6 +82,7 @@ struct LinkDefaults {
                                    // true keeps retrying in the background (an edge device at boot)
   int zmq_port = 0;                // first port of ZeroMQ links; 0 = free ports (one process only)
   std::string zmq_mode = "acked";  // acked | push | pubsub
+  ZmqCurve zmq_curve;
   // A link sends what a turn of its sending stage produced as one batch, cut at these bounds.
   int batch_messages = 1000;
   int batch_bytes = 256 * 1024;

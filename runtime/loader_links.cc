@@ -135,7 +135,42 @@ void load_links(LoadContext& cx, const YAML::Node& links) {
   if (zmq.IsDefined() && !zmq.IsMap() && !zmq.IsNull())
     cx.diags.add(mark_of(zmq), "", "links 'zmq' must be a map like {port: 5600}");
   if (zmq.IsDefined() && zmq.IsMap()) {
-    cx.check_keys(zmq, {"port", "mode"}, "", "links.zmq key");
+    cx.check_keys(zmq, {"port", "mode", "curve"}, "", "links.zmq key");
+    if (YAML::Node curve = zmq["curve"]; curve.IsDefined()) {
+      const char* example =
+          "links zmq 'curve' must be a map like {keys: \"keys/{node}.zmq.key\", peers: {pi-1: "
+          "\"<public key>\", cloud: \"<public key>\"}} (edgeflow keys zmq NODE makes them)";
+      if (!curve.IsMap()) {
+        cx.diags.add(mark_of(curve), "", example);
+      } else {
+        cx.check_keys(curve, {"keys", "peers"}, "", "links.zmq.curve key");
+        ZmqCurve& c = cx.spec.links.zmq_curve;
+        if (auto k = curve["keys"].IsDefined() ? cx.scalar(curve["keys"], "", "curve keys")
+                                               : std::nullopt) {
+          c.keys_file = k->empty() || (*k)[0] == '/' || cx.spec.base_dir.empty()
+                            ? *k
+                            : cx.spec.base_dir + "/" + *k;
+        }
+        YAML::Node peers = curve["peers"];
+        if (c.keys_file.empty() || !peers.IsMap() || peers.size() == 0) {
+          cx.diags.add(mark_of(curve), "", example);
+        } else {
+          for (const auto& kv : peers) {
+            auto node = cx.scalar(kv.first, "", "curve peer");
+            auto key = cx.scalar(kv.second, "", "curve peer key");
+            if (!node || !key) continue;
+            if (!is_z85_key(*key))
+              cx.diags.add(mark_of(kv.second), "",
+                           "links.zmq.curve.peers '" + *node +
+                               "' is not a CURVE public key (40 characters, as `edgeflow keys "
+                               "zmq " +
+                               *node + "` prints it)");
+            else
+              c.peers[*node] = *key;
+          }
+        }
+      }
+    }
     link_int(cx, zmq["port"], "links zmq 'port'", 1, 65535, cx.spec.links.zmq_port);
     if (zmq["mode"].IsDefined())
       if (auto m = cx.scalar(zmq["mode"], "", "zmq mode")) {

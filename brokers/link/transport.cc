@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -16,12 +17,37 @@
 #include "brokers/link/link_counters.h"
 #include "brokers/link/mqtt_channel.h"
 #include "brokers/link/spooled_link.h"
+#include "brokers/link/zmq_keys.h"
 #include "brokers/link/zmq_links.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
 namespace {
+
+// The pinned public key of `node` (links.zmq.curve.peers); throws naming the fix.
+const std::string& curve_peer(const ZmqCurve& curve, const std::string& node) {
+  auto it = curve.peers.find(node);
+  if (it == curve.peers.end()) {
+    throw OperatorError("links.zmq.curve.peers has no key for node '" + node +
+                        "': run `edgeflow keys zmq " + node +
+                        "` on it and add the public key it prints");
+  }
+  return it->second;
+}
+
+// This node's key pair, which must be the one its peers pin.
+ZmqKeyPair own_keys(const ZmqCurve& curve, const std::string& node) {
+  const std::string path = curve.keys_for(node);
+  ZmqKeyPair keys = load_zmq_keys(path);
+  if (keys.public_key != curve_peer(curve, node)) {
+    throw OperatorError("ZeroMQ key file " + path + " holds public key " + keys.public_key +
+                        ", but links.zmq.curve.peers pins " + curve_peer(curve, node) +
+                        " for node '" + node + "': put the file's key in peers (or restore " +
+                        "the key file it pins)");
+  }
+  return keys;
+}
 
 uint64_t random_session() {
   std::random_device rd;
@@ -174,12 +200,15 @@ class LinkSender final : public Operator {
         tx_ = make_mqtt_sender(o);
       } else {
         std::vector<std::unique_ptr<FrameSender>> each;
+        std::optional<ZmqKeyPair> keys;
+        if (d.zmq_curve.enabled()) keys = own_keys(d.zmq_curve, node_);
         for (const std::string& r : link_.receivers) {
           zmqlink::SenderOptions o;
           o.endpoint = shared_->zmq_endpoint(link_, r, false);
           o.mode = zmqlink::parse_mode(d.zmq_mode);
           o.identity = id_safe(ctx.pipeline() + "-l" + std::to_string(link_.id) + "-" + node_);
           o.topic = shared_->topic(link_);
+          if (keys) o.curve = {curve_peer(d.zmq_curve, r), keys->public_key, keys->secret_key};
           each.push_back(zmq_channel().make_sender(o));
         }
         tx_ = each.size() == 1 ? std::move(each[0]) : std::make_unique<FanOut>(std::move(each));
@@ -304,6 +333,15 @@ class LinkReceiver final : public Operator {
         o.endpoint = shared_->zmq_endpoint(link_, node_, true);
         o.mode = zmqlink::parse_mode(d.zmq_mode);
         o.topic = shared_->topic(link_);
+        if (d.zmq_curve.enabled()) {
+          ZmqKeyPair keys = own_keys(d.zmq_curve, node_);
+          o.curve.public_key = keys.public_key;
+          o.curve.secret_key = keys.secret_key;
+          // Only this link's senders, each bound to its own sender identity. A sender missing
+          // from peers would be refused without end: an error here, not a warning per try.
+          for (const std::string& s : link_.senders)
+            o.curve.allowed[curve_peer(d.zmq_curve, s)] = id_safe(s);
+        }
         rx_ = zmq_channel().make_receiver(o, std::move(handler));
         std::lock_guard<std::mutex> lock(shared_->mu);
         shared_->zmq_bound[{link_.id, node_}] = zmq_channel().bound_endpoint(*rx_);
@@ -515,7 +553,12 @@ uint64_t link_wire_bytes(const PipelineSpec& pipeline, const LinkPlan& link, uin
   }
   // ZeroMQ (brokers/zmq/zmq_channel.cc): ZMTP frames of 2 bytes of header (9 over 255); the
   // acked mode adds a 24-byte part and a 16-byte acknowledgement, pubsub the topic part.
-  auto part = [](uint64_t n) { return n + (n <= 255 ? 2 : 9); };
+  // CURVE boxes each part in a MESSAGE command: 8 bytes of name, 8 of nonce, 16 of MAC, flags.
+  const uint64_t box = pipeline.links.zmq_curve.enabled() ? 33 : 0;
+  auto part = [box](uint64_t n) {
+    n += box;
+    return n + (n <= 255 ? 2 : 9);
+  };
   const std::string& mode = pipeline.links.zmq_mode;
   if (mode == "push") return tcp_wire_bytes(part(payload));
   if (mode == "pubsub") return tcp_wire_bytes(part(link.name.size()) + part(payload));

@@ -46,6 +46,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "brokers/zmq/zmq_curve.h"
 #include "brokers/zmq/zmq_util.h"
 
 namespace edgeflow::zmqlink {
@@ -60,10 +61,15 @@ constexpr int kMaxResendMs = 5000;
 // receiver that has already finished. A sender's window of frames in flight bounds them anyway.
 constexpr int kAckHwm = 100'000;
 constexpr int kCloseLingerMs = 500;  // receiver: the last acks' time to leave at close
-constexpr int kIdlePollMs = 1000;    // wake-ups of idle threads (stop() signals at once)
-constexpr int kMaxBatch = 256;       // messages read per poll before checking stop again
-constexpr size_t kLocalQueue = 16;   // kPush, kPubSub: frames queued before send() blocks
-constexpr size_t kMaxPeers = 4096;   // kAcked: sender identities tracked by a receiver
+// A peer's handshake failed: plaintext against CURVE, a wrong key, refused by the ZAP handler.
+// Receivers watch it only with CURVE: on plaintext links a port scan would count.
+constexpr int kHandshakeFailed = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+constexpr int kIdlePollMs = 1000;   // wake-ups of idle threads (stop() signals at once)
+constexpr int kMaxBatch = 256;      // messages read per poll before checking stop again
+constexpr size_t kLocalQueue = 16;  // kPush, kPubSub: frames queued before send() blocks
+constexpr size_t kMaxPeers = 4096;  // kAcked: sender identities tracked by a receiver
 constexpr int64_t kMaxMessageBytes = int64_t{256} << 20;  // a larger part drops the peer
 constexpr int kHeartbeatIvlMs = 5000;
 constexpr int kHeartbeatTimeoutMs = 15000;
@@ -208,8 +214,9 @@ class ZmqSender final : public FrameSender {
     socket_.set(zmq::sockopt::reconnect_ivl_max, 2000);
     socket_.set(zmq::sockopt::heartbeat_ivl, kHeartbeatIvlMs);
     socket_.set(zmq::sockopt::heartbeat_timeout, kHeartbeatTimeoutMs);
-    monitor_ =
-        std::make_unique<Monitor>(*ctx_, socket_, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+    apply_curve_client(socket_, o_.curve);
+    monitor_ = std::make_unique<Monitor>(
+        *ctx_, socket_, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | kHandshakeFailed);
     connect_or_throw(socket_, o_.endpoint);
     thread_ = std::thread([this] { run(); });
   }
@@ -327,6 +334,14 @@ class ZmqSender final : public FrameSender {
           // gets every frame not yet acknowledged as soon as it is up (ZMQ_IMMEDIATE holds
           // them until then), without waiting for the timer.
           sent_ = 0;
+        } else if ((event & kHandshakeFailed) && !refused_warned_) {
+          refused_warned_ = true;  // it retries every reconnect interval: said once
+          spdlog::warn(
+              "zmq sender to {}: the receiver refused the handshake ({}); nothing is "
+              "delivered until the keys agree: check links.zmq.curve on both nodes",
+              o_.endpoint,
+              o_.curve.server_key.empty() ? "this sender has no CURVE keys"
+                                          : "a wrong receiver key, or this sender's key unknown");
         }
       });
       if (o_.mode == Mode::kAcked) read_acks();
@@ -449,6 +464,7 @@ class ZmqSender final : public FrameSender {
   int64_t progress_ms_ = 0;
   int rto_ms_ = 0, max_rto_ms_ = 0;
   bool connected_once_ = false;
+  bool refused_warned_ = false;
 
   std::atomic<uint64_t> reconnects_{0}, bad_acks_{0};
   std::thread thread_;
@@ -485,15 +501,22 @@ class ZmqReceiver final : public FrameReceiver {
     socket_.set(zmq::sockopt::maxmsgsize, kMaxMessageBytes);
     socket_.set(zmq::sockopt::heartbeat_ivl, kHeartbeatIvlMs);
     socket_.set(zmq::sockopt::heartbeat_timeout, kHeartbeatTimeoutMs);
-    monitor_ = std::make_unique<Monitor>(*ctx_, socket_, ZMQ_EVENT_DISCONNECTED);
+    monitor_ = std::make_unique<Monitor>(
+        *ctx_, socket_,
+        ZMQ_EVENT_DISCONNECTED | (o_.curve.secret_key.empty() ? 0 : kHandshakeFailed));
     try {
+      if (!o_.curve.secret_key.empty())
+        zap_ = std::make_unique<ZapHandler>(*ctx_, socket_, o_.curve,
+                                            "zmq receiver on " + o_.endpoint);
       bind_or_throw(socket_, o_.endpoint, kInUseFix);
     } catch (...) {
       monitor_.reset();
+      zap_.reset();
       socket_.close();
       throw;
     }
     endpoint_ = last_endpoint(socket_);
+    if (zap_) zap_->set_where("zmq receiver on " + endpoint_);
     thread_ = std::thread([this] { run(); });
   }
 
@@ -530,6 +553,7 @@ class ZmqReceiver final : public FrameReceiver {
     s.duplicates = duplicates_.load();
     s.out_of_order = out_of_order_.load();
     s.malformed = malformed_.load();
+    s.refused = refused_.load();
     return s;
   }
 
@@ -553,21 +577,31 @@ class ZmqReceiver final : public FrameReceiver {
       socket_.set(zmq::sockopt::linger, kCloseLingerMs);
     } catch (const zmq::error_t&) {
     }
-    socket_.close();
-    ctx_->close();  // returns once the listening socket is closed and the acks are out
+    socket_.close();  // no new connection from here
+    zap_.reset();     // only now: without a handler libzmq would admit any CURVE client
+    ctx_->close();    // returns once the listening socket is closed and the acks are out
   }
 
   void loop() {
     std::array<zmq::message_t, 3> parts;
     while (!stop_.load()) {
-      std::array<zmq::pollitem_t, 3> items{};
+      std::array<zmq::pollitem_t, 4> items{};
       items[0] = {socket_.handle(), 0, ZMQ_POLLIN, 0};
       items[1] = {monitor_->socket().handle(), 0, ZMQ_POLLIN, 0};
       items[2] = wake_.pollitem();
-      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(kIdlePollMs));
+      if (zap_) items[3] = {zap_->socket().handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(items.data(), zap_ ? 4 : 3, std::chrono::milliseconds(kIdlePollMs));
       if (items[2].revents & ZMQ_POLLIN) wake_.clear();
+      if (zap_) zap_->answer();
       monitor_->drain([&](uint16_t event) {
         if (event == ZMQ_EVENT_DISCONNECTED) reconnects_.fetch_add(1);
+        if ((event & kHandshakeFailed) && refused_.fetch_add(1) == 0) {
+          spdlog::warn(
+              "zmq receiver on {}: refused a sender's handshake (a plaintext sender, "
+              "one that pins another receiver key, or an unknown key); nothing it "
+              "sends is delivered",
+              endpoint_);
+        }
       });
       size_t count = 0;
       for (int i = 0; i < kMaxBatch && !stop_.load(); ++i) {
@@ -616,6 +650,10 @@ class ZmqReceiver final : public FrameReceiver {
     const auto* h = static_cast<const char*>(parts[1].data());
     uint64_t session = get_u64(h), seq = get_u64(h + 8), base = get_u64(h + 16);
     std::string identity(static_cast<const char*>(parts[0].data()), parts[0].size());
+    if (zap_ && !zap_->may_use(identity, zmq_msg_gets(parts[2].handle(), "User-Id"))) {
+      refused_.fetch_add(1);  // a known key speaking for another sender: dropped, no ack
+      return;
+    }
     auto it = peers_.find(identity);
     if (it == peers_.end()) {
       if (peers_.size() >= kMaxPeers) forget_oldest_peer();
@@ -660,7 +698,8 @@ class ZmqReceiver final : public FrameReceiver {
   std::unique_ptr<zmq::context_t> ctx_;
   zmq::socket_t socket_;
   std::unique_ptr<Monitor> monitor_;
-  WakeFd wake_;  // stop() wakes the thread
+  std::unique_ptr<ZapHandler> zap_;  // CURVE: admits the senders of curve.allowed
+  WakeFd wake_;                      // stop() wakes the thread
   std::string endpoint_;
   std::unordered_map<std::string, Peer> peers_;  // receiver thread only
   uint64_t clock_ = 0;
@@ -669,7 +708,7 @@ class ZmqReceiver final : public FrameReceiver {
   bool finished_ = false;  // guarded by deliver_mu_: finish() was called
   std::mutex stop_mu_;
   std::atomic<uint64_t> reconnects_{0}, delivered_{0}, duplicates_{0}, out_of_order_{0},
-      malformed_{0};
+      malformed_{0}, refused_{0};
   std::thread thread_;
 };
 

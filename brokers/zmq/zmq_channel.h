@@ -19,9 +19,11 @@
 // receiver one thread owning its socket, on which the handler runs. Sockets linger 0.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "brokers/channel.h"
 
@@ -48,6 +50,22 @@ inline const char* mode_name(Mode mode) {
   return "?";
 }
 
+// CURVE (ZeroMQ's encryption and authentication, RFC 26). Keys are Z85 text, 40 characters,
+// as `edgeflow keys zmq NODE` writes them. Empty keys: plaintext.
+struct CurveClient {
+  std::string server_key;  // the receiver's public key, pinned
+  std::string public_key;  // this sender's key pair
+  std::string secret_key;
+};
+struct CurveServer {
+  std::string public_key;  // this receiver's key pair (checked to be one)
+  std::string secret_key;
+  // Public keys of the senders it accepts, each with its name; others are refused. A name
+  // binds the key to the sender identities (kAcked) ending in "-NAME": a known key cannot
+  // speak for another sender. "" accepts any identity.
+  std::map<std::string, std::string> allowed;
+};
+
 struct SenderOptions {
   std::string endpoint;  // tcp://host:port to connect to
   Mode mode = Mode::kAcked;
@@ -56,6 +74,7 @@ struct SenderOptions {
   int resend_ms = 1000;  // kAcked: send again when not acknowledged by then
   int send_hwm = 1000;   // ZMQ_SNDHWM for kPush and kPubSub
   std::string topic;     // kPubSub: prefix frame (subscribers filter on it)
+  CurveClient curve;
 };
 
 struct ReceiverOptions {
@@ -63,6 +82,7 @@ struct ReceiverOptions {
   Mode mode = Mode::kAcked;
   std::string topic;  // kPubSub: subscription prefix ("" = everything)
   int recv_hwm = 1000;
+  CurveServer curve;
 };
 
 // Throw std::runtime_error with the endpoint and the fix (e.g. "address in use") on failure.
@@ -78,6 +98,7 @@ struct ReceiverStats {
   uint64_t out_of_order = 0;  // kAcked: frames after a gap (lost on a broken connection),
                               // dropped; the sender sends them again after the missing one
   uint64_t malformed = 0;     // wrong number of parts or short header: dropped
+  uint64_t refused = 0;       // CURVE: handshakes refused (a plaintext peer, an unknown key)
 };
 ReceiverStats receiver_stats(const FrameReceiver& receiver);
 
