@@ -349,6 +349,18 @@ inline void print_cpu_ratio(const std::vector<Variant>& vs, const std::string& n
               verdict);
 }
 
+// A test CA, and a certificate for localhost and 127.0.0.1, made by scripts/make-test-ca.sh in
+// a fresh folder for the TLS variants; "" (and a line saying so) when that fails.
+inline std::string make_test_ca(const std::string& source_dir) {
+  char tmpl[] = "/tmp/edgeflow-bench-ca-XXXXXX";
+  if (!::mkdtemp(tmpl)) return "";
+  const std::string cmd =
+      "bash " + source_dir + "/scripts/make-test-ca.sh " + tmpl + " localhost >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) == 0) return tmpl;
+  std::printf("(no TLS variants: scripts/make-test-ca.sh failed; is openssl installed?)\n");
+  return "";
+}
+
 inline bool any_failed(const std::vector<Variant>& vs) {
   for (const Variant& v : vs)
     if (v.failed) return true;

@@ -144,8 +144,11 @@ inline mosquitto* relay_client(const char* id, HandRelay* r) {
 // The same relay as a pipeline: mqtt.subscribe {format: json} -> map {set: temp_f} ->
 // mqtt.publish {format: json}, on one node. It does a little more than the hand relays:
 // mqtt.subscribe adds a `topic` field and mqtt.publish's JSON adds `time` and `origin`.
-inline std::string relay_pipeline(const std::string& broker, int qos) {
+// ca_file: the broker is mqtts:// and both stages trust this CA.
+inline std::string relay_pipeline(const std::string& broker, int qos,
+                                  const std::string& ca_file = "") {
   const std::string q = std::to_string(qos);
+  const std::string tls = ca_file.empty() ? "" : ", tls: {ca_file: \"" + ca_file + "\"}";
   return "pipeline: relaybench\n"
          "nodes: {relay: {tier: cloud}}\n"
          "stages:\n"
@@ -153,8 +156,8 @@ inline std::string relay_pipeline(const std::string& broker, int qos) {
          "    op: mqtt.subscribe\n"
          "    on: relay\n"
          "    with: {broker: \"" +
-         broker + "\", topic: " + kInTopic + ", qos: " + q +
-         ", format: json}\n"
+         broker + "\", topic: " + kInTopic + ", qos: " + q + ", format: json" + tls +
+         "}\n"
          "  - id: add\n"
          "    op: map\n"
          "    from: in\n"
@@ -163,7 +166,7 @@ inline std::string relay_pipeline(const std::string& broker, int qos) {
          "    op: mqtt.publish\n"
          "    from: add\n"
          "    with: {broker: \"" +
-         broker + "\", topic: " + kOutTopic + ", qos: " + q + ", format: json}\n";
+         broker + "\", topic: " + kOutTopic + ", qos: " + q + ", format: json" + tls + "}\n";
 }
 
 }  // namespace edgeflow::bench

@@ -15,10 +15,14 @@
 // one link. Time runs from the first reading made to the last one counted. Each variant runs
 // in a forked child (its own peak RSS) against a fresh embedded mosquitto on a free port.
 //
+//   bt, dt  b and d over TLS (a mosquitto TLS listener, a test CA from scripts/make-test-ca.sh,
+//      host names verified): what TLS costs a link.
+//
 //   build-bench/bench/link_bench [--quick] [--count N] [--rounds R]
 #include <mosquitto.h>
 
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -181,21 +185,31 @@ int main(int argc, char** argv) {
 
   // A fresh broker per run: no session, retained announcement or queued frame of an earlier
   // run can reach the next one. Started here, in the parent, so its memory is not the child's.
-  auto with_broker = [timeout_ms](std::function<RunResult(mqtt::EmbeddedBroker&)> body) {
-    return [timeout_ms, body] {
+  const std::string ca_dir = make_test_ca(EDGEFLOW_SOURCE_DIR);  // for the TLS variants
+  auto with_broker = [timeout_ms, ca_dir](std::function<RunResult(mqtt::EmbeddedBroker&)> body,
+                                          bool tls = false) {
+    return [timeout_ms, body, tls, ca_dir] {
       mqtt::EmbeddedBrokerOptions bo;
       bo.persistence = false;
+      if (tls) {
+        bo.tls_ca_file = ca_dir + "/ca.crt";
+        bo.tls_cert_file = ca_dir + "/server.crt";
+        bo.tls_key_file = ca_dir + "/server.key";
+      }
       mqtt::EmbeddedBroker broker(bo);
       broker.start();
       return run_forked([&] { return body(broker); }, timeout_ms + 15'000);
     };
   };
-  auto link = [&](const std::string& client, int qos) {
-    const std::string links =
-        "{via: mqtt, mqtt: {client: " + client + ", qos: " + std::to_string(qos) + "}}";
-    return with_broker([=](mqtt::EmbeddedBroker& b) {
-      return run_readings_pipeline(count, links, true, b.uri(), timeout_ms);
-    });
+  auto link = [&](const std::string& client, int qos, bool tls = false) {
+    const std::string links = "{via: mqtt, mqtt: {client: " + client +
+                              ", qos: " + std::to_string(qos) +
+                              (tls ? ", tls: {ca_file: \"" + ca_dir + "/ca.crt\"}" : "") + "}}";
+    return with_broker(
+        [=](mqtt::EmbeddedBroker& b) {
+          return run_readings_pipeline(count, links, true, b.uri(), timeout_ms);
+        },
+        tls);
   };
   auto raw = [&](int qos, int batch) {
     return with_broker(
@@ -213,6 +227,10 @@ int main(int argc, char** argv) {
   vs.emplace_back("e", "raw libmosquitto, QoS 1, 1000/frame", raw(1, 1000));
   vs.emplace_back("e0", "raw libmosquitto, QoS 0, 1000/frame", raw(0, 1000));
   vs.emplace_back("e256", "raw libmosquitto, QoS 1, 256/frame", raw(1, 256));
+  if (!ca_dir.empty()) {
+    vs.emplace_back("bt", "MQTT link over TLS, libmosquitto, QoS 1", link("mosquitto", 1, true));
+    vs.emplace_back("dt", "MQTT link over TLS, Paho C++, QoS 1", link("paho", 1, true));
+  }
 
   std::printf("link_bench: %lld readings (3 numbers + origin) edge -> cloud, %s\n",
               static_cast<long long>(count),
@@ -225,6 +243,13 @@ int main(int argc, char** argv) {
   print_ratio(vs, "b", "a", "libmosquitto link QoS 1 / in-process queues");
   print_ratio(vs, "c", "e0", "libmosquitto link / raw libmosquitto, QoS 0");
   print_ratio(vs, "b", "e256", "libmosquitto link / raw libmosquitto with the link's frame size");
+  if (!ca_dir.empty()) {
+    print_ratio(vs, "bt", "b", "libmosquitto link over TLS / plaintext, QoS 1");
+    print_ratio(vs, "dt", "d", "Paho link over TLS / plaintext, QoS 1");
+    print_cpu_ratio(vs, "bt", "b", "libmosquitto link CPU per reading, TLS / plaintext, QoS 1");
+    std::error_code ec;
+    std::filesystem::remove_all(ca_dir, ec);
+  }
   const Variant* b = find_variant(vs, "b");
   std::printf("target: b >= 1000000 readings/s: %s\n", b->failed          ? "n/a"
                                                        : b->rate() >= 1e6 ? "met"

@@ -11,6 +11,8 @@
 //       clients: the subscriber's network thread blocks on a full queue (back-pressure to the
 //       broker), so the acknowledgements of our publishes need a network thread of their own.
 //   b   no relay: the load generator publishes straight to bench/out (the broker's ceiling)
+//   pt, hct  p and hc with everything over TLS (a mosquitto TLS listener, a test CA from
+//       scripts/make-test-ca.sh, host names verified): what TLS costs each relay.
 // The ratio is taken against the faster of hc and hq in this run. The pipeline does a little
 // more: mqtt.subscribe adds a `topic` field and mqtt.publish's JSON adds `time` and `origin`.
 //
@@ -27,7 +29,9 @@
 #include <mosquitto.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -57,7 +61,15 @@ using bench::reading_json;
 using bench::relay_client;
 using bench::relay_pipeline;
 
-RunResult run_hand_relay(int port, int qos, bool from_callback, int control_fd) {
+// ca: connect over TLS, trusting this CA ("" = plaintext).
+void use_tls(mosquitto* m, const std::string& ca) {
+  if (!ca.empty() &&
+      mosquitto_tls_set(m, ca.c_str(), nullptr, nullptr, nullptr, nullptr) != MOSQ_ERR_SUCCESS)
+    throw std::runtime_error("cannot use the test CA " + ca);
+}
+
+RunResult run_hand_relay(int port, int qos, bool from_callback, int control_fd,
+                         const std::string& ca) {
   RunResult res;
   mosquitto_lib_init();
   HandRelay r;
@@ -66,12 +78,14 @@ RunResult run_hand_relay(int port, int qos, bool from_callback, int control_fd) 
   // The publisher first: mosq's callbacks may use it as soon as mosq connects.
   if (!from_callback) {
     r.pub = relay_client("bench-hand-relay-pub", &r);
+    use_tls(r.pub, ca);
     if (mosquitto_connect(r.pub, "127.0.0.1", port, 30) != MOSQ_ERR_SUCCESS)
       throw std::runtime_error("hand relay: cannot connect");
     mosquitto_loop_start(r.pub);
     r.worker = std::thread([&r] { r.work(); });
   }
   r.mosq = relay_client("bench-hand-relay", &r);
+  use_tls(r.mosq, ca);
   if (mosquitto_connect(r.mosq, "127.0.0.1", port, 30) != MOSQ_ERR_SUCCESS)
     throw std::runtime_error("hand relay: cannot connect");
   mosquitto_loop_start(r.mosq);
@@ -99,9 +113,10 @@ RunResult run_hand_relay(int port, int qos, bool from_callback, int control_fd) 
 
 // ---- the pipeline (run in the child) ----
 
-RunResult run_pipeline_relay(const std::string& broker, int qos, int control_fd) {
+RunResult run_pipeline_relay(const std::string& broker, int qos, int control_fd,
+                             const std::string& ca) {
   RunResult res;
-  LoadResult lr = load_pipeline_text(relay_pipeline(broker, qos), "relay_bench.yaml", ".");
+  LoadResult lr = load_pipeline_text(relay_pipeline(broker, qos, ca), "relay_bench.yaml", ".");
   if (!lr.pipeline) {
     res.set_note("pipeline: " + lr.diags.str());
     return res;
@@ -176,8 +191,9 @@ struct Driver {
   }
 };
 
-mosquitto* driver_client(const char* id, Driver* d, int port) {
+mosquitto* driver_client(const char* id, Driver* d, int port, const std::string& ca) {
   mosquitto* m = mosquitto_new(id, true, d);
+  use_tls(m, ca);
   mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
   mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
   mosquitto_max_inflight_messages_set(m, kWindow);
@@ -194,13 +210,13 @@ mosquitto* driver_client(const char* id, Driver* d, int port) {
 // Drives one run of the relay in `child`; the figure comes from the counter.
 // `direct`: no relay, the load generator publishes straight to bench/out (the broker alone).
 bench::Measured drive(bench::Child& child, int port, int qos, int64_t count, int quiet_ms,
-                      bool direct) {
+                      bool direct, const std::string& ca) {
   const char* topic = direct ? kOutTopic : kInTopic;
   RunResult res;
   res.sent = static_cast<uint64_t>(count);
   Driver counter, gen;
-  mosquitto* sub = driver_client("bench-counter", &counter, port);
-  mosquitto* pub = driver_client("bench-loadgen", &gen, port);
+  mosquitto* sub = driver_client("bench-counter", &counter, port, ca);
+  mosquitto* pub = driver_client("bench-loadgen", &gen, port, ca);
   bool started = false;
   {
     std::unique_lock<std::mutex> lock(counter.mu);
@@ -288,27 +304,36 @@ int main(int argc, char** argv) {
   const int64_t count = args.count ? args.count : args.quick ? 20'000 : 100'000;
   mosquitto_lib_init();
 
+  const std::string ca_dir = make_test_ca(EDGEFLOW_SOURCE_DIR);  // for the TLS variants
+  const bool have_tls = !ca_dir.empty();
+
   // kind: 'p' pipeline, 'c' hand relay publishing from the callback, 'q' hand relay with a
-  // queue and a publishing thread.
-  auto relay = [count](char kind, int qos) {
+  // queue and a publishing thread; tls: all clients through the broker's TLS listener.
+  auto relay = [count, ca_dir](char kind, int qos, bool tls = false) {
     return [=] {
       mqtt::EmbeddedBrokerOptions bo;
       bo.persistence = false;
+      const std::string ca = tls ? ca_dir + "/ca.crt" : "";
+      if (tls) {
+        bo.tls_ca_file = ca;
+        bo.tls_cert_file = ca_dir + "/server.crt";
+        bo.tls_key_file = ca_dir + "/server.key";
+      }
       mqtt::EmbeddedBroker broker(bo);
       broker.start();
       const int port = broker.port();
       const std::string uri = broker.uri();
       Child child([&](int control_fd) {
-        if (kind == 'p') return run_pipeline_relay(uri, qos, control_fd);
+        if (kind == 'p') return run_pipeline_relay(uri, qos, control_fd, ca);
         if (kind == 'b') {
           bench::read_command(control_fd, 600'000);
           RunResult idle;
           idle.ok = true;
           return idle;
         }
-        return run_hand_relay(port, qos, kind == 'c', control_fd);
+        return run_hand_relay(port, qos, kind == 'c', control_fd, ca);
       });
-      return drive(child, port, qos, count, qos == 0 ? 3'000 : 10'000, kind == 'b');
+      return drive(child, port, qos, count, qos == 0 ? 3'000 : 10'000, kind == 'b', ca);
     };
   };
   std::vector<Variant> vs;
@@ -318,6 +343,11 @@ int main(int argc, char** argv) {
     vs.emplace_back("hc" + q, "hand relay, publish in callback, QoS " + q, relay('c', qos));
     vs.emplace_back("hq" + q, "hand relay, queue + thread, QoS " + q, relay('q', qos));
     vs.emplace_back("b" + q, "broker alone (no relay), QoS " + q, relay('b', qos));
+    if (have_tls) {
+      vs.emplace_back("pt" + q, "pipeline over TLS, QoS " + q, relay('p', qos, true));
+      vs.emplace_back("hct" + q, "hand relay over TLS, publish in callback, QoS " + q,
+                      relay('c', qos, true));
+    }
   }
   std::printf(
       "mqtt_relay_bench: %lld JSON readings of ~100 bytes, bench/in -> relay -> bench/out, %s\n",
@@ -342,6 +372,16 @@ int main(int argc, char** argv) {
     print_cpu_ratio(vs, "p" + q, thrifty,
                     "pipeline CPU per message / thriftier hand relay, QoS " + q, 1.2);
   }
+  for (int qos : {0, 1}) {
+    if (!have_tls) break;
+    const std::string q = std::to_string(qos);
+    print_ratio(vs, "pt" + q, "p" + q, "pipeline over TLS / plaintext, QoS " + q);
+    print_ratio(vs, "hct" + q, "hc" + q, "hand relay over TLS / plaintext, QoS " + q);
+    print_cpu_ratio(vs, "pt" + q, "p" + q, "pipeline CPU per message, TLS / plaintext, QoS " + q);
+    print_cpu_ratio(vs, "pt" + q, "hct" + q,
+                    "pipeline CPU per message / hand relay, both over TLS, QoS " + q);
+  }
+  if (!ca_dir.empty()) std::filesystem::remove_all(ca_dir);
   mosquitto_lib_cleanup();
   return any_failed(vs) ? 1 : 0;
 }
