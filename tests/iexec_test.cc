@@ -219,6 +219,16 @@ class IexecPool : public ::testing::Test {
 
   std::string key_file(const std::string& node) const { return dir_ + "/keys/" + node + ".key"; }
 
+  // The scheduler's workers: list (a closed pool): every worker node unless `listed_` says.
+  std::string pool_list() const {
+    std::string out;
+    for (const WorkerNode& w : workers_) {
+      if (!listed_.empty() && !std::count(listed_.begin(), listed_.end(), w.node)) continue;
+      out += (out.empty() ? "\"" : ", \"") + address_.at(w.node) + "\"";
+    }
+    return out;
+  }
+
   // An executable sh script; returns its sha256 (64 hex digits, as sha256sum prints it).
   std::string write_app(const std::string& path, const std::string& body) {
     write_file(path, "#!/bin/sh\n" + body);
@@ -254,7 +264,8 @@ class IexecPool : public ::testing::Test {
       << "stages:\n"
       << "  - id: scheduler\n    op: iexec.scheduler\n    on: cloud\n"
       << "    with: {wallet: \"" << dir_ << "/keys/scheduler.key\", apps: \"" << dir_
-      << "/apps.yaml\", journal: \"" << dir_ << "/poco.journal\"}\n"
+      << "/apps.yaml\", journal: \"" << dir_ << "/poco.journal\", workers: [" << pool_list()
+      << "]}\n"
       << "  - id: results\n    op: file.write\n    on: cloud\n    from: scheduler.results\n"
       << "    with: {path: \"" << dir_ << "/results.jsonl\", append: true}\n";
     for (const WorkerNode& w : workers_) {
@@ -289,6 +300,7 @@ class IexecPool : public ::testing::Test {
       return ::testing::AssertionFailure() << "scheduler did not start:\n" << s.err();
     for (const WorkerNode& w : workers_) start_node(w.node);
     for (const WorkerNode& w : workers_) {
+      if (!listed_.empty() && !std::count(listed_.begin(), listed_.end(), w.node)) continue;
       const std::string joined = "worker " + address_[w.node] + " joined";
       if (!eventually([&] { return contains(s.err(), joined) || !node(w.node).running(); }) ||
           !contains(s.err(), joined))
@@ -345,6 +357,7 @@ class IexecPool : public ::testing::Test {
   std::string dir_, scheduler_;
   std::vector<WorkerNode> workers_;
   std::map<std::string, std::string> address_;  // node -> worker address
+  std::vector<std::string> listed_;             // the scheduler's workers: (empty: all)
   std::vector<AppEntry> apps_;
   std::map<std::string, std::unique_ptr<Process>> nodes_;
 };
@@ -561,6 +574,47 @@ TEST_F(IexecPool, TamperedAppIsRefusedBeforeItRuns) {
   EXPECT_EQ(markers("w1"), std::set<std::string>{});
   EXPECT_EQ(markers("w2"), std::set<std::string>{"ran"});
   EXPECT_EQ(markers("w3"), std::set<std::string>{"ran"});
+}
+
+// The pool is closed: a worker whose address is not in the scheduler's workers: list is
+// refused when it says hello, and never gets a replicate, however many tasks there are.
+TEST_F(IexecPool, AWorkerNotInTheListIsRefusedAndGetsNoTask) {
+  make_workers(3);
+  listed_ = {"w1", "w2"};
+  add_app("hello", std::string(kHello) + kComputed);
+  write_pipeline();
+  Watcher watch(broker_.uri(), {std::string(kBase) + "/events"});
+  ASSERT_TRUE(watch.ready());
+  ASSERT_TRUE(start_pool());
+  EXPECT_TRUE(watch.wait_for(event("refused", address_["w3"]))) << scheduler_log();
+  EXPECT_TRUE(contains(scheduler_log(), "not in this scheduler's workers: list"))
+      << scheduler_log();
+  json r = submit_and_wait({"--app", "hello", "--arg", "x", "--trust", "1"}, 0);
+  EXPECT_EQ(r.value("status", ""), "COMPLETED") << r.dump(2);
+  for (const json& c : r["contributors"]) EXPECT_NE(c["worker"], address_["w3"]);
+}
+
+// A scheduler names its workers or says, in so many words, that its pool is open.
+TEST(IexecScheduler, AClosedPoolNeedsItsWorkersListOrAnExplicitOpenPool) {
+  const std::string dir = make_temp_dir();
+  auto validate = [&](const std::string& extra) {
+    write_file(dir + "/p.yaml",
+               "pipeline: closed\nnodes: {cloud: {tier: cloud}}\nstages:\n"
+               "  - id: scheduler\n    op: iexec.scheduler\n    on: cloud\n"
+               "    with: {wallet: s.key, create_wallet: true, apps: \"" +
+                   source_dir() + "/apps/registry.yaml\", journal: j" + extra + "}\n");
+    return run_process({edgeflow_binary(), "validate", dir + "/p.yaml"}, 30);
+  };
+  ProcessResult none = validate("");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_TRUE(contains(none.err, "option 'workers': is needed: the pool is closed by default"))
+      << none.err;
+  EXPECT_EQ(validate(", open_pool: true").exit_code, 0);
+  EXPECT_EQ(validate(", workers: [\"0x00000000000000000000000000000000000000a1\"]").exit_code, 0);
+  ProcessResult both =
+      validate(", open_pool: true, workers: [\"0x00000000000000000000000000000000000000a1\"]");
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_TRUE(contains(both.err, "cannot be true with a workers: list")) << both.err;
 }
 
 // Contributions are signed, and the scheduler checks who signed and what it already has: a

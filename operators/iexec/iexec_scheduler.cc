@@ -66,8 +66,12 @@ class IexecScheduler : public Operator {
         opt_duration("tick", "how often deadlines are checked").def("100ms"),
         opt_bool("fsync", "fdatasync the journal after each record").def("true"),
         opt_list("workers",
-                 "addresses of the workers allowed to join; default: any key that says hello "
-                 "(an open pool: anyone on the broker can join and vote)"),
+                 "addresses of the workers allowed to join (a closed pool, the default); "
+                 "edgeflow wallet new prints a worker's address"),
+        opt_bool("open_pool",
+                 "let any key that says hello join and vote (anyone on the broker); warned "
+                 "at start; instead of workers")
+            .def("false"),
         opt_int("max_input_bytes", "largest request (all input files) accepted")
             .def("1048576")
             .at_least(0),
@@ -91,12 +95,21 @@ class IexecScheduler : public Operator {
         broker_(o.has("broker") ? o.get_string("broker") : ""),
         client_kind_(o.has("client") ? o.get_string("client") : "") {
     if (time_ref_us_ <= 0) throw OptionError("time_ref", "must be positive");
+    open_pool_ = o.get_bool("open_pool");
     if (o.has("workers")) {
+      if (open_pool_)
+        throw OptionError("open_pool", "cannot be true with a workers: list; choose one");
       for (const std::string& a : o.get_list("workers")) {
         auto addr = crypto::parse_address(a);
         if (!addr) throw OptionError("workers", "'" + a + "' is not an address (0x + 40 hex)");
         allowed_.insert(*addr);
       }
+    }
+    if (allowed_.empty() && !open_pool_) {
+      throw OptionError("workers",
+                        "is needed: the pool is closed by default. List the addresses of the "
+                        "workers allowed to join (edgeflow wallet new prints one), or set "
+                        "open_pool: true to let any key on the broker join and vote");
     }
     if (tick_us_ <= 0) throw OptionError("tick", "must be positive");
   }
@@ -130,6 +143,12 @@ class IexecScheduler : public Operator {
     client_->publish(topics_->announce(), a.data(), a.size(), 1, true, 5000);
     size_t open_tasks = 0;
     for (const auto& [id, t] : ledger_->tasks()) open_tasks += !iexec::is_final(t.status);
+    if (open_pool_) {
+      logger().warn(
+          "{}: pool '{}' is open: any key that reaches the broker may join and vote "
+          "on results; list workers: [...] to close it",
+          ctx.stage(), pool_);
+    }
     logger().info("{}: scheduler {} of pool '{}', {} worker(s) and {} open task(s) in {}",
                   ctx.stage(), wallet_->address().hex(), pool_, ledger_->workers().size(),
                   open_tasks, lo.journal_path);
@@ -270,7 +289,7 @@ class IexecScheduler : public Operator {
       std::vector<std::pair<std::string, crypto::Hash32>> apps;
       for (const json& a : b.at("apps"))
         apps.emplace_back(iexec::get_string(a, "name"), iexec::get_hash(a, "sha256"));
-      if (!allowed_.empty() && !allowed_.count(w))
+      if (!open_pool_ && !allowed_.count(w))
         throw std::runtime_error("not in this scheduler's workers: list");
       const int slots = static_cast<int>(std::clamp<int64_t>(iexec::get_int(b, "slots"), 1, 256));
       const iexec::WorkerInfo* known = ledger_->worker(w);
@@ -489,7 +508,8 @@ class IexecScheduler : public Operator {
   iexec::AppRegistry registry_;
   std::optional<iexec::Topics> topics_;
   std::unique_ptr<iexec::Ledger> ledger_;
-  std::set<crypto::Address> allowed_;         // empty: an open pool
+  std::set<crypto::Address> allowed_;         // the workers: list
+  bool open_pool_ = false;                    // any worker may join (allowed_ empty)
   std::set<crypto::Hash32> unpublished_;      // ended tasks whose result the broker refused
   std::map<crypto::Address, int64_t> boots_;  // each worker's process start, from its hello
   iexecop::Inbox inbox_;
