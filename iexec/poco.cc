@@ -470,6 +470,13 @@ std::string Ledger::replicate_status(const Address& worker, const Hash32& taskid
   return "";
 }
 
+void Ledger::expel(const Address& worker, int64_t now) {
+  auto it = workers_.find(worker);
+  if (it == workers_.end() || it->second.lost) return;
+  Impl::journal(*this, {{"op", "lost"}, {"worker", worker.hex()}, {"t", now}});
+  Impl::mark_lost(*this, it->second);
+}
+
 void Ledger::tick(int64_t now) {
   // Liveness depends on heartbeats, which are not journaled: each decision is journaled and
   // replayed as such, so a replayed tick skips this part.

@@ -196,7 +196,10 @@ class Ledger {
   void register_worker(const Address& worker, int slots,
                        std::vector<std::pair<std::string, Hash32>> apps, int64_t now);
   void heartbeat(const Address& worker, int64_t now);  // not journaled
-  static int64_t weight_of_score(int64_t score) {      // max(score / 3, 3) - 1
+  // A worker the pool no longer admits (taken off the scheduler's list): lost from now, as
+  // after a silence (journaled), so its pending replicates go to others.
+  void expel(const Address& worker, int64_t now);
+  static int64_t weight_of_score(int64_t score) {  // max(score / 3, 3) - 1
     return std::max<int64_t>(score / 3, 3) - 1;
   }
 

@@ -420,6 +420,26 @@ TEST(PocoTimeouts, FinalDeadlineWhileRevealing) {
   EXPECT_NE(e.reveal(addr(2), t, d), "");
 }
 
+// Taken off the scheduler's workers: list: lost at once (journaled), its replicate to another.
+TEST(PocoWorkers, AnExpelledWorkerIsLostAtOnceAndItsReplicateGoesElsewhere) {
+  Env e;
+  e.add_workers(1, 2);
+  Hash32 t = e.l.submit(req("t", 1), e.now);
+  auto out = e.l.assign(e.now);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].worker, addr(1));
+  e.l.take_events();
+  e.l.expel(addr(1), e.now);
+  EXPECT_TRUE(e.l.worker(addr(1))->lost);
+  EXPECT_EQ(e.l.task(t)->replicate(addr(1))->status, ReplicateStatus::kWorkerLost);
+  EXPECT_EQ(count(e.l.take_events(), LedgerEvent::kWorkerLost), 1);
+  out = e.l.assign(e.now);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].worker, addr(2));
+  e.l.expel(addr(1), e.now);  // once
+  EXPECT_EQ(count(e.l.take_events(), LedgerEvent::kWorkerLost), 0);
+}
+
 TEST(PocoWorkers, LostWorkerIsReplacedAndMayStillContribute) {
   LedgerOptions o;
   o.lost_after_us = 5 * kSec;

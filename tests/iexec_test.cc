@@ -589,6 +589,14 @@ TEST_F(IexecPool, AWorkerNotInTheListIsRefusedAndGetsNoTask) {
   EXPECT_TRUE(watch.wait_for(event("refused", address_["w3"]))) << scheduler_log();
   EXPECT_TRUE(contains(scheduler_log(), "not in this scheduler's workers: list"))
       << scheduler_log();
+  // Not only its hello: any message of w3's (here a status report) is refused.
+  const crypto::Wallet w3 = crypto::Wallet::load(key_file("w3"));
+  watch.publish(std::string(kBase) + "/scheduler",
+                iexec::seal_message(w3, {{"type", "status"},
+                                         {"task", crypto::keccak256("any").hex()},
+                                         {"status", "COMPUTING"}}));
+  EXPECT_TRUE(watch.wait_for(event("refused", "'status' from " + address_["w3"])))
+      << scheduler_log();
   json r = submit_and_wait({"--app", "hello", "--arg", "x", "--trust", "1"}, 0);
   EXPECT_EQ(r.value("status", ""), "COMPLETED") << r.dump(2);
   for (const json& c : r["contributors"]) EXPECT_NE(c["worker"], address_["w3"]);
@@ -661,18 +669,19 @@ TEST_F(IexecPool, ForgedAndReplayedContributionsAreRefused) {
       watch.wait_for(event("refused", "recovers to " + w2.address().hex() + ", not to " + w1)))
       << scheduler_log();
 
-  // (c) Signed by a key that never registered (it copies w1's result and authorization).
+  // (c) Signed by a key that is not in the pool (it copies w1's result and authorization).
   const crypto::Wallet stranger = crypto::Wallet::generate();
   json copy = body;
   copy.erase("from");
   watch.publish(to_scheduler, iexec::seal_message(stranger, copy));
-  EXPECT_TRUE(
-      watch.wait_for(event("refused", stranger.address().hex() + ": not a registered worker")))
+  EXPECT_TRUE(watch.wait_for(
+      event("refused", stranger.address().hex() + ": not in this scheduler's workers: list")))
       << scheduler_log();
 
   // The refusals also reach the scheduler's log (its error output).
-  EXPECT_TRUE(eventually([&] { return contains(scheduler_log(), "not a registered worker"); }))
-      << scheduler_log();
+  EXPECT_TRUE(eventually([&] {
+    return contains(scheduler_log(), stranger.address().hex() + ": not in this scheduler's");
+  })) << scheduler_log();
   // Three refusals, and the ledger's journal holds one contribution per real worker only.
   size_t refused = 0;
   for (const auto& m : watch.all()) refused += event("refused")(m);

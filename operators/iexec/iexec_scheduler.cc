@@ -11,7 +11,7 @@
 //     op: iexec.scheduler
 //     on: cloud
 //     with: { wallet: state/scheduler.key, create_wallet: true, apps: ../apps/registry.yaml,
-//             journal: state/poco.journal, time_ref: 10s }
+//             journal: state/poco.journal, time_ref: 10s, workers: ["0x…", "0x…"] }
 #include <algorithm>
 #include <map>
 #include <set>
@@ -40,7 +40,8 @@ class IexecScheduler : public Operator {
     s.example =
         "- id: scheduler\n  op: iexec.scheduler\n  on: cloud\n"
         "  with: { wallet: state/scheduler.key, create_wallet: true, apps: "
-        "../apps/registry.yaml, journal: state/poco.journal }";
+        "../apps/registry.yaml, journal: state/poco.journal,\n"
+        "          workers: [\"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23\"] }";
     s.outputs = {{"results", "record",
                   "one per task that ended: task, status (COMPLETED or FAILED), app, trust, "
                   "result_digest, output, winners, contributors, cause"}};
@@ -155,8 +156,22 @@ class IexecScheduler : public Operator {
     // Downtime is not silence: workers count as seen now, so none is declared lost before
     // its next heartbeat can arrive.
     const int64_t now = ctx.now_us();
-    for (const auto& [address, w] : ledger_->workers())
-      if (!w.lost) ledger_->heartbeat(address, now);
+    std::vector<crypto::Address> expelled;
+    for (const auto& [address, w] : ledger_->workers()) {
+      if (w.lost) continue;
+      if (open_pool_ || allowed_.count(address)) {
+        ledger_->heartbeat(address, now);
+      } else {
+        expelled.push_back(address);
+      }
+    }
+    for (const crypto::Address& a : expelled) {
+      ledger_->expel(a, now);
+      logger().info(
+          "{}: worker {} of the journal is not in workers: any more; its replicates "
+          "go to others",
+          ctx.stage(), a.hex());
+    }
     for (const LedgerEvent& e : ledger_->resume_events()) handle_event(e, ctx);
   }
 
@@ -285,12 +300,14 @@ class IexecScheduler : public Operator {
     const crypto::Address& w = msg.from;
     const int64_t now = ctx.now_us();
     std::string refused;
+    // Every message, not only hello: a key the journal remembers from an open pool (or one
+    // taken off the list) must not be heard either.
+    if (!open_pool_ && !allowed_.count(w))
+      throw std::runtime_error("not in this scheduler's workers: list");
     if (type == "hello") {
       std::vector<std::pair<std::string, crypto::Hash32>> apps;
       for (const json& a : b.at("apps"))
         apps.emplace_back(iexec::get_string(a, "name"), iexec::get_hash(a, "sha256"));
-      if (!open_pool_ && !allowed_.count(w))
-        throw std::runtime_error("not in this scheduler's workers: list");
       const int slots = static_cast<int>(std::clamp<int64_t>(iexec::get_int(b, "slots"), 1, 256));
       const iexec::WorkerInfo* known = ledger_->worker(w);
       if (!known || known->slots != slots || known->apps != apps || known->lost) {
