@@ -2,6 +2,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 
 #include "runtime/duration.h"
@@ -155,10 +156,18 @@ void load_links(LoadContext& cx, const YAML::Node& links) {
         if (c.keys_file.empty() || !peers.IsMap() || peers.size() == 0) {
           cx.diags.add(mark_of(curve), "", example);
         } else {
+          std::map<std::string, std::string> node_of;  // key -> the first node with it
           for (const auto& kv : peers) {
             auto node = cx.scalar(kv.first, "", "curve peer");
             auto key = cx.scalar(kv.second, "", "curve peer key");
             if (!node || !key) continue;
+            if (auto [it, fresh] = node_of.emplace(*key, *node); !fresh) {
+              cx.diags.add(mark_of(kv.second), "",
+                           "links.zmq.curve.peers: '" + it->second + "' and '" + *node +
+                               "' have the same public key; each node needs its own key pair "
+                               "(keys: \"keys/{node}.zmq.key\")");
+              continue;
+            }
             if (!is_z85_key(*key))
               cx.diags.add(mark_of(kv.second), "",
                            "links.zmq.curve.peers '" + *node +

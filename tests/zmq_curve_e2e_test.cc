@@ -117,8 +117,11 @@ TEST_F(ZmqCurve, APlaintextNodeGetsNothingThrough) {
 }
 
 TEST_F(ZmqCurve, APeersKeyThatIsNotTheKeyFilesIsNamed) {
+  ProcessResult other =
+      run_process({edgeflow_binary(), "keys", "zmq", "other", "--out", dir_ + "/keys"}, 30);
+  ASSERT_EQ(other.exit_code, 0) << other.err;
   std::string file =
-      pipeline("pi-1: \"" + public_["cloud"] + "\", cloud: \"" + public_["cloud"] + "\"");
+      pipeline("pi-1: \"" + other.out.substr(0, 40) + "\", cloud: \"" + public_["cloud"] + "\"");
   ProcessResult r = run_process({edgeflow_binary(), "run", file, "--node", "pi-1"}, 60);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("ZeroMQ key file " + dir_ + "/keys/pi-1.zmq.key holds public key"),
@@ -143,6 +146,14 @@ TEST_F(ZmqCurve, ANodeMissingFromPeersIsNamed) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("links.zmq.curve.peers has no key for node 'pi-1'"), std::string::npos)
       << r.err;
+}
+
+TEST_F(ZmqCurve, TwoNodesWithOneKeyAreRefusedAtValidation) {
+  std::string file =
+      pipeline("pi-1: \"" + public_["cloud"] + "\", cloud: \"" + public_["cloud"] + "\"");
+  ProcessResult r = run_process({edgeflow_binary(), "validate", file}, 30);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'pi-1' and 'cloud' have the same public key"), std::string::npos) << r.err;
 }
 
 TEST_F(ZmqCurve, KeysZmqDoesNotOverwriteAKey) {

@@ -63,6 +63,11 @@ std::string id_safe(const std::string& text) {
   return out;
 }
 
+// The ZeroMQ identity of `node`'s sender on a link; with CURVE, pinned to its key.
+std::string sender_identity(const std::string& pipeline, int link, const std::string& node) {
+  return id_safe(pipeline + "-l" + std::to_string(link) + "-" + node);
+}
+
 using Counters = LinkCounters;
 
 struct Shared {
@@ -206,10 +211,15 @@ class LinkSender final : public Operator {
           zmqlink::SenderOptions o;
           o.endpoint = shared_->zmq_endpoint(link_, r, false);
           o.mode = zmqlink::parse_mode(d.zmq_mode);
-          o.identity = id_safe(ctx.pipeline() + "-l" + std::to_string(link_.id) + "-" + node_);
+          o.identity = sender_identity(ctx.pipeline(), link_.id, node_);
           o.topic = shared_->topic(link_);
           if (keys) o.curve = {curve_peer(d.zmq_curve, r), keys->public_key, keys->secret_key};
-          each.push_back(zmq_channel().make_sender(o));
+          try {
+            each.push_back(zmq_channel().make_sender(o));
+          } catch (const std::invalid_argument& e) {  // the key pair
+            if (!keys) throw;
+            throw OperatorError("ZeroMQ key file " + d.zmq_curve.keys_for(node_) + ": " + e.what());
+          }
         }
         tx_ = each.size() == 1 ? std::move(each[0]) : std::make_unique<FanOut>(std::move(each));
       }
@@ -340,9 +350,15 @@ class LinkReceiver final : public Operator {
           // Only this link's senders, each bound to its own sender identity. A sender missing
           // from peers would be refused without end: an error here, not a warning per try.
           for (const std::string& s : link_.senders)
-            o.curve.allowed[curve_peer(d.zmq_curve, s)] = id_safe(s);
+            o.curve.allowed[curve_peer(d.zmq_curve, s)] =
+                sender_identity(ctx.pipeline(), link_.id, s);
         }
-        rx_ = zmq_channel().make_receiver(o, std::move(handler));
+        try {
+          rx_ = zmq_channel().make_receiver(o, std::move(handler));
+        } catch (const std::invalid_argument& e) {  // the key pair
+          if (!d.zmq_curve.enabled()) throw;
+          throw OperatorError("ZeroMQ key file " + d.zmq_curve.keys_for(node_) + ": " + e.what());
+        }
         std::lock_guard<std::mutex> lock(shared_->mu);
         shared_->zmq_bound[{link_.id, node_}] = zmq_channel().bound_endpoint(*rx_);
       }

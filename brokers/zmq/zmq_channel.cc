@@ -651,7 +651,14 @@ class ZmqReceiver final : public FrameReceiver {
     uint64_t session = get_u64(h), seq = get_u64(h + 8), base = get_u64(h + 16);
     std::string identity(static_cast<const char*>(parts[0].data()), parts[0].size());
     if (zap_ && !zap_->may_use(identity, zmq_msg_gets(parts[2].handle(), "User-Id"))) {
-      refused_.fetch_add(1);  // a known key speaking for another sender: dropped, no ack
+      // A known key speaking for another sender: dropped, no ack.
+      if (refused_.fetch_add(1) == 0 || !impostor_warned_) {
+        impostor_warned_ = true;
+        spdlog::warn(
+            "zmq receiver on {}: dropped frames from a sender whose CURVE key is not "
+            "the one pinned for its identity '{}'",
+            endpoint_, identity);
+      }
       return;
     }
     auto it = peers_.find(identity);
@@ -699,6 +706,7 @@ class ZmqReceiver final : public FrameReceiver {
   zmq::socket_t socket_;
   std::unique_ptr<Monitor> monitor_;
   std::unique_ptr<ZapHandler> zap_;  // CURVE: admits the senders of curve.allowed
+  bool impostor_warned_ = false;     // receiver thread only
   WakeFd wake_;                      // stop() wakes the thread
   std::string endpoint_;
   std::unordered_map<std::string, Peer> peers_;  // receiver thread only

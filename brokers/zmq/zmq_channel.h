@@ -60,9 +60,8 @@ struct CurveClient {
 struct CurveServer {
   std::string public_key;  // this receiver's key pair (checked to be one)
   std::string secret_key;
-  // Public keys of the senders it accepts, each with its name; others are refused. A name
-  // binds the key to the sender identities (kAcked) ending in "-NAME": a known key cannot
-  // speak for another sender. "" accepts any identity.
+  // Public keys of the senders it accepts, each with the sender identity (kAcked) it must
+  // use, so a known key cannot speak for another sender ("" = any); other keys are refused.
   std::map<std::string, std::string> allowed;
 };
 
@@ -98,7 +97,8 @@ struct ReceiverStats {
   uint64_t out_of_order = 0;  // kAcked: frames after a gap (lost on a broken connection),
                               // dropped; the sender sends them again after the missing one
   uint64_t malformed = 0;     // wrong number of parts or short header: dropped
-  uint64_t refused = 0;       // CURVE: handshakes refused (a plaintext peer, an unknown key)
+  uint64_t refused = 0;       // CURVE: handshakes refused (a plaintext peer, an unknown key),
+                              // and acked frames under an identity not their key's
 };
 ReceiverStats receiver_stats(const FrameReceiver& receiver);
 

@@ -43,7 +43,7 @@ ZapHandler::ZapHandler(zmq::context_t& ctx, zmq::socket_t& server, const CurveSe
     : where_(std::move(where)) {
   check_key_pair(curve.public_key, curve.secret_key, "the receiver's");
   for (const auto& [key, name] : curve.allowed) {
-    decode_key(key, "the key of sender '" + name + "'");
+    decode_key(key, "the key of sender '" + name + "'");  // name: the identity it must use
     allowed_[key] = name;
   }
   socket_ = zmq::socket_t(ctx, zmq::socket_type::rep);
@@ -58,11 +58,7 @@ ZapHandler::ZapHandler(zmq::context_t& ctx, zmq::socket_t& server, const CurveSe
 
 bool ZapHandler::may_use(const std::string& identity, const char* user) const {
   auto it = user ? allowed_.find(user) : allowed_.end();  // the user id is the key's Z85
-  if (it == allowed_.end()) return false;
-  const std::string suffix = "-" + it->second;
-  return it->second.empty() ||
-         (identity.size() > suffix.size() &&
-          identity.compare(identity.size() - suffix.size(), suffix.size(), suffix) == 0);
+  return it != allowed_.end() && (it->second.empty() || it->second == identity);
 }
 
 void ZapHandler::answer() {

@@ -127,12 +127,12 @@ TEST_P(Curve, ASenderPinningAnotherReceiverKeyGetsNothingThrough) {
 INSTANTIATE_TEST_SUITE_P(Modes, Curve, ::testing::Values(Mode::kAcked, Mode::kPush),
                          [](const auto& info) { return std::string(mode_name(info.param)); });
 
-// A known key may speak only for its own sender: an acked sender identity ends in "-NAME".
+// A known key may speak only for its own sender: the acked identity pinned with it.
 TEST(CurveIdentity, AKnownKeyCannotSpeakForAnotherSender) {
   Keys server = keypair(), pi1 = keypair();
   ReceiverOptions o;
   o.endpoint = "tcp://127.0.0.1:*";
-  o.curve = {server.pub, server.sec, {{pi1.pub, "pi-1"}}};
+  o.curve = {server.pub, server.sec, {{pi1.pub, "p-l1-pi-1"}}};
   Collector c;
   auto rx = make_receiver(o, c.handler());
   auto send = [&](const std::string& identity, const std::string& frame) {
@@ -147,6 +147,8 @@ TEST(CurveIdentity, AKnownKeyCannotSpeakForAnotherSender) {
   };
   auto forger = send("p-l1-pi-2", "forged");
   ASSERT_TRUE(refused_more_than(*rx, 0));
+  auto suffix = send("x-p-l1-pi-1", "forged too");  // ends like pi-1's, is not pi-1's
+  ASSERT_TRUE(refused_more_than(*rx, 1));
   auto honest = send("p-l1-pi-1", "honest");
   ASSERT_TRUE(c.wait_for(1));
   EXPECT_EQ(c.frames(), std::vector<std::string>{"honest"});

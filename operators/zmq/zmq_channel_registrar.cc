@@ -11,9 +11,11 @@ namespace edgeflow {
 namespace {
 
 bool register_channel() {
-  // The channel logs with spdlog's default logger, which in a plugin is a copy of its own
-  // (stdout, another format): point it at the runtime's, on stderr like every other line.
-  spdlog::set_default_logger(std::shared_ptr<spdlog::logger>(&logger(), [](spdlog::logger*) {}));
+  // The channel logs with spdlog's default logger, which writes to stdout in another format:
+  // make it the runtime's (registered as "edgeflow", on stderr), shared, not borrowed.
+  logger();
+  if (std::shared_ptr<spdlog::logger> runtime = spdlog::get("edgeflow"))
+    spdlog::set_default_logger(std::move(runtime));
   return register_zmq_channel(
       {&zmqlink::make_sender, &zmqlink::make_receiver, &zmqlink::bound_endpoint});
 }
