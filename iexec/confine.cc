@@ -70,15 +70,19 @@ void close_all_but(int* keep, int n) {
       keep[j - 1] = t;
     }
   }
+  // close_range, or (a kernel before 5.9) one close per fd.
+  auto close_from_to = [](unsigned first, unsigned last) {
+    if (::close_range(first, last, 0) == 0) return;
+    for (unsigned fd = first; fd <= last && fd < 65536; ++fd) ::close(static_cast<int>(fd));
+  };
   unsigned from = 0;
   for (int i = 0; i < n; ++i) {
     if (keep[i] < 0 || static_cast<unsigned>(keep[i]) < from) continue;
-    if (static_cast<unsigned>(keep[i]) > from) {
-      ::close_range(from, static_cast<unsigned>(keep[i]) - 1, 0);
-    }
+    if (static_cast<unsigned>(keep[i]) > from)
+      close_from_to(from, static_cast<unsigned>(keep[i]) - 1);
     from = static_cast<unsigned>(keep[i]) + 1;
   }
-  ::close_range(from, ~0u, 0);
+  close_from_to(from, ~0u);
 }
 
 // Ignored signals and the blocked mask survive exec; the app starts from the defaults, as it

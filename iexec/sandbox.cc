@@ -495,7 +495,7 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
     ruleset.reset(high_fd(confine::file_ruleset(dir, options_.read_paths, &why, &unavailable)));
     if (ruleset.fd < 0 && !unavailable) {
       // A path of read_paths: this node's configuration, never a silent fallback.
-      throw AppError(why + "; fix the worker's read_paths");
+      throw AppError(why + "; fix read_paths of the iexec stage");
     }
     if (ruleset.fd < 0) {
       fallbacks.push_back(why + ": the app may read and write wherever " +

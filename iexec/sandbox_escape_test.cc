@@ -158,6 +158,7 @@ TEST_F(SandboxEscape, TheNamespaceInitHoldsNoneOfTheWorkersFiles) {
 TEST_F(SandboxEscape, ReadPathsTakeFilesAndFolders) {
   fs::path models = root_ / "models";
   fs::create_directories(models);
+  fs::permissions(models, fs::perms(0777));  // nobody may write it: only Landlock refuses
   write_text(models / "a.txt", "weights");
   write_text(root_ / "one.txt", "a file on its own");
   options_.read_paths.push_back(models.string());

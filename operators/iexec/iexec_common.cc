@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "brokers/mqtt/security.h"
 #include "runtime/duration.h"
 #include "runtime/log.h"
 
@@ -80,6 +81,9 @@ std::unique_ptr<mqtt::Client> connect_client(Context& ctx, const std::string& br
   o.will_payload = will_payload;
   o.will_retain = true;
   try {
+    // On the pipeline's broker, the pipeline's TLS and credentials (links.mqtt), as the
+    // links and the mqtt.* stages use them.
+    if (broker.empty()) mqtt::apply_security(ctx.links().mqtt_security.for_node(ctx.node()), o);
     auto c =
         mqtt::make_client(kind.empty() ? ctx.links().mqtt_client : kind, o, std::move(handler));
     c->connect();

@@ -12,6 +12,8 @@
 //     on: edge
 //     from: minute
 //     with: { app: forecast, apps: ../apps/registry.yaml, batch: 10 }
+#include <unistd.h>
+
 #include <map>
 
 #include "iexec/protocol.h"
@@ -76,6 +78,12 @@ class IexecRun : public Operator {
     iexec::SandboxOptions so;
     so.work_root = iexecop::expand(work_dir_, ctx, "");
     so.isolate_network = isolate_network_;
+    for (const std::string& path : read_paths_) {
+      // Checked here, once, rather than failing every task later.
+      if (::access(path.c_str(), F_OK) != 0)
+        throw OperatorError(ctx.stage() + ": read_paths entry " + path +
+                            " does not exist; give folders or files the apps may read");
+    }
     so.read_paths.insert(so.read_paths.end(), read_paths_.begin(), read_paths_.end());
     sandbox_.emplace(so);
     slots_pool_ = &iexecop::Slots::of_node(ctx.node(), slots_);

@@ -13,6 +13,8 @@
 //     op: iexec.worker
 //     on: edge
 //     with: { wallet: "state/{node}.key", create_wallet: true, apps: ../apps/registry.yaml }
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -129,6 +131,12 @@ class IexecWorker : public Operator {
     so.work_root = iexecop::expand(work_dir_, ctx, pool_);
     so.keep_work_dirs = keep_work_dirs_;
     so.isolate_network = isolate_network_;
+    for (const std::string& path : read_paths_) {
+      // Checked here, once, rather than failing every task later.
+      if (::access(path.c_str(), F_OK) != 0)
+        throw OperatorError(ctx.stage() + ": read_paths entry " + path +
+                            " does not exist; give folders or files the apps may read");
+    }
     so.read_paths.insert(so.read_paths.end(), read_paths_.begin(), read_paths_.end());
     sandbox_.emplace(so);
     state_dir_ = so.work_root + "/contributed";
