@@ -14,38 +14,15 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "brokers/zmq/zmq_test_support.h"
+
 namespace edgeflow::zmqlink {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int kWaitMs = 20000;  // bound on every wait; tests normally finish far sooner
-
-// Frames a receiver handed over, in order.
-class Collector {
- public:
-  FrameHandler handler() {
-    return [this](std::string&& frame) {
-      std::lock_guard<std::mutex> lock(mu_);
-      frames_.push_back(std::move(frame));
-      cv_.notify_all();
-    };
-  }
-  bool wait_for(size_t n, int timeout_ms = kWaitMs) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                        [&] { return frames_.size() >= n; });
-  }
-  std::vector<std::string> frames() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return frames_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> frames_;
-};
+using testing::Collector;
+using testing::kWaitMs;
 
 std::string frame_name(const std::string& prefix, int i) { return prefix + std::to_string(i); }
 

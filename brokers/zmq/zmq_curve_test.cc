@@ -14,37 +14,14 @@
 #include <vector>
 
 #include "brokers/zmq/zmq_channel.h"
+#include "brokers/zmq/zmq_test_support.h"
 #include "security/zmq_keys.h"
 
 namespace edgeflow::zmqlink {
 namespace {
 
-constexpr int kWaitMs = 20000;
-
-class Collector {
- public:
-  FrameHandler handler() {
-    return [this](std::string&& frame) {
-      std::lock_guard<std::mutex> lock(mu_);
-      frames_.push_back(std::move(frame));
-      cv_.notify_all();
-    };
-  }
-  bool wait_for(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::milliseconds(kWaitMs),
-                        [&] { return frames_.size() >= n; });
-  }
-  std::vector<std::string> frames() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return frames_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> frames_;
-};
+using testing::Collector;
+using testing::kWaitMs;
 
 struct Keys {
   std::string pub, sec;
