@@ -16,6 +16,7 @@
 
 #include "runtime/event_timers.h"
 #include "runtime/log.h"
+#include "runtime/turn_cpu.h"
 
 namespace edgeflow {
 namespace {
@@ -26,26 +27,7 @@ int64_t system_now_us() {
       .count();
 }
 
-// CLOCK_THREAD_CPUTIME_ID is a system call even where the vDSO serves the other clocks, so
-// each thread reads it once per turn and charges the time since its previous reading (the
-// wait for work costs no CPU) to the stage of that turn.
-int64_t thread_cpu_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 struct Instance;
-
-thread_local int64_t t_cpu_mark = 0;  // this thread's CPU time at its previous reading
-
-// The CPU time this thread spent since its previous reading.
-int64_t thread_cpu_since_mark() {
-  int64_t now = thread_cpu_ns();
-  int64_t spent = now - t_cpu_mark;
-  t_cpu_mark = now;
-  return spent;
-}
 
 // A worker runs the first stage copy its turn made ready itself, next, rather than queueing
 // it for another worker it would have to wake (the "runnext" slot of Go's scheduler): a
@@ -75,10 +57,8 @@ class RunQueue {
     }
     cv_.notify_one();
   }
-  // `waited`: whether the caller had to sleep for it.
-  Instance* pop(bool& waited) {
+  Instance* pop() {
     std::unique_lock<std::mutex> lock(mu_);
-    waited = ready_.empty() && !closed_;
     cv_.wait(lock, [&] { return !ready_.empty() || closed_; });
     if (ready_.empty()) return nullptr;
     Instance* x = ready_.front();
@@ -118,6 +98,7 @@ struct Executor::Engine {
   std::condition_variable done_cv;
   size_t unfinished = 0;
   bool started = false;
+  const uint64_t cpu_owner = turn_cpu::new_owner();  // of the stage copies' cpu counters
 
   Engine(const PipelineSpec& p, Plan pl, ExecutorOptions o)
       : pipeline(p), plan(std::move(pl)), options(std::move(o)) {
@@ -173,7 +154,7 @@ struct Instance final : public Context {
   bool driven_done = false;   // guarded by turn_mu: a driven generate() returned done
 
   std::atomic<uint64_t> in{0}, out{0}, errors{0}, dropped{0};
-  std::atomic<int64_t> cpu_ns{0};
+  turn_cpu::Counter cpu;
   std::atomic<size_t> high_water{0};
   std::atomic<size_t> bytes_high_water{0};
   std::atomic<bool> done{false};
@@ -286,9 +267,9 @@ struct Instance final : public Context {
       if (engine->options.on_flush && plan_copy) {
         // The observer's own work (`edgeflow profile` encodes every message, JPEG frames
         // included) is charged to no stage: it is not the stage's cost.
-        const int64_t before = thread_cpu_ns();
+        const int64_t before = turn_cpu::now_ns();
         engine->options.on_flush(*plan_copy, static_cast<int>(p), batch);
-        t_cpu_mark += thread_cpu_ns() - before;
+        turn_cpu::exclude_since(before);
       }
       const auto& ts = targets[p];
       for (size_t i = 0; i < ts.size(); ++i) {
@@ -379,20 +360,17 @@ void Executor::Engine::instance_finished() {
 
 void Executor::Engine::worker() {
   t_is_worker = true;
-  t_cpu_mark = thread_cpu_ns();
-  bool waited = false;
-  while (Instance* x = run_queue.pop(waited)) {
-    // After sleeping, start the count afresh: the wake-up is charged to no stage, rather
-    // than to whichever copy happens to run first (one more clock read, only when idle).
-    if (waited) t_cpu_mark = thread_cpu_ns();
+  while (Instance* x = run_queue.pop()) {
     run_turn(x);
     while (Instance* next = std::exchange(t_run_next, nullptr)) run_turn(next);
   }
+  turn_cpu::settle(cpu_owner);
 }
 
 void Executor::Engine::run_turn(Instance* x) {
   size_t room = x->room_downstream(x, options.batch);
   if (room == 0) return;  // parked: the full queue wakes it when it drains
+  turn_cpu::begin(x->cpu);
 
   std::vector<Item> batch;
   std::vector<Instance*> to_wake;
@@ -442,7 +420,7 @@ void Executor::Engine::run_turn(Instance* x) {
   }
   x->flush_outbox();
   if (ended) x->finish_stage();
-  x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
+  turn_cpu::charge(x->cpu, cpu_owner);
   if (ended) {
     instance_finished();
     return;
@@ -458,6 +436,7 @@ void Executor::Engine::run_turn(Instance* x) {
 
 // One call of generate(), its output handed on and its CPU charged; the caller holds the turn.
 SourceStep Executor::Engine::source_turn(Instance* x) {
+  turn_cpu::begin(x->cpu);
   SourceStep step;
   try {
     step = x->op->generate(*x);
@@ -466,12 +445,11 @@ SourceStep Executor::Engine::source_turn(Instance* x) {
     step = SourceStep::done();
   }
   x->flush_outbox();
-  x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
+  turn_cpu::charge(x->cpu, cpu_owner);
   return step;
 }
 
 void Executor::Engine::source_loop(Instance* x) {
-  t_cpu_mark = thread_cpu_ns();
   bool stop_seen = false;
   std::unique_lock<std::mutex> turn(x->turn_mu, std::defer_lock);
   for (;;) {
@@ -480,11 +458,13 @@ void Executor::Engine::source_loop(Instance* x) {
     if (stopping.load() && !stop_seen) {
       stop_seen = true;
       bool end_now = true;
+      turn_cpu::begin(x->cpu);
       try {
         end_now = x->op->on_stop(*x);
       } catch (const std::exception& e) {
         x->error(nullptr, std::string("stop failed: ") + e.what());
       }
+      turn_cpu::charge(x->cpu, cpu_owner);
       if (end_now) break;
     }
     if (x->room_downstream(x, 1) == 0) {
@@ -492,7 +472,6 @@ void Executor::Engine::source_loop(Instance* x) {
       std::unique_lock<std::mutex> lock(x->mu);
       x->source_cv.wait(lock, [&] { return x->source_woken || (stopping.load() && !stop_seen); });
       x->source_woken = false;
-      t_cpu_mark = thread_cpu_ns();  // as a worker does after sleeping
       continue;
     }
     const SourceStep step = source_turn(x);
@@ -504,14 +483,15 @@ void Executor::Engine::source_loop(Instance* x) {
       if (delay > 0 && !x->source_woken) {
         x->source_cv.wait_for(lock, std::chrono::microseconds(delay),
                               [&] { return x->source_woken || (stopping.load() && !stop_seen); });
-        t_cpu_mark = thread_cpu_ns();
       }
       x->source_woken = false;
     }
   }
   x->source_ended = true;  // still holding the turn: no driver runs a turn after this
+  turn_cpu::begin(x->cpu);
   x->finish_stage();
-  x->cpu_ns.fetch_add(thread_cpu_since_mark(), std::memory_order_relaxed);
+  turn_cpu::charge(x->cpu, cpu_owner);
+  turn_cpu::settle(cpu_owner);
   turn.unlock();
   instance_finished();
 }
@@ -526,7 +506,6 @@ void Executor::Engine::drive(Instance* x) {
   if (x->source_ended) return;
   t_driving = true;
   const bool was_worker = std::exchange(t_is_worker, true);  // runnext: the chain runs here
-  t_cpu_mark = thread_cpu_ns();        // the caller's own work before this is charged to no stage
   bool hand_over = false;              // more to do, or done: the source thread takes it from here
   if (x->room_downstream(x, 1) > 0) {  // else parked: the source thread is woken when room
     const SourceStep step = source_turn(x);
@@ -756,7 +735,7 @@ std::vector<StageMetrics> Executor::metrics() const {
     m.out = x->out.load(std::memory_order_relaxed);
     m.errors = x->errors.load(std::memory_order_relaxed);
     m.dropped = x->dropped.load(std::memory_order_relaxed);
-    m.cpu_seconds = static_cast<double>(x->cpu_ns.load(std::memory_order_relaxed)) / 1e9;
+    m.cpu_seconds = static_cast<double>(x->cpu.ns.load(std::memory_order_relaxed)) / 1e9;
     m.queue_high_water = x->high_water.load(std::memory_order_relaxed);
     m.queue_capacity = x->capacity;
     m.queue_bytes_high_water = x->bytes_high_water.load(std::memory_order_relaxed);
