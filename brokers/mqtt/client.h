@@ -3,7 +3,9 @@
 // client is a configuration choice (`links: { mqtt: { client: mosquitto | paho } }`).
 //
 // Threading: publish() is thread-safe and may block (back-pressure); the message handler runs
-// on the client's network thread and must only enqueue. Never publish from the handler.
+// on the client's network thread and must only enqueue, or publish at QoS 0 on a libmosquitto
+// client (which only queues it). Never publish at QoS 1/2 from the handler: it may wait for
+// acknowledgements that only the handler's thread reads.
 #pragma once
 
 #include <cstdint>
@@ -73,7 +75,7 @@ struct Received {
   bool retained = false;
 };
 // Runs on a thread of the client. May block briefly (a bounded queue that is full is
-// back-pressure towards the broker), must never call publish().
+// back-pressure towards the broker), must never call a QoS 1/2 publish() (see the top).
 //  - mosquitto: the network thread; while the handler blocks, this client reads nothing and
 //    sends no acknowledgements or keep-alives (a block longer than 1.5 x keepalive_s makes the
 //    broker drop the connection; the client reconnects).

@@ -23,6 +23,7 @@
 
 #include "brokers/codec.h"
 #include "brokers/mqtt/client.h"
+#include "operators/mqtt/mqtt_connections.h"
 #include "operators/mqtt/mqtt_payload.h"
 #include "runtime/duration.h"
 #include "runtime/registry.h"
@@ -89,12 +90,13 @@ class MqttPublish : public Operator {
 
   void open(Context& ctx) override {
     mqtt::ClientOptions co = mqttop::client_options(choice_, ctx);
-    co.clean_session = true;  // nothing to keep broker-side for a publisher
     try {
-      client_ = mqtt::make_client(mqttop::client_kind(choice_, ctx), co, [](mqtt::Received&&) {});
-      client_->connect();
+      // QoS 0 on the connection of a subscriber of this process, where there is one: see
+      // mqtt_connections.h.
+      lease_ = mqttop::connect_publisher(mqttop::client_kind(choice_, ctx), co,
+                                         choice_.client_id.empty() && qos_ == 0);
+      client_ = lease_.client();
     } catch (const mqtt::MqttError& e) {
-      client_.reset();
       throw OperatorError(e.what());
     }
   }
@@ -159,7 +161,8 @@ class MqttPublish : public Operator {
                              client_->options().uri + " within drain_timeout " +
                              format_duration(drain_timeout_us_));
     }
-    client_->disconnect();
+    client_ = nullptr;
+    lease_.release();
   }
 
  private:
@@ -170,8 +173,9 @@ class MqttPublish : public Operator {
   int64_t drain_timeout_us_;
   int64_t give_up_at_ = -1;  // steady µs: after a stop, when waiting for the broker ends
   mqttop::ClientChoice choice_;
-  std::unique_ptr<mqtt::Client> client_;
-  std::string problem_, payload_;  // reused per message
+  mqttop::ConnectionLease lease_;
+  mqtt::Client* client_ = nullptr;  // lease_'s
+  std::string problem_, payload_;   // reused per message
   Fields body_;
 };
 

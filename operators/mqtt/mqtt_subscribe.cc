@@ -26,6 +26,7 @@
 #include "brokers/codec.h"
 #include "brokers/mqtt/client.h"
 #include "brokers/mqtt/client_internal.h"
+#include "operators/mqtt/mqtt_connections.h"
 #include "operators/mqtt/mqtt_payload.h"
 #include "runtime/registry.h"
 
@@ -122,7 +123,7 @@ class MqttSubscribe : public Operator {
 
   ~MqttSubscribe() override {
     stop_client();
-    client_.reset();  // before the queue and its mutex go
+    lease_.release();  // before the queue and its mutex go
   }
 
   void open(Context& ctx) override {
@@ -132,15 +133,18 @@ class MqttSubscribe : public Operator {
     mqtt::ClientOptions co = mqttop::client_options(choice_, ctx);
     co.clean_session = !persistent_;
     try {
-      client_ = mqtt::make_client(mqttop::client_kind(choice_, ctx), co,
-                                  [this](mqtt::Received&& r) { on_message(std::move(r)); });
-      client_->connect();
+      // A clean session may share its connection with this process's QoS 0 publishers to
+      // the same broker, so a relay's publish is written by this network thread: see
+      // mqtt_connections.h.
+      lease_ = mqttop::connect_subscriber(mqttop::client_kind(choice_, ctx), co,
+                                          choice_.client_id.empty(),
+                                          [this](mqtt::Received&& r) { on_message(std::move(r)); });
       // After connect: subscribe() then waits for the broker's SUBACK, so whatever is
       // published once open() returns is received. (Unconnected, with links.mqtt.retry, the
       // client subscribes when it gets through.)
-      for (const std::string& f : filters_) client_->subscribe(f, qos_);
+      for (const std::string& f : filters_) lease_.client()->subscribe(f, qos_);
     } catch (const mqtt::MqttError& e) {
-      client_.reset();
+      lease_.release();
       throw OperatorError(e.what());
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -208,7 +212,8 @@ class MqttSubscribe : public Operator {
       closing_ = true;
     }
     room_.notify_all();
-    if (client_) client_->disconnect();  // joins the network thread: no handler after this
+    lease_.detach();  // waits for a handler call in progress: no handler after this
+    lease_.release();
   }
 
   size_t drain(Context& ctx, size_t max) {
@@ -283,7 +288,7 @@ class MqttSubscribe : public Operator {
   mqttop::ClientChoice choice_;
 
   std::function<void()> waker_;
-  std::unique_ptr<mqtt::Client> client_;
+  mqttop::ConnectionLease lease_;
   bool stopping_ = false;  // on_stop() was called (source thread only)
 
   std::mutex mu_;
