@@ -64,7 +64,9 @@ class MqttPublish : public Operator {
         opt_enum("client", {"mosquitto", "paho"},
                  "MQTT client library; default: links.mqtt.client"),
         opt_string("client_id",
-                   "MQTT client id, unique per broker; default: edgeflow-PIPELINE-STAGE-NODE"),
+                   "MQTT client id, unique per broker; default: edgeflow-PIPELINE-STAGE-NODE. "
+                   "Set, the stage keeps a connection of its own (else a QoS 0 publisher shares "
+                   "a clean subscriber's)"),
         opt_duration("drain_timeout",
                      "at the end, how long to wait for the broker to acknowledge QoS 1/2 "
                      "messages")

@@ -74,7 +74,9 @@ class MqttSubscribe : public Operator {
         opt_enum("client", {"mosquitto", "paho"},
                  "MQTT client library; default: links.mqtt.client"),
         opt_string("client_id",
-                   "MQTT client id, unique per broker; default: edgeflow-PIPELINE-STAGE-NODE"),
+                   "MQTT client id, unique per broker; default: edgeflow-PIPELINE-STAGE-NODE. "
+                   "Set, the stage keeps a connection of its own (else a QoS 0 publisher shares "
+                   "a clean subscriber's)"),
         opt_bool("persistent",
                  "persistent session (clean_session false): the broker keeps QoS 1/2 messages "
                  "while the stage is away; default: true when qos > 0"),
