@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "brokers/mqtt/client.h"
+#include "brokers/mqtt/security.h"
 #include "crypto/crypto.h"
 #include "iexec/poco.h"
 #include "iexec/protocol.h"
@@ -191,6 +192,20 @@ int cmd_task_submit(const TaskSubmitArgs& a) {
   mqtt::ClientOptions co;
   co.uri = broker;
   co.client_id = "edgeflow-task-submit-" + id.hex().substr(2, 16);
+  // The pipeline's TLS and credentials for its own broker; --credentials for any broker.
+  MqttSecurity security = a.broker.empty() ? p.links.mqtt_security : MqttSecurity{};
+  if (!a.credentials.empty()) security.credentials_file = a.credentials;
+  if (security.credentials_file.find("{node}") != std::string::npos) {
+    std::cerr << me << "links.mqtt.credentials in " << a.pipeline_file
+              << " names a file per node; pass the requester's own with --credentials FILE\n";
+    return 2;
+  }
+  try {
+    mqtt::apply_security(security, co);
+  } catch (const mqtt::MqttError& e) {
+    std::cerr << me << e.what() << "\n";
+    return 2;
+  }
   try {
     auto client = mqtt::make_client(p.links.mqtt_client.empty() ? "mosquitto" : p.links.mqtt_client,
                                     co, [&box](mqtt::Received&& m) { box.put(std::move(m)); });

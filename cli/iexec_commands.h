@@ -9,7 +9,7 @@ int cmd_wallet_new(const std::string& file);
 int cmd_wallet_address(const std::string& file);
 
 struct TaskSubmitArgs {
-  std::string pipeline_file, app, broker, pool, wallet, wait, id, time_ref, scheduler;
+  std::string pipeline_file, app, broker, credentials, pool, wallet, wait, id, time_ref, scheduler;
   std::vector<std::string> args, inputs;
   int trust = 1;
 };

@@ -20,7 +20,6 @@
 
 #include "brokers/link/transport.h"
 #include "brokers/mqtt/client.h"
-#include "brokers/mqtt/embedded_broker.h"
 #include "cli/iexec_commands.h"
 #include "cloud/cloud_service.h"
 #include "cloud/fleet_commands.h"
@@ -36,6 +35,7 @@
 #include "runtime/plugins.h"
 #include "runtime/registry.h"
 #include "security/broker_config.h"
+#include "security/run_broker.h"
 #include "security/zmq_keys.h"
 
 namespace edgeflow {
@@ -310,7 +310,7 @@ int cmd_run(const RunArgs& args) {
     pool_stages |=
         (s.op == "iexec.scheduler" || s.op == "iexec.worker" || s.op == "iexec.request") &&
         !s.options.has("broker");
-  std::unique_ptr<mqtt::EmbeddedBroker> broker;
+  security::RunBroker broker;
   if (((use_links && mqtt_links) || pool_stages) && pipeline.links.mqtt_broker.empty()) {
     if (!args.node.empty()) {
       std::cerr << "edgeflow run: --node '" << args.node
@@ -320,18 +320,22 @@ int cmd_run(const RunArgs& args) {
       return kExitInvalid;
     }
     try {
-      broker = std::make_unique<mqtt::EmbeddedBroker>();
-      broker->start();
+      broker = security::start_run_broker();
     } catch (const std::exception& e) {
       logger().error("{}", e.what());
       return kExitFailure;
     }
-    pipeline.links.mqtt_broker = broker->uri();
+    // Every stage that names no broker of its own connects with this run's credentials.
+    pipeline.links.mqtt_broker = broker.broker->uri();
+    pipeline.links.mqtt_security = MqttSecurity{};
+    pipeline.links.mqtt_security.credentials_file = broker.credentials_file;
     if (!args.quiet)
       logger().info(
-          "embedded broker on {} (watch it: mosquitto_sub -p {} -t '#' -v; link "
-          "frames on edgeflow/... are msgpack)",
-          broker->uri(), broker->port());
+          "embedded broker on {}, for clients with the credentials in {} (watch it: "
+          "mosquitto_sub -p {} -u edgeflow -P \"$(sed -n 's/^password: //p' {})\" -t '#' -v; "
+          "link frames on edgeflow/... are msgpack)",
+          broker.broker->uri(), broker.credentials_file, broker.broker->port(),
+          broker.credentials_file);
   }
   std::unique_ptr<LinkTransport> transport;
   if (use_links) transport = make_link_transport(pipeline, plan);
@@ -468,6 +472,9 @@ int main(int argc, char** argv) {
   submit->add_option("--time-ref", ta.time_ref,
                      "the task's time reference (deadlines are 7x, 10x)");
   submit->add_option("--broker", ta.broker, "MQTT broker URI; default: links.mqtt.broker");
+  submit->add_option("--credentials", ta.credentials,
+                     "MQTT credentials file (username, password; mode 0600), such as the one "
+                     "edgeflow run prints for its embedded broker");
   submit->add_option("--pool", ta.pool, "workerpool; default: the pipeline's scheduler's");
   submit->add_option("--wallet", ta.wallet, "sign the request with this key file");
   submit->add_option("--scheduler", ta.scheduler,

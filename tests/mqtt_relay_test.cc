@@ -3,9 +3,12 @@
 // port, on both MQTT client libraries.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 
 #include "brokers/mqtt/embedded_broker.h"
@@ -13,6 +16,8 @@
 
 namespace edgeflow {
 namespace {
+
+namespace fs = std::filesystem;
 
 using edgeflow::testing::edgeflow_binary;
 using edgeflow::testing::make_temp_dir;
@@ -98,8 +103,9 @@ TEST_P(MqttRelay, MosquittoPubThroughMapToMosquittoSub) {
   }
 }
 
-// The example pipeline on the embedded broker: edgeflow prints the port, and mosquitto_sub reads
-// each edge node's aggregates as JSON from weather/<node>/minute.
+// The example pipeline on the embedded broker: edgeflow prints the port and the run's
+// credentials file, and mosquitto_sub reads each edge node's aggregates as JSON from
+// weather/<node>/minute with them. Without them the broker refuses it.
 TEST(WeatherMqtt, EmbeddedBrokerTopicsReadableByMosquittoSub) {
   Process run({edgeflow_binary(), "run",
                edgeflow::testing::source_dir() + "/pipelines/weather-mqtt.yaml", "--for", "20s"});
@@ -108,8 +114,25 @@ TEST(WeatherMqtt, EmbeddedBrokerTopicsReadableByMosquittoSub) {
   size_t at = err.find("embedded broker on tcp://127.0.0.1:");
   ASSERT_NE(at, std::string::npos) << err;
   std::string port = std::to_string(std::stoi(err.substr(at + 35)));
-  ProcessResult sub = run_process({"mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-t",
-                                   "weather/+/minute", "-v", "-C", "4", "-W", "30"},
+  std::smatch file;
+  ASSERT_TRUE(std::regex_search(err, file, std::regex("credentials in (\\S+credentials\\.yaml)")))
+      << err;
+  const std::string creds = file[1].str();
+  EXPECT_EQ(fs::status(creds).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  const YAML::Node c = YAML::LoadFile(creds);
+  const std::string user = c["username"].as<std::string>();
+  const std::string password = c["password"].as<std::string>();
+  EXPECT_EQ(err.find(password), std::string::npos) << "the log shows the password";
+
+  ProcessResult anonymous = run_process(
+      {"mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-t", "weather/#", "-C", "1", "-W", "10"},
+      20);
+  EXPECT_NE(anonymous.exit_code, 0) << anonymous.out;
+  EXPECT_NE((anonymous.err + anonymous.out).find("not authorised"), std::string::npos)
+      << anonymous.err << anonymous.out;
+  ProcessResult sub = run_process({"mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-u", user, "-P",
+                                   password, "-t", "weather/+/minute", "-v", "-C", "4", "-W", "30"},
                                   40);
   run.signal(SIGINT);
   ASSERT_EQ(sub.exit_code, 0) << sub.err << sub.out;

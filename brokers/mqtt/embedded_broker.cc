@@ -86,6 +86,21 @@ class Spawner {
 
 // The binary as given when it holds a '/', otherwise looked up on PATH and then in the sbin
 // folders, where Debian installs mosquitto but which a normal user's PATH lacks.
+// Creates (or truncates) `path` with mode 0600 and writes `text`. Throws MqttError.
+void write_private_file(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && fchmod(fd, 0600) == 0;
+  for (size_t done = 0; ok && done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok) throw MqttError("cannot write " + path + ": " + std::strerror(err));
+}
+
 std::string find_binary(const std::string& name) {
   if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
   std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
@@ -235,6 +250,11 @@ void EmbeddedBroker::start() {
   const bool choose_port = port_ == 0;
   // A port picked by binding to :0 may be taken by someone else before mosquitto binds it:
   // then try another. A fixed port (given, or kept for a restart) gets a few tries as well.
+  std::string password_file = options_.password_file;
+  if (password_file.empty() && !options_.password_text.empty()) {
+    password_file = work_dir_ + "/passwd";
+    write_private_file(password_file, options_.password_text);
+  }
   const int attempts = 5;
   std::string failure;
   for (int attempt = 0; attempt < attempts; ++attempt) {
@@ -249,9 +269,9 @@ void EmbeddedBroker::start() {
              << "keyfile " << options_.tls_key_file << "\n"
              << "require_certificate " << (options_.require_certificate ? "true" : "false") << "\n";
       }
-      if (!options_.password_file.empty()) {
+      if (!password_file.empty()) {
         conf << "allow_anonymous false\n"
-             << "password_file " << options_.password_file << "\n";
+             << "password_file " << password_file << "\n";
       } else {
         conf << "allow_anonymous true\n";
       }

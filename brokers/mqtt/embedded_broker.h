@@ -22,6 +22,8 @@ struct EmbeddedBrokerOptions {
   std::string tls_ca_file, tls_cert_file, tls_key_file;
   bool require_certificate = false;  // clients must present a certificate signed by the CA
   std::string password_file;
+  // Or the password file's text, which start() writes to work_dir/passwd (mode 0600).
+  std::string password_text;
   std::string acl_file;
 };
 
