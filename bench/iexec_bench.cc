@@ -858,7 +858,8 @@ PoolStats run_protocol(const App& app, int tasks, int trust, bool fsync, const s
                  "    op: iexec.scheduler\n"
                  "    on: cloud\n"
                  "    with: { wallet: scheduler.key, create_wallet: true, apps: registry.yaml,\n"
-                 "            journal: poco.journal, time_ref: 60s, open_pool: true, fsync: " +
+                 "            journal: poco.journal, time_ref: 60s, open_pool: true, "
+                 "open_requests: true, fsync: " +
                  (fsync ? "true" : "false") +
                  " }\n"
                  "  - id: worker\n"

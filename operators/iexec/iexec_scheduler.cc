@@ -11,7 +11,8 @@
 //     op: iexec.scheduler
 //     on: cloud
 //     with: { wallet: state/scheduler.key, create_wallet: true, apps: ../apps/registry.yaml,
-//             journal: state/poco.journal, time_ref: 10s, workers: ["0x…", "0x…"] }
+//             journal: state/poco.journal, time_ref: 10s, workers: ["0x…", "0x…"],
+//             requesters: ["0x…"] }
 #include <algorithm>
 #include <map>
 #include <set>
@@ -41,7 +42,8 @@ class IexecScheduler : public Operator {
         "- id: scheduler\n  op: iexec.scheduler\n  on: cloud\n"
         "  with: { wallet: state/scheduler.key, create_wallet: true, apps: "
         "../apps/registry.yaml, journal: state/poco.journal,\n"
-        "          workers: [\"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23\"] }";
+        "          workers: [\"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23\"],\n"
+        "          requesters: [\"0x8d5a6c3f1b7e2d9a4c0f6e1b3a5d7c9e2f4a6b8d\"] }";
     s.outputs = {{"results", "record",
                   "one per task that ended: task, status (COMPLETED or FAILED), app, trust, "
                   "result_digest, output, winners, contributors, cause"}};
@@ -72,6 +74,13 @@ class IexecScheduler : public Operator {
         opt_bool("open_pool",
                  "let any key that says hello join and vote (anyone on the broker); warned "
                  "at start; instead of workers")
+            .def("false"),
+        opt_list("requesters",
+                 "addresses whose signed task requests are accepted (the default: none, "
+                 "every request refused); edgeflow wallet new prints a requester's address"),
+        opt_bool("open_requests",
+                 "accept every request, signed or not (anyone on the broker may make the "
+                 "pool work); warned at start; instead of requesters")
             .def("false"),
         opt_int("max_input_bytes", "largest request (all input files) accepted")
             .def("1048576")
@@ -112,6 +121,23 @@ class IexecScheduler : public Operator {
                         "workers allowed to join (edgeflow wallet new prints one), or set "
                         "open_pool: true to let any key on the broker join and vote");
     }
+    open_requests_ = o.get_bool("open_requests");
+    if (o.has("requesters")) {
+      if (open_requests_)
+        throw OptionError("open_requests", "cannot be true with a requesters: list; choose one");
+      for (const std::string& a : o.get_list("requesters")) {
+        auto addr = crypto::parse_address(a);
+        if (!addr) throw OptionError("requesters", "'" + a + "' is not an address (0x + 40 hex)");
+        requesters_.insert(*addr);
+      }
+    }
+    if (requesters_.empty() && !open_requests_) {
+      throw OptionError("requesters",
+                        "is needed: requests are refused unless signed by a listed key. List "
+                        "the requesters' addresses (edgeflow wallet new prints one; they sign "
+                        "with task submit --wallet or iexec.request's wallet), or set "
+                        "open_requests: true to let anyone on the broker submit tasks");
+    }
     if (tick_us_ <= 0) throw OptionError("tick", "must be positive");
   }
 
@@ -148,6 +174,12 @@ class IexecScheduler : public Operator {
       logger().warn(
           "{}: pool '{}' is open: any key that reaches the broker may join and vote "
           "on results; list workers: [...] to close it",
+          ctx.stage(), pool_);
+    }
+    if (open_requests_) {
+      logger().warn(
+          "{}: pool '{}' takes requests from anyone who reaches the broker, signed or not; "
+          "list requesters: [...] to accept only theirs",
           ctx.stage(), pool_);
     }
     logger().info("{}: scheduler {} of pool '{}', {} worker(s) and {} open task(s) in {}",
@@ -264,7 +296,7 @@ class IexecScheduler : public Operator {
         iexec::task_id(iexec::deal_id(wallet_->address(), req.request_id));
     // A request id seen before is that task: never overwrite its published result.
     if (ledger_->task(taskid)) return;
-    auto fail = [&](const std::string& cause) {
+    auto fail = [&](const std::string& cause, bool retain = true) {
       refuse(ctx, "refused request " + req.request_id.hex() + ": " + cause);
       publish_json(topics_->result(taskid),
                    {{"task", taskid.hex()},
@@ -272,8 +304,20 @@ class IexecScheduler : public Operator {
                     {"app", req.app},
                     {"cause", cause},
                     {"scheduler", wallet_->address().hex()}},
-                   true);
+                   retain);
     };
+    // Before anything else is looked at: a stranger learns nothing of the registry, and
+    // leaves nothing retained on the broker (a requester waiting is subscribed already).
+    if (!open_requests_) {
+      if (!msg.signed_)
+        return fail(
+            "an unsigned request: this scheduler accepts requests signed by its requesters "
+            "only (task submit --wallet FILE, iexec.request's wallet)",
+            false);
+      if (!requesters_.count(msg.from))
+        return fail("requester " + msg.from.hex() + " is not in this scheduler's requesters: list",
+                    false);
+    }
     const iexec::AppSpec* app = registry_.find(req.app);
     if (!app) {
       std::string names;
@@ -527,6 +571,8 @@ class IexecScheduler : public Operator {
   std::unique_ptr<iexec::Ledger> ledger_;
   std::set<crypto::Address> allowed_;         // the workers: list
   bool open_pool_ = false;                    // any worker may join (allowed_ empty)
+  std::set<crypto::Address> requesters_;      // the requesters: list
+  bool open_requests_ = false;                // any request is accepted (requesters_ empty)
   std::set<crypto::Hash32> unpublished_;      // ended tasks whose result the broker refused
   std::map<crypto::Address, int64_t> boots_;  // each worker's process start, from its hello
   iexecop::Inbox inbox_;
