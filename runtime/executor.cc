@@ -267,9 +267,9 @@ struct Instance final : public Context {
       if (engine->options.on_flush && plan_copy) {
         // The observer's own work (`edgeflow profile` encodes every message, JPEG frames
         // included) is charged to no stage: it is not the stage's cost.
-        const int64_t before = turn_cpu::now_ns();
+        const turn_cpu::Pause paused = turn_cpu::pause();
         engine->options.on_flush(*plan_copy, static_cast<int>(p), batch);
-        turn_cpu::exclude_since(before);
+        turn_cpu::resume(paused);
       }
       const auto& ts = targets[p];
       for (size_t i = 0; i < ts.size(); ++i) {
@@ -370,7 +370,7 @@ void Executor::Engine::worker() {
 void Executor::Engine::run_turn(Instance* x) {
   size_t room = x->room_downstream(x, options.batch);
   if (room == 0) return;  // parked: the full queue wakes it when it drains
-  turn_cpu::begin(x->cpu);
+  turn_cpu::begin(x->cpu, cpu_owner);
 
   std::vector<Item> batch;
   std::vector<Instance*> to_wake;
@@ -436,7 +436,7 @@ void Executor::Engine::run_turn(Instance* x) {
 
 // One call of generate(), its output handed on and its CPU charged; the caller holds the turn.
 SourceStep Executor::Engine::source_turn(Instance* x) {
-  turn_cpu::begin(x->cpu);
+  turn_cpu::begin(x->cpu, cpu_owner);
   SourceStep step;
   try {
     step = x->op->generate(*x);
@@ -458,7 +458,7 @@ void Executor::Engine::source_loop(Instance* x) {
     if (stopping.load() && !stop_seen) {
       stop_seen = true;
       bool end_now = true;
-      turn_cpu::begin(x->cpu);
+      turn_cpu::begin(x->cpu, cpu_owner);
       try {
         end_now = x->op->on_stop(*x);
       } catch (const std::exception& e) {
@@ -488,7 +488,7 @@ void Executor::Engine::source_loop(Instance* x) {
     }
   }
   x->source_ended = true;  // still holding the turn: no driver runs a turn after this
-  turn_cpu::begin(x->cpu);
+  turn_cpu::begin(x->cpu, cpu_owner);
   x->finish_stage();
   turn_cpu::charge(x->cpu, cpu_owner);
   turn_cpu::settle(cpu_owner);

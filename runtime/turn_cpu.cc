@@ -18,6 +18,7 @@ int64_t clock_ns(clockid_t id) {
 }
 
 int64_t thread_cpu_ns() { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+int64_t now_ns() { return clock_ns(CLOCK_MONOTONIC); }
 
 struct Pending {
   Counter* counter;
@@ -64,14 +65,31 @@ std::atomic<uint64_t> g_owners{0};
 
 uint64_t new_owner() { return g_owners.fetch_add(1, std::memory_order_relaxed) + 1; }
 
-int64_t now_ns() { return clock_ns(CLOCK_MONOTONIC); }
+Pause pause() { return {now_ns(), t_clock.exact_start >= 0 ? thread_cpu_ns() : -1}; }
 
-void exclude_since(int64_t since) { t_clock.mark += now_ns() - since; }
+void resume(const Pause& p) {
+  t_clock.mark += now_ns() - p.wall;
+  if (p.cpu >= 0 && t_clock.exact_start >= 0) t_clock.exact_start += thread_cpu_ns() - p.cpu;
+}
 
-void begin(Counter& counter) {
+void begin(Counter& counter, uint64_t owner) {
   ThreadClock& c = t_clock;
   c.mark = now_ns();
-  c.exact_start = counter.slow.load(std::memory_order_relaxed) ? thread_cpu_ns() : -1;
+  if (c.owner != owner) {
+    // The pending counters of another owner may be gone: they keep what they were charged.
+    c.owner = owner;
+    c.n = 0;
+    c.interval_start = 0;
+  }
+  const bool slow = counter.slow.load(std::memory_order_relaxed);
+  if (slow || c.interval_start == 0) {
+    const int64_t cpu = thread_cpu_ns();
+    c.exact_start = slow ? cpu : -1;
+    // The first turn of this thread for this owner opens the interval, so it is capped too.
+    if (c.interval_start == 0) c.begin_interval(c.mark, cpu);
+  } else {
+    c.exact_start = -1;
+  }
 }
 
 void charge(Counter& counter, uint64_t owner) {
@@ -79,8 +97,7 @@ void charge(Counter& counter, uint64_t owner) {
   const int64_t now = now_ns();
   const int64_t spent = now - c.mark;
   c.mark = now;
-  if (c.owner != owner) {
-    // The pending counters of another owner may be gone: they keep what they were charged.
+  if (c.owner != owner) {  // begin() was for another owner: nothing to correct against
     c.owner = owner;
     c.n = 0;
     c.interval_start = 0;

@@ -32,9 +32,10 @@ struct Counter {
 // owner never touches its counters again.
 uint64_t new_owner();
 
-// A turn of `counter` begins on this thread. What the thread did since its previous turn
-// (slept, or a broker client's own work before a driven turn) is charged to no turn.
-void begin(Counter& counter);
+// A turn of `counter`, of `owner`, begins on this thread. What the thread did since its
+// previous turn (slept, or a broker client's own work before a driven turn) is charged to no
+// turn.
+void begin(Counter& counter, uint64_t owner);
 
 // The turn begun last on this thread ends: charge it to `counter`, which belongs to `owner`
 // and must stay alive for as long as its owner does.
@@ -43,9 +44,13 @@ void charge(Counter& counter, uint64_t owner);
 // Settle this thread's corrections now (before the thread ends or its owner goes).
 void settle(uint64_t owner);
 
-// The monotonic clock in nanoseconds, and: charge nothing for the time since `since` (an
+// Charge the turn nothing for what this thread does between pause() and resume() (an
 // observer's own work inside a turn).
-int64_t now_ns();
-void exclude_since(int64_t since);
+struct Pause {
+  int64_t wall;
+  int64_t cpu;  // -1: the turn is timed on the monotonic clock only
+};
+Pause pause();
+void resume(const Pause& p);
 
 }  // namespace edgeflow::turn_cpu

@@ -24,7 +24,7 @@ void burn(int64_t ns) {
 }
 
 void turn(turn_cpu::Counter& c, uint64_t owner, int64_t burn_ns, int sleep_ms) {
-  turn_cpu::begin(c);
+  turn_cpu::begin(c, owner);
   if (burn_ns) burn(burn_ns);
   if (sleep_ms) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
   turn_cpu::charge(c, owner);
@@ -35,8 +35,7 @@ TEST(TurnCpu, ABlockedTurnIsNotChargedItsWait) {
   std::thread([] {
     const uint64_t owner = turn_cpu::new_owner();
     turn_cpu::Counter c;
-    turn(c, owner, 0, 0);   // the first turn opens the interval
-    turn(c, owner, 0, 30);  // timed on the monotonic clock, then taken back
+    turn(c, owner, 0, 30);  // the thread's first: timed on the monotonic clock, taken back
     EXPECT_TRUE(c.slow.load());
     turn(c, owner, 0, 30);  // a slow counter: read on the CPU clock
     turn_cpu::settle(owner);
@@ -58,6 +57,23 @@ TEST(TurnCpu, ABusyTurnIsChargedTheCpuItUsed) {
     EXPECT_GE(c.ns.load(), 6'000'000);
     EXPECT_LE(c.ns.load() + idle.ns.load(), used + 1'000'000);
     EXPECT_LT(idle.ns.load(), 5'000'000);
+  }).join();
+}
+
+TEST(TurnCpu, AnObserversWorkInsideATurnIsChargedToNoStage) {
+  std::thread([] {
+    const uint64_t owner = turn_cpu::new_owner();
+    turn_cpu::Counter c;
+    turn(c, owner, 0, 30);  // makes the counter slow: its turns read the CPU clock
+    ASSERT_TRUE(c.slow.load());
+    const int64_t before = c.ns.load();
+    turn_cpu::begin(c, owner);
+    const turn_cpu::Pause p = turn_cpu::pause();
+    burn(5'000'000);  // the observer's
+    turn_cpu::resume(p);
+    turn_cpu::charge(c, owner);
+    turn_cpu::settle(owner);
+    EXPECT_LT(c.ns.load() - before, 2'000'000) << "the observer's 5 ms charged to the stage";
   }).join();
 }
 

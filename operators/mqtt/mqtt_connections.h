@@ -40,28 +40,33 @@ class ConnectionLease {
   explicit operator bool() const { return client() != nullptr; }
   bool shared() const;  // other stages may use this connection
   // A subscriber's handler stops being called; when this returns, no call is in progress.
-  // Waits for a call in progress: the handler must return soon once told to stop.
+  // Waits for a call in progress: the handler must return soon once told to stop. Its
+  // filters stay subscribed while publishers hold the connection (their messages dropped).
   void detach();
   // Lets go of the connection (disconnects it when this was the last hold).
   void release();
 
  private:
-  friend ConnectionLease connect_publisher(const std::string&, mqtt::ClientOptions, bool);
-  friend ConnectionLease connect_subscriber(const std::string&, mqtt::ClientOptions, bool,
-                                            mqtt::MessageHandler);
+  friend ConnectionLease connect_publisher(const std::string&, const std::string&,
+                                           mqtt::ClientOptions, bool);
+  friend ConnectionLease connect_subscriber(const std::string&, const std::string&,
+                                            mqtt::ClientOptions, bool, mqtt::MessageHandler);
   std::shared_ptr<SharedConnection> conn_;
   std::unique_ptr<mqtt::Client> own_;  // a connection of this stage's alone
   bool subscriber_ = false;
 };
 
 // A connected client for a publisher: a shared one when `may_share` (the rules above) and the
-// options allow it. Throws mqtt::MqttError.
-ConnectionLease connect_publisher(const std::string& kind, mqtt::ClientOptions options,
-                                  bool may_share);
+// options allow it, among the stages of one `scope` (a pipeline's node, so another pipeline in
+// the process never waits on this one's handler or publishes under its client id). Throws
+// mqtt::MqttError.
+ConnectionLease connect_publisher(const std::string& scope, const std::string& kind,
+                                  mqtt::ClientOptions options, bool may_share);
 // A connected client for a subscriber whose handler gets every message the connection
-// receives (its subscriptions only: a connection has one subscriber). The caller subscribes
-// through client() afterwards. Throws mqtt::MqttError.
-ConnectionLease connect_subscriber(const std::string& kind, mqtt::ClientOptions options,
-                                   bool may_share, mqtt::MessageHandler handler);
+// receives (its subscriptions only: a connection ever has one subscriber). The caller
+// subscribes through client() afterwards. Throws mqtt::MqttError.
+ConnectionLease connect_subscriber(const std::string& scope, const std::string& kind,
+                                   mqtt::ClientOptions options, bool may_share,
+                                   mqtt::MessageHandler handler);
 
 }  // namespace edgeflow::mqttop

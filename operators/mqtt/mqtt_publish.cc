@@ -95,7 +95,8 @@ class MqttPublish : public Operator {
     try {
       // QoS 0 on the connection of a subscriber of this process, where there is one: see
       // mqtt_connections.h.
-      lease_ = mqttop::connect_publisher(mqttop::client_kind(choice_, ctx), co,
+      lease_ = mqttop::connect_publisher(ctx.pipeline() + "/" + ctx.node(),
+                                         mqttop::client_kind(choice_, ctx), co,
                                          choice_.client_id.empty() && qos_ == 0);
       client_ = lease_.client();
     } catch (const mqtt::MqttError& e) {

@@ -138,9 +138,9 @@ class MqttSubscribe : public Operator {
       // A clean session may share its connection with this process's QoS 0 publishers to
       // the same broker, so a relay's publish is written by this network thread: see
       // mqtt_connections.h.
-      lease_ = mqttop::connect_subscriber(mqttop::client_kind(choice_, ctx), co,
-                                          choice_.client_id.empty(),
-                                          [this](mqtt::Received&& r) { on_message(std::move(r)); });
+      lease_ = mqttop::connect_subscriber(
+          ctx.pipeline() + "/" + ctx.node(), mqttop::client_kind(choice_, ctx), co,
+          choice_.client_id.empty(), [this](mqtt::Received&& r) { on_message(std::move(r)); });
       // After connect: subscribe() then waits for the broker's SUBACK, so whatever is
       // published once open() returns is received. (Unconnected, with links.mqtt.retry, the
       // client subscribes when it gets through.)
