@@ -40,6 +40,7 @@ struct AppSpec {
   crypto::Hash32 sha256;
   std::vector<std::string> args;  // default arguments, used when a task gives none
   AppLimits limits;
+  int64_t price = 0;  // what a task of it costs its requester (the ledger's balances)
 };
 
 // The registry file (YAML):
@@ -48,6 +49,7 @@ struct AppSpec {
 //       path: forecast.sh            # relative to this file
 //       sha256: 9f2c...               # sha256sum of the executable
 //       args: ["3"]                   # optional default arguments
+//       price: 10                     # optional: what a task costs its requester
 //       limits: { cpu: 10s, memory: 64MiB, file_size: 1MiB, open_files: 32, processes: 16,
 //                 timeout: 30s }
 class AppRegistry {

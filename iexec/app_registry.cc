@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -184,7 +185,7 @@ class Loader {
       fail(node, where + " must be a map with path and sha256, e.g. { path: " + name +
                      ".sh, sha256: <output of sha256sum " + name + ".sh> }");
     }
-    check_keys(node, {"path", "sha256", "args", "limits"}, where);
+    check_keys(node, {"path", "sha256", "args", "limits", "price"}, where);
     AppSpec spec;
     spec.name = name;
 
@@ -216,6 +217,16 @@ class Loader {
       for (const YAML::Node& a : args) {
         spec.args.push_back(scalar(a, where + ": each of args", "args: [\"3\", \"--fast\"]"));
       }
+    }
+
+    if (YAML::Node price = node["price"]) {
+      const std::string text = scalar(price, where + ": price", "price: 10");
+      char* end = nullptr;
+      errno = 0;
+      const long long v = std::strtoll(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || errno == ERANGE || v < 0)
+        fail(price, where + ": price must be a whole number >= 0, got '" + text + "'");
+      spec.price = v;
     }
 
     if (YAML::Node limits = node["limits"]) {

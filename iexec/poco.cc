@@ -143,6 +143,8 @@ const char* to_string(LedgerEvent::Kind k) {
       return "worker_lost";
     case LedgerEvent::kReplicateFailed:
       return "replicate_failed";
+    case LedgerEvent::kBalance:
+      return "balance";
   }
   return "?";
 }
@@ -177,6 +179,44 @@ void Ledger::register_worker(const Address& worker, int slots,
 void Ledger::heartbeat(const Address& worker, int64_t now) { Impl::touch(*this, worker, now); }
 
 // ---------------------------------------------------------------------------------------------
+// Balances.
+
+void Ledger::deposit(const Address& account, int64_t amount, int64_t now) {
+  if (amount <= 0) throw std::invalid_argument("a deposit must be positive");
+  Impl::journal(*this,
+                {{"op", "deposit"}, {"account", account.hex()}, {"amount", amount}, {"t", now}});
+  Account& a = accounts_[account];
+  if (__builtin_add_overflow(a.balance, amount, &a.balance))
+    throw std::invalid_argument("a deposit past the largest balance");
+  Impl::emit(*this, LedgerEvent::kBalance, Hash32{}, account,
+             "deposit " + std::to_string(amount) + ", balance " + std::to_string(a.balance));
+}
+
+const Account* Ledger::account(const Address& a) const {
+  auto it = accounts_.find(a);
+  return it == accounts_.end() ? nullptr : &it->second;
+}
+
+std::string Ledger::can_pay(const TaskRequest& request) const {
+  if (request.price < 0) return "a negative price";
+  if (request.price == 0) return "";
+  if (request.payer.is_zero())
+    return "app '" + request.app + "' costs " + std::to_string(request.price) +
+           ": the request must be signed by the requester who pays";
+  const Account* a = account(request.payer);
+  const int64_t balance = a ? a->balance : 0;
+  if (balance >= request.price) return "";
+  return "requester " + request.payer.hex() + " has a balance of " + std::to_string(balance) +
+         ", less than the price " + std::to_string(request.price) + " of app '" + request.app + "'";
+}
+
+bool Ledger::can_stake(const Address& worker) const {
+  if (options_.stake <= 0) return true;
+  const Account* a = account(worker);
+  return a && a->balance >= options_.stake;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tasks.
 
 Hash32 Ledger::submit(const TaskRequest& request, int64_t now, bool* created) {
@@ -188,6 +228,8 @@ Hash32 Ledger::submit(const TaskRequest& request, int64_t now, bool* created) {
     throw std::invalid_argument("task request " + request.request_id.hex() +
                                 ": time_ref_us must be positive");
   }
+  if (std::string why = can_pay(request); !why.empty())
+    throw std::invalid_argument("task request " + request.request_id.hex() + ": " + why);
   Impl::journal(*this, {{"op", "submit"}, {"request", request_to_json(request)}, {"t", now}});
   Task t;
   t.taskid = taskid;
@@ -198,6 +240,7 @@ Hash32 Ledger::submit(const TaskRequest& request, int64_t now, bool* created) {
   t.created_us = now;
   t.contribution_deadline_us = now + options_.contribution_ratio * request.time_ref_us;
   t.final_deadline_us = now + options_.final_ratio * request.time_ref_us;
+  if (request.price > 0) Impl::lock(*this, request.payer, request.price, taskid, "price");
   tasks_.emplace(taskid, std::move(t));
   order_.push_back(taskid);
   if (created) *created = true;
@@ -224,7 +267,7 @@ std::vector<Assignment> Ledger::assign(int64_t now) {
       int best_free = 0;
       for (const auto& [addr, w] : workers_) {
         if (w.lost || now - w.last_seen_us >= options_.lost_after_us) continue;
-        if (!runs_app(w, t.request) || t.replicate(addr)) continue;
+        if (!runs_app(w, t.request) || t.replicate(addr) || !can_stake(addr)) continue;
         int free = w.slots - busy[addr];
         if (free <= 0) continue;
         // Most free slots, then highest score; map order makes the lowest address win ties.
@@ -271,12 +314,27 @@ std::string Ledger::contribute(const Address& worker, const Hash32& taskid,
   if (result_hash.is_zero() || result_seal.is_zero()) {
     return "contribution to task " + taskid.hex() + ": resultHash and resultSeal must be non-zero";
   }
+  // The stake the contribution locks: the option's now, the journal's on replay (the option
+  // may have changed since).
+  const int64_t stake = replaying_ ? replay_stake_ : std::max<int64_t>(options_.stake, 0);
+  if (stake > 0) {
+    const Account* a = account(worker);
+    const int64_t balance = a ? a->balance : 0;
+    if (balance < stake)
+      return "worker " + worker.hex() + " has a balance of " + std::to_string(balance) +
+             ", less than the stake " + std::to_string(stake) + " of a contribution";
+  }
   Impl::journal(*this, {{"op", "contribute"},
                         {"worker", worker.hex()},
                         {"task", taskid.hex()},
                         {"hash", result_hash.hex()},
                         {"seal", result_seal.hex()},
+                        {"stake", stake},
                         {"t", now}});
+  if (stake > 0) {
+    Impl::lock(*this, worker, stake, taskid, "stake");
+    r->stake = stake;
+  }
   // IexecPoco2Facet.contribute: the group's weight grows geometrically, the total with it.
   int64_t w = Impl::current_weight(*this, worker);
   int64_t& group = t.group_weight[result_hash];

@@ -93,6 +93,10 @@ struct TaskRequest {
   uint32_t trust = 1;                // >= 1
   int64_t time_ref_us = 60'000'000;  // the category's time reference; deadlines are ratios of it
   std::string requester;             // free text for people: "task submit", a stage id
+  // IEXEC.md's rewards as plain balances: the price is locked from the payer's balance when
+  // the task is accepted, paid to the proved winners at finalization, refunded if it fails.
+  int64_t price = 0;
+  Address payer;  // the key that signed the request; needed when price > 0
 };
 
 struct Replicate {
@@ -101,6 +105,7 @@ struct Replicate {
   ContributionStatus contribution = ContributionStatus::kUnset;
   Hash32 result_hash, result_seal, result_digest;
   int64_t weight = 0;  // the worker's weight when it contributed
+  int64_t stake = 0;   // locked from the worker's balance by its contribution
   int64_t assigned_us = 0;
   std::string cause;  // why it failed
 };
@@ -139,6 +144,12 @@ struct WorkerInfo {
   std::vector<std::pair<std::string, Hash32>> apps;  // name, sha256 it can run
 };
 
+// Money in the ledger (any unit): what an address may spend, and what is locked in tasks.
+struct Account {
+  int64_t balance = 0;
+  int64_t locked = 0;
+};
+
 struct Assignment {
   Hash32 taskid;
   Address worker;
@@ -158,6 +169,7 @@ struct LedgerEvent {
     kScore,   // `worker`'s score changed; `text` = "old -> new"
     kWorkerLost,
     kReplicateFailed,  // a worker could not run its replicate; `text` holds the cause
+    kBalance,          // the account `worker` changed: `text` says how ("locked 10 ...")
   };
   Kind kind;
   Hash32 taskid;   // zero for worker events
@@ -171,6 +183,9 @@ struct LedgerOptions {
   bool fsync = true;                   // fdatasync after each journal record
   int64_t lost_after_us = 60'000'000;  // a worker silent this long is lost
   int contribution_ratio = 7, reveal_ratio = 2, final_ratio = 10;  // x time_ref
+  // Locked from a worker's balance by each contribution: returned when it is proved (or the
+  // task fails), seized by the scheduler's account when it is not. 0 = no stakes.
+  int64_t stake = 0;
 };
 
 // A journal that cannot be opened or replayed; names the file, the line and the fix.
@@ -203,9 +218,20 @@ class Ledger {
     return std::max<int64_t>(score / 3, 3) - 1;
   }
 
+  // --- balances ---
+  // Credits `amount` (> 0) to `account`. Journaled.
+  void deposit(const Address& account, int64_t amount, int64_t now);
+  const Account* account(const Address& a) const;  // null: never credited
+  const std::map<Address, Account>& accounts() const { return accounts_; }
+  // "" when the request's payer can pay its price, else why not (for the refusal).
+  std::string can_pay(const TaskRequest& request) const;
+  // Whether `worker` can lock the stake of one more contribution.
+  bool can_stake(const Address& worker) const;
+
   // --- tasks ---
   // dealid = keccak256(scheduler || request_id), taskid = keccak256(dealid || uint256 0).
-  // Returns the taskid; *created is false when the request id was seen before.
+  // Returns the taskid; *created is false when the request id was seen before. Locks the
+  // price from the payer's balance; throws std::invalid_argument if can_pay() says no.
   Hash32 submit(const TaskRequest& request, int64_t now, bool* created = nullptr);
   // Hands out replicates (the replication rule of IEXEC.md) to live workers that have a free
   // slot, run the app (name and sha256), and hold no replicate of the task yet.
@@ -249,6 +275,8 @@ class Ledger {
   LedgerOptions options_;
   std::map<Hash32, Task> tasks_;
   std::map<Address, WorkerInfo> workers_;
+  std::map<Address, Account> accounts_;
+  int64_t replay_stake_ = 0;  // the stake a replayed contribution locked
   std::vector<LedgerEvent> events_;
   std::string recovered_warning_;
   std::vector<Hash32> order_;  // taskids in submission order: assign() serves the oldest first

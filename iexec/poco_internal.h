@@ -199,7 +199,63 @@ struct Ledger::Impl {
     t.status = via;  // the contract's intermediate state, then FAILED at once
     t.status = TaskStatus::kFailed;
     t.cause = std::move(cause);
+    // IexecPoco2Facet.claim: the requester gets its price back, every worker its stake.
+    if (t.request.price > 0)
+      unlock(l, t.request.payer, t.request.price, t.taskid, "price refunded");
+    for (Replicate& r : t.replicates)
+      if (r.stake > 0) unlock(l, r.worker, r.stake, t.taskid, "stake returned");
     emit(l, LedgerEvent::kFailed, t.taskid, Address{}, t.cause);
+  }
+
+  // Balances. `what` names the movement in the kBalance event.
+  static void lock(Ledger& l, const Address& a, int64_t amount, const Hash32& task,
+                   const std::string& what) {
+    Account& acc = l.accounts_[a];
+    acc.balance -= amount;
+    acc.locked += amount;
+    emit(l, LedgerEvent::kBalance, task, a,
+         what + " " + std::to_string(amount) + " locked, balance " + std::to_string(acc.balance));
+  }
+  static void unlock(Ledger& l, const Address& a, int64_t amount, const Hash32& task,
+                     const std::string& what) {
+    Account& acc = l.accounts_[a];
+    acc.locked -= amount;
+    acc.balance += amount;
+    emit(l, LedgerEvent::kBalance, task, a,
+         what + " " + std::to_string(amount) + ", balance " + std::to_string(acc.balance));
+  }
+  // `amount` of what `from` has locked goes to `to`'s balance.
+  static void pay(Ledger& l, const Address& from, const Address& to, int64_t amount,
+                  const Hash32& task, const std::string& what) {
+    l.accounts_[from].locked -= amount;
+    Account& dest = l.accounts_[to];
+    dest.balance += amount;
+    emit(l, LedgerEvent::kBalance, task, to,
+         what + " " + std::to_string(amount) + " from " + from.hex() + ", balance " +
+             std::to_string(dest.balance));
+  }
+
+  // distributeRewards' money: the price is shared by the proved workers (the remainder of the
+  // division, and the whole price if none was proved, to the scheduler's account); a proved
+  // worker's stake comes back, any other contributor's is seized by the scheduler.
+  static void settle_finalized(Ledger& l, Task& t) {
+    std::vector<Address> proved;
+    for (const Replicate& r : t.replicates)
+      if (r.contribution == ContributionStatus::kProved) proved.push_back(r.worker);
+    const int64_t price = t.request.price;
+    if (price > 0) {
+      const int64_t share = proved.empty() ? 0 : price / int64_t(proved.size());
+      for (const Address& w : proved) pay(l, t.request.payer, w, share, t.taskid, "reward");
+      const int64_t rest = price - share * int64_t(proved.size());
+      if (rest > 0) pay(l, t.request.payer, l.scheduler_, rest, t.taskid, "rest of the price");
+    }
+    for (const Replicate& r : t.replicates) {
+      if (r.stake <= 0) continue;
+      if (r.contribution == ContributionStatus::kProved)
+        unlock(l, r.worker, r.stake, t.taskid, "stake returned");
+      else
+        pay(l, r.worker, l.scheduler_, r.stake, t.taskid, "stake seized");
+    }
   }
 
   // Replayed ticks rebuild this text, so it reads only journaled state: the lost flags (tick()
@@ -279,6 +335,7 @@ struct Ledger::Impl {
       emit(l, LedgerEvent::kScore, t.taskid, a,
            std::to_string(old) + " -> " + std::to_string(now_score));
     }
+    settle_finalized(l, t);
     emit(l, LedgerEvent::kFinalized, t.taskid, Address{},
          std::to_string(t.reveal_count) + " of " + plural(t.winner_count, "winner") +
              " revealed; " +

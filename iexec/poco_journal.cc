@@ -130,7 +130,9 @@ json request_to_json(const TaskRequest& r) {
           {"inputs", inputs},
           {"trust", r.trust},
           {"time_ref_us", r.time_ref_us},
-          {"requester", enc_str(r.requester)}};
+          {"requester", enc_str(r.requester)},
+          {"price", r.price},
+          {"payer", r.payer.hex()}};
 }
 
 TaskRequest request_from_json(const json& j) {
@@ -145,6 +147,8 @@ TaskRequest request_from_json(const json& j) {
   r.trust = j.at("trust").get<uint32_t>();
   r.time_ref_us = j.at("time_ref_us").get<int64_t>();
   r.requester = dec_str(j.at("requester"));
+  r.price = j.value("price", int64_t{0});  // journals from before balances have neither
+  if (j.contains("payer")) r.payer = get_address(j, "payer");
   return r;
 }
 
@@ -333,7 +337,10 @@ void Ledger::Impl::apply_record(Ledger& l, const json& rec) {
     WorkerInfo& w = find_worker();
     if (task.replicate(w.address)) throw std::runtime_error("the worker already holds a replicate");
     hand_out(l, task, w.address, t);
+  } else if (op == "deposit") {
+    l.deposit(get_address(rec, "account"), rec.at("amount").get<int64_t>(), t);
   } else if (op == "contribute") {
+    l.replay_stake_ = rec.value("stake", int64_t{0});
     refused(l.contribute(get_address(rec, "worker"), get_hash(rec, "task"), get_hash(rec, "hash"),
                          get_hash(rec, "seal"), t));
   } else if (op == "reveal") {

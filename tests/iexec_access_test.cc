@@ -183,5 +183,32 @@ TEST_F(IexecPool, ForgedAndReplayedContributionsAreRefused) {
   EXPECT_EQ(contributors, (std::multiset<std::string>{w1, address_["w2"], address_["w3"]}));
 }
 
+// A priced pool through the binary: the registry's price, the scheduler's stake and opening
+// balances. The requester pays for one task and is refused the next; the worker is paid.
+TEST_F(IexecPool, ARequesterPaysForATaskAndIsRefusedWhatItCannotPay) {
+  make_workers(1);
+  add_app("hello", std::string(kHello) + kComputed);
+  apps_.back().price = 30;
+  write_registry(dir_ + "/apps.yaml", apps_);
+  scheduler_extra_ =
+      ", stake: 5, accounts: {\"" + requester_ + "\": 40, \"" + address_["w1"] + "\": 10}";
+  write_pipeline();
+  ASSERT_TRUE(start_pool());
+
+  json paid = submit_and_wait({"--app", "hello", "--arg", "a", "--trust", "1"}, 0);
+  EXPECT_EQ(paid.value("status", ""), "COMPLETED") << paid.dump(2);
+  json refused = submit_and_wait({"--app", "hello", "--arg", "b", "--trust", "1"}, 1);
+  EXPECT_EQ(refused.value("status", ""), "FAILED") << refused.dump(2);
+  EXPECT_TRUE(contains(refused.value("cause", ""), "requester " + requester_ +
+                                                       " has a balance of 10, less than the "
+                                                       "price 30 of app 'hello'"))
+      << refused.dump(2);
+  const std::string log = scheduler_log();
+  EXPECT_TRUE(contains(log, "account " + requester_)) << log;
+  EXPECT_TRUE(contains(log, "account " + address_["w1"])) << log;
+  EXPECT_TRUE(contains(log, "reward 30 from " + requester_)) << log;
+  EXPECT_TRUE(contains(log, "stake returned 5, balance 40")) << log;  // 10 + 30 paid
+}
+
 }  // namespace
 }  // namespace edgeflow

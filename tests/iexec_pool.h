@@ -245,12 +245,14 @@ class IexecPool : public ::testing::Test {
 
   struct AppEntry {
     std::string name, path, sha256, limits;
+    int64_t price = 0;
   };
   void write_registry(const std::string& path, const std::vector<AppEntry>& apps) {
     std::string y = "apps:\n";
     for (const AppEntry& a : apps) {
       y += "  " + a.name + ":\n    path: \"" + a.path + "\"\n    sha256: " + a.sha256 + "\n";
       y += "    limits: {" + (a.limits.empty() ? std::string("timeout: 30s") : a.limits) + "}\n";
+      if (a.price) y += "    price: " + std::to_string(a.price) + "\n";
     }
     write_file(path, y);
   }
@@ -272,7 +274,7 @@ class IexecPool : public ::testing::Test {
       << "  - id: scheduler\n    op: iexec.scheduler\n    on: cloud\n"
       << "    with: {wallet: \"" << dir_ << "/keys/scheduler.key\", apps: \"" << dir_
       << "/apps.yaml\", journal: \"" << dir_ << "/poco.journal\", workers: [" << pool_list()
-      << "], requesters: [\"" << requester_ << "\"]}\n"
+      << "], requesters: [\"" << requester_ << "\"]" << scheduler_extra_ << "}\n"
       << "  - id: results\n    op: file.write\n    on: cloud\n    from: scheduler.results\n"
       << "    with: {path: \"" << dir_ << "/results.jsonl\", append: true}\n";
     for (const WorkerNode& w : workers_) {
@@ -366,6 +368,7 @@ class IexecPool : public ::testing::Test {
   mqtt::EmbeddedBroker broker_;
   std::string dir_, scheduler_;
   std::string requester_, requester_key_;  // the scheduler's requesters: list, and its key
+  std::string scheduler_extra_;            // more options of the scheduler (", stake: 5")
   std::vector<WorkerNode> workers_;
   std::map<std::string, std::string> address_;  // node -> worker address
   std::vector<std::string> listed_;             // the scheduler's workers: (empty: all)

@@ -14,6 +14,8 @@
 //             journal: state/poco.journal, time_ref: 10s, workers: ["0x…", "0x…"],
 //             requesters: ["0x…"] }
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -82,6 +84,14 @@ class IexecScheduler : public Operator {
                  "accept every request, signed or not (anyone on the broker may make the "
                  "pool work); warned at start; instead of requesters")
             .def("false"),
+        opt_int("stake",
+                "locked from a worker's balance by each contribution: returned when proved, "
+                "seized when not; a worker with less is given no task (0: no stakes)")
+            .def("0")
+            .at_least(0),
+        opt_map("accounts",
+                "opening balances, {address: amount}, credited once to an address the ledger "
+                "has never credited (journaled); app prices are in the registry (price:)"),
         opt_int("max_input_bytes", "largest request (all input files) accepted")
             .def("1048576")
             .at_least(0),
@@ -139,6 +149,20 @@ class IexecScheduler : public Operator {
                         "open_requests: true to let anyone on the broker submit tasks");
     }
     if (tick_us_ <= 0) throw OptionError("tick", "must be positive");
+    stake_ = o.get_int("stake");
+    if (o.has("accounts")) {
+      for (const auto& [key, value] : o.get_map("accounts")) {
+        auto addr = crypto::parse_address(key);
+        if (!addr) throw OptionError("accounts", "'" + key + "' is not an address (0x + 40 hex)");
+        char* end = nullptr;
+        errno = 0;
+        const long long amount = std::strtoll(value.c_str(), &end, 10);
+        if (value.empty() || *end != '\0' || errno == ERANGE || amount <= 0)
+          throw OptionError("accounts", "the balance of " + key +
+                                            " must be a whole number > 0, got '" + value + "'");
+        accounts_.emplace_back(*addr, amount);
+      }
+    }
   }
 
   ~IexecScheduler() override { client_.reset(); }
@@ -153,8 +177,11 @@ class IexecScheduler : public Operator {
     lo.fsync = fsync_;
     iexecop::ensure_parent_dir(lo.journal_path);
     lo.lost_after_us = lost_after_us_;
+    lo.stake = stake_;
     try {
       ledger_ = std::make_unique<iexec::Ledger>(wallet_->address(), lo);
+      for (const auto& [address, amount] : accounts_)
+        if (!ledger_->account(address)) ledger_->deposit(address, amount, ctx.now_us());
     } catch (const iexec::LedgerError& e) {
       throw OperatorError(ctx.stage() + ": " + e.what());
     }
@@ -335,6 +362,9 @@ class IexecScheduler : public Operator {
       if (!iexec::valid_input_name(in.name))
         return fail("input file name '" + in.name + "' is not a plain file name");
     req.app_sha256 = app->sha256;
+    req.price = app->price;
+    if (msg.signed_) req.payer = msg.from;
+    if (std::string why = ledger_->can_pay(req); !why.empty()) return fail(why);
     bool created = false;
     ledger_->submit(req, ctx.now_us(), &created);
   }
@@ -434,6 +464,10 @@ class IexecScheduler : public Operator {
         break;
       case LedgerEvent::kScore:
         logger().info("{}: worker {} score {}", ctx.stage(), e.worker.hex(), e.text);
+        break;
+      case LedgerEvent::kBalance:
+        logger().info("{}: account {}{}: {}", ctx.stage(), e.worker.hex(),
+                      t ? ", task " + t->taskid.hex() : std::string(), e.text);
         break;
       case LedgerEvent::kWorkerLost:
         logger().warn("{}: worker {} is lost (silent for {} s)", ctx.stage(), e.worker.hex(),
@@ -569,9 +603,11 @@ class IexecScheduler : public Operator {
   iexec::AppRegistry registry_;
   std::optional<iexec::Topics> topics_;
   std::unique_ptr<iexec::Ledger> ledger_;
-  std::set<crypto::Address> allowed_;         // the workers: list
-  bool open_pool_ = false;                    // any worker may join (allowed_ empty)
-  std::set<crypto::Address> requesters_;      // the requesters: list
+  std::set<crypto::Address> allowed_;  // the workers: list
+  bool open_pool_ = false;             // any worker may join (allowed_ empty)
+  int64_t stake_ = 0;
+  std::vector<std::pair<crypto::Address, int64_t>> accounts_;  // opening balances
+  std::set<crypto::Address> requesters_;                       // the requesters: list
   bool open_requests_ = false;                // any request is accepted (requesters_ empty)
   std::set<crypto::Hash32> unpublished_;      // ended tasks whose result the broker refused
   std::map<crypto::Address, int64_t> boots_;  // each worker's process start, from its hello
