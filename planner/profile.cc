@@ -16,6 +16,7 @@
 #include "runtime/executor.h"
 #include "runtime/operator.h"
 #include "runtime/placement.h"
+#include "security/run_broker.h"
 
 namespace edgeflow {
 
@@ -120,14 +121,15 @@ std::string iso_now() {
 PipelineProfile profile_pipeline(const PipelineSpec& pipeline_in, const ProfileOptions& options) {
   PipelineSpec pipeline = pipeline_in;
   const Plan plan = place(pipeline);
-  std::unique_ptr<mqtt::EmbeddedBroker> broker;
+  security::RunBroker broker;  // as edgeflow run's: only this profile's credentials get in
   bool mqtt_links = false;
   for (const LinkPlan& l : plan.links) mqtt_links |= l.via == "mqtt";
   if (!options.broker.empty()) pipeline.links.mqtt_broker = options.broker;
   if (mqtt_links && pipeline.links.mqtt_broker.empty()) {
-    broker = std::make_unique<mqtt::EmbeddedBroker>();
-    broker->start();
-    pipeline.links.mqtt_broker = broker->uri();
+    broker = security::start_run_broker();
+    pipeline.links.mqtt_broker = broker.broker->uri();
+    pipeline.links.mqtt_security = MqttSecurity{};
+    pipeline.links.mqtt_security.credentials_file = broker.credentials_file;
   }
   std::unique_ptr<LinkTransport> transport;
   if (!plan.links.empty()) transport = make_link_transport(pipeline, plan);

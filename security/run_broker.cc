@@ -23,13 +23,18 @@ RunBroker start_run_broker() {
       "# The credentials of this run's embedded broker (edgeflow run).\n"
       "username: " +
       user + "\npassword: " + password + "\n";
-  const int fd = ::open(rb.credentials_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    const int err = errno;
-    if (fd >= 0) ::close(fd);
-    throw mqtt::MqttError("cannot write " + rb.credentials_file + ": " + std::strerror(err));
+  const int fd = ::open(rb.credentials_file.c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  bool ok = fd >= 0;
+  for (size_t done = 0; ok && done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
   }
-  ::close(fd);
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok) throw mqtt::MqttError("cannot write " + rb.credentials_file + ": " + std::strerror(err));
   rb.broker->start();
   return rb;
 }
