@@ -80,12 +80,11 @@ void ZapHandler::answer() {
     char z85[41] = "?";
     if (key.size() == 32) zmq_z85_encode(z85, reinterpret_cast<const uint8_t*>(key.data()), 32);
     const bool known = key.size() == 32 && allowed_.count(z85) > 0;
+    if (!known) refused_.fetch_add(1, std::memory_order_relaxed);
     // Bounded: a stranger may try a fresh key on every handshake.
     if (!known && warned_.size() < 64 && warned_.insert(key).second) {
-      spdlog::warn(
-          "{}: refused a ZeroMQ sender from {} with an unknown CURVE key {}: if it is one of "
-          "your nodes, add its public key to links.zmq.curve.peers",
-          where_, parts.size() > 3 ? parts[3].to_string() : "?", z85);
+      spdlog::warn("{}: refused a ZeroMQ peer from {} with an unknown CURVE key {}: {}", where_,
+                   parts.size() > 3 ? parts[3].to_string() : "?", z85, fix_);
     }
     // The user id (each message's "User-Id") is the key, for may_use.
     std::array<std::string, 6> reply = {"1.0",

@@ -4,6 +4,7 @@
 // by the receiver's own thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -31,6 +32,9 @@ class ZapHandler {
              std::string where);
   zmq::socket_t& socket() { return socket_; }
   void set_where(std::string where) { where_ = std::move(where); }  // for warnings
+  // What the warning about an unknown key tells to do (default: the links' peers).
+  void set_fix(std::string fix) { fix_ = std::move(fix); }
+  uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
   // Answers every pending request: 200 for a known key, 400 (and a warning, once per key)
   // for any other.
   void answer();
@@ -42,6 +46,8 @@ class ZapHandler {
   std::map<std::string, std::string> allowed_;  // 32-byte binary public key -> name
   std::set<std::string> warned_;
   std::string where_;
+  std::string fix_ = "if it is one of your nodes, add its public key to links.zmq.curve.peers";
+  std::atomic<uint64_t> refused_{0};
 };
 
 }  // namespace edgeflow::zmqlink

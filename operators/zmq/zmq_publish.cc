@@ -17,14 +17,17 @@
 //     from: minute
 //     with: { endpoint: "tcp://0.0.0.0:5556", topic: "weather/{node}", format: json }
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <zmq.hpp>
 
 #include "brokers/codec.h"
 #include "brokers/zmq/zmq_util.h"
+#include "operators/zmq/zmq_operator_curve.h"
 #include "runtime/log.h"
 #include "runtime/registry.h"
 
@@ -89,6 +92,7 @@ class ZmqPublish : public Operator {
             .def("5s")
             .at_least(0),
     };
+    for (OptionSpec& c : zmqop::curve_options()) s.options.push_back(std::move(c));
     return s;
   }
 
@@ -107,6 +111,7 @@ class ZmqPublish : public Operator {
     if (push_ && !topic_.empty()) {
       throw OptionError("topic", "only mode pub sends a topic", "remove topic, or use mode: pub");
     }
+    curve_ = zmqop::read_curve_options(o, bind_);
   }
 
   ~ZmqPublish() override { shut(); }
@@ -122,6 +127,8 @@ class ZmqPublish : public Operator {
     // At exit, queued messages get up to `timeout` to leave.
     socket_.set(zmq::sockopt::linger, std::min(timeout_ms_, 10'000));
     try {
+      where_ = "stage '" + ctx.stage() + "' (zmq.publish " + endpoint_ + ")";
+      zap_ = zmqop::apply_curve(*zctx_, socket_, curve_, bind_, where_);
       std::string picked = zmqlink::attach_user_socket(socket_, endpoint_, bind_);
       if (!picked.empty())
         logger().info("stage '{}' on '{}': zmq.publish bound {}", ctx.stage(), ctx.node(), picked);
@@ -129,6 +136,8 @@ class ZmqPublish : public Operator {
       shut();
       throw OperatorError(e.what());
     }
+    // A sink has no thread of its own to answer CURVE handshakes (ZAP requests): one small one.
+    if (zap_) zap_thread_ = std::thread([this] { answer_handshakes(); });
   }
 
   void process(int, MessagePtr m, Context& ctx) override {
@@ -190,8 +199,22 @@ class ZmqPublish : public Operator {
                      std::to_string(timeout_ms_) + " ms); is the receiving PULL socket up?");
   }
 
+  void answer_handshakes() {
+    while (!zap_stop_.load()) {
+      zmq::pollitem_t item{zap_->socket().handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+      zap_->answer();
+    }
+  }
+
   void shut() {
-    if (socket_) socket_.close();
+    if (socket_) socket_.close();  // before its ZAP handler: see zmq_curve.h
+    zap_stop_ = true;
+    if (zap_thread_.joinable()) zap_thread_.join();
+    if (zap_ && zap_->refused() > 0)
+      logger().warn("{}: refused {} peer(s) with an unknown CURVE key", where_,
+                    zap_->refused());
+    zap_.reset();
     zctx_.reset();  // waits up to the linger time for queued messages
   }
 
@@ -203,8 +226,13 @@ class ZmqPublish : public Operator {
   Format format_;
   int hwm_;
   int timeout_ms_;
+  zmqop::OperatorCurve curve_;
+  std::string where_;
   std::unique_ptr<zmq::context_t> zctx_;
   zmq::socket_t socket_;
+  std::unique_ptr<zmqlink::ZapHandler> zap_;  // binding with CURVE; its thread's while it runs
+  std::thread zap_thread_;
+  std::atomic<bool> zap_stop_{false};
   bool dropping_ = false;
   std::string payload_;  // reused
 };

@@ -36,6 +36,7 @@
 
 #include "brokers/codec.h"
 #include "brokers/zmq/zmq_util.h"
+#include "operators/zmq/zmq_operator_curve.h"
 #include "runtime/log.h"
 #include "runtime/registry.h"
 
@@ -147,6 +148,7 @@ class ZmqSubscribe : public Operator {
         opt_int("hwm", "messages ZeroMQ queues on the socket").def("1000").at_least(1),
         opt_string("blob_type", "raw: type of the blobs made").def("application/octet-stream"),
     };
+    for (OptionSpec& c : zmqop::curve_options()) s.options.push_back(std::move(c));
     return s;
   }
 
@@ -167,6 +169,7 @@ class ZmqSubscribe : public Operator {
                         "remove topic, or use mode: sub");
     }
     if (blob_type_.empty()) throw OptionError("blob_type", "must not be empty");
+    curve_ = zmqop::read_curve_options(o, bind_);
   }
 
   ~ZmqSubscribe() override { stop_thread(); }
@@ -179,12 +182,15 @@ class ZmqSubscribe : public Operator {
     socket_.set(zmq::sockopt::rcvhwm, hwm_);
     if (!pull_) socket_.set(zmq::sockopt::subscribe, topic_);
     try {
+      where_ = "stage '" + ctx.stage() + "' (zmq.subscribe " + endpoint_ + ")";
+      zap_ = zmqop::apply_curve(*zctx_, socket_, curve_, bind_, where_);
       std::string picked = zmqlink::attach_user_socket(socket_, endpoint_, bind_);
       if (!picked.empty())
         logger().info("stage '{}' on '{}': zmq.subscribe bound {}", ctx.stage(), ctx.node(),
                       picked);
     } catch (const std::exception& e) {
-      socket_.close();
+      socket_.close();  // before its ZAP handler: see zmq_curve.h
+      zap_.reset();
       zctx_.reset();
       throw OperatorError(e.what());
     }
@@ -238,9 +244,13 @@ class ZmqSubscribe : public Operator {
   void receive_loop() {
     try {
       while (!stop_requested()) {
-        zmq::pollitem_t items[2] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, wake_.pollitem()};
-        zmq::poll(items, 2, std::chrono::milliseconds(kPollMs));
+        // With CURVE, this thread also answers the handshakes (the ZAP requests).
+        zmq::pollitem_t items[3] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                                    wake_.pollitem(),
+                                    {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+        zmq::poll(items, zap_ ? 3 : 2, std::chrono::milliseconds(kPollMs));
         if (items[1].revents & ZMQ_POLLIN) wake_.clear();
+        if (zap_ && (items[2].revents & ZMQ_POLLIN)) zap_->answer();
         for (int i = 0; i < kMaxPerCall && !stop_requested(); ++i) {
           Item got;
           if (!receive(got)) break;
@@ -374,7 +384,11 @@ class ZmqSubscribe : public Operator {
     not_full_.notify_all();
     wake_.signal();
     if (thread_.joinable()) thread_.join();
-    socket_.close();  // the thread closed it, unless it never ran
+    socket_.close();  // the thread closed it, unless it never ran; before its ZAP handler
+    if (zap_ && zap_->refused() > 0)
+      logger().warn("{}: refused {} peer(s) with an unknown CURVE key", where_,
+                    zap_->refused());
+    zap_.reset();
     zctx_.reset();
   }
 
@@ -387,8 +401,11 @@ class ZmqSubscribe : public Operator {
   int hwm_;
   std::string blob_type_;
 
+  zmqop::OperatorCurve curve_;
+  std::string where_;
   std::unique_ptr<zmq::context_t> zctx_;
-  zmq::socket_t socket_;  // the socket thread's once it runs
+  zmq::socket_t socket_;                      // the socket thread's once it runs
+  std::unique_ptr<zmqlink::ZapHandler> zap_;  // binding with CURVE; the socket thread's
   std::function<void()> waker_;
   zmqlink::WakeFd wake_;  // stop wakes the socket thread
   std::thread thread_;
