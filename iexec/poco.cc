@@ -183,11 +183,16 @@ void Ledger::heartbeat(const Address& worker, int64_t now) { Impl::touch(*this, 
 
 void Ledger::deposit(const Address& account, int64_t amount, int64_t now) {
   if (amount <= 0) throw std::invalid_argument("a deposit must be positive");
+  // All the money in the ledger stays below 2^62, so no reward or seizure can overflow.
+  constexpr int64_t kMaxMoney = int64_t(1) << 62;
+  int64_t total = amount;
+  for (const auto& [addr, acc] : accounts_) total += std::min(acc.balance + acc.locked, kMaxMoney);
+  if (amount > kMaxMoney || total > kMaxMoney)
+    throw std::invalid_argument("a deposit past the ledger's limit of 2^62 in all");
   Impl::journal(*this,
                 {{"op", "deposit"}, {"account", account.hex()}, {"amount", amount}, {"t", now}});
   Account& a = accounts_[account];
-  if (__builtin_add_overflow(a.balance, amount, &a.balance))
-    throw std::invalid_argument("a deposit past the largest balance");
+  a.balance += amount;
   Impl::emit(*this, LedgerEvent::kBalance, Hash32{}, account,
              "deposit " + std::to_string(amount) + ", balance " + std::to_string(a.balance));
 }
@@ -210,10 +215,11 @@ std::string Ledger::can_pay(const TaskRequest& request) const {
          ", less than the price " + std::to_string(request.price) + " of app '" + request.app + "'";
 }
 
-bool Ledger::can_stake(const Address& worker) const {
+bool Ledger::can_stake(const Address& worker, int pending) const {
   if (options_.stake <= 0) return true;
   const Account* a = account(worker);
-  return a && a->balance >= options_.stake;
+  // Each pending replicate will lock a stake when it contributes.
+  return a && a->balance / options_.stake > pending;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -267,7 +273,7 @@ std::vector<Assignment> Ledger::assign(int64_t now) {
       int best_free = 0;
       for (const auto& [addr, w] : workers_) {
         if (w.lost || now - w.last_seen_us >= options_.lost_after_us) continue;
-        if (!runs_app(w, t.request) || t.replicate(addr) || !can_stake(addr)) continue;
+        if (!runs_app(w, t.request) || t.replicate(addr) || !can_stake(addr, busy[addr])) continue;
         int free = w.slots - busy[addr];
         if (free <= 0) continue;
         // Most free slots, then highest score; map order makes the lowest address win ties.

@@ -225,8 +225,9 @@ class Ledger {
   const std::map<Address, Account>& accounts() const { return accounts_; }
   // "" when the request's payer can pay its price, else why not (for the refusal).
   std::string can_pay(const TaskRequest& request) const;
-  // Whether `worker` can lock the stake of one more contribution.
-  bool can_stake(const Address& worker) const;
+  // Whether `worker` can lock the stake of one more contribution, besides those of its
+  // `pending` replicates that have not contributed yet.
+  bool can_stake(const Address& worker, int pending = 0) const;
 
   // --- tasks ---
   // dealid = keccak256(scheduler || request_id), taskid = keccak256(dealid || uint256 0).

@@ -136,18 +136,19 @@ TEST(PocoBalances, AFailedTaskGivesThePriceAndTheStakesBack) {
 TEST(PocoBalances, NobodySpendsWhatItDoesNotHave) {
   Pool p;
   p.open_accounts(1);
+  p.l.deposit(kRequester, 1000, p.now);  // 1100: pays for u and v below
   TaskRequest dear = testing::req("dear", 1);
-  dear.price = 101;
+  dear.price = 1101;
   dear.payer = kRequester;
   const std::string why = p.l.can_pay(dear);
   EXPECT_NE(why.find("requester " + kRequester.hex() +
-                     " has a balance of 100, less than the "
-                     "price 101 of app 'app'"),
+                     " has a balance of 1100, less than the "
+                     "price 1101 of app 'app'"),
             std::string::npos)
       << why;
   EXPECT_THROW(p.l.submit(dear, p.now), std::invalid_argument);
   EXPECT_EQ(p.l.task(task_id(deal_id(kScheduler, dear.request_id))), nullptr);
-  EXPECT_EQ(p.balance(kRequester), 100);
+  EXPECT_EQ(p.balance(kRequester), 1100);
   TaskRequest unsigned_request = testing::req("unsigned", 1);
   unsigned_request.price = 1;
   EXPECT_NE(p.l.can_pay(unsigned_request).find("must be signed"), std::string::npos);
@@ -161,6 +162,22 @@ TEST(PocoBalances, NobodySpendsWhatItDoesNotHave) {
   const Hash32 t = p.submit("t", 5);  // wants every worker it can get
   for (const Assignment& a : p.l.assign(p.now)) EXPECT_NE(a.worker, addr(2));
   EXPECT_EQ(p.l.task(t)->replicate(addr(2)), nullptr);
+
+  // A worker with two slots and one stake's worth is given one replicate, not two: the
+  // second could never contribute.
+  p.l.register_worker(addr(3), 2, {{"app", kAppSha}}, p.now);
+  p.l.deposit(addr(3), kStake, p.now);
+  p.submit("u", 5);
+  p.submit("v", 5);
+  int held = 0;
+  for (const Assignment& a : p.l.assign(p.now)) held += a.worker == addr(3);
+  EXPECT_EQ(held, 1);
+  EXPECT_TRUE(p.l.can_stake(addr(3), 0));
+  EXPECT_FALSE(p.l.can_stake(addr(3), 1));
+
+  // No deposit takes the ledger past 2^62 in all, and a refused one leaves nothing.
+  EXPECT_THROW(p.l.deposit(addr(4), int64_t(1) << 62, p.now), std::invalid_argument);
+  EXPECT_EQ(p.l.account(addr(4)), nullptr);
 }
 
 TEST(PocoBalances, TheJournalBringsEveryBalanceBack) {

@@ -200,10 +200,15 @@ class ZmqPublish : public Operator {
   }
 
   void answer_handshakes() {
-    while (!zap_stop_.load()) {
-      zmq::pollitem_t item{zap_->socket().handle(), 0, ZMQ_POLLIN, 0};
-      zmq::poll(&item, 1, std::chrono::milliseconds(100));
-      zap_->answer();
+    try {
+      while (!zap_stop_.load()) {
+        zmq::pollitem_t item{zap_->socket().handle(), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(100));
+        zap_->answer();
+      }
+    } catch (const std::exception& e) {
+      logger().error("{}: stops answering CURVE handshakes (no new peer gets in): {}", where_,
+                     e.what());
     }
   }
 
@@ -212,7 +217,7 @@ class ZmqPublish : public Operator {
     zap_stop_ = true;
     if (zap_thread_.joinable()) zap_thread_.join();
     if (zap_ && zap_->refused() > 0)
-      logger().warn("{}: refused {} peer(s) with an unknown CURVE key", where_,
+      logger().warn("{}: refused {} CURVE handshake(s) with an unknown key", where_,
                     zap_->refused());
     zap_.reset();
     zctx_.reset();  // waits up to the linger time for queued messages

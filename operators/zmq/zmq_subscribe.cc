@@ -386,7 +386,7 @@ class ZmqSubscribe : public Operator {
     if (thread_.joinable()) thread_.join();
     socket_.close();  // the thread closed it, unless it never ran; before its ZAP handler
     if (zap_ && zap_->refused() > 0)
-      logger().warn("{}: refused {} peer(s) with an unknown CURVE key", where_,
+      logger().warn("{}: refused {} CURVE handshake(s) with an unknown key", where_,
                     zap_->refused());
     zap_.reset();
     zctx_.reset();
