@@ -1,12 +1,7 @@
 #include "security/run_broker.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include "brokers/mqtt/client.h"
+#include "brokers/mqtt/security.h"
 #include "security/mosquitto_passwd.h"
 
 namespace edgeflow::security {
@@ -23,18 +18,7 @@ RunBroker start_run_broker() {
       "# The credentials of this run's embedded broker (edgeflow run).\n"
       "username: " +
       user + "\npassword: " + password + "\n";
-  const int fd = ::open(rb.credentials_file.c_str(),
-                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  bool ok = fd >= 0;
-  for (size_t done = 0; ok && done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
-  }
-  const int err = errno;
-  if (fd >= 0) ::close(fd);
-  if (!ok) throw mqtt::MqttError("cannot write " + rb.credentials_file + ": " + std::strerror(err));
+  mqtt::write_private_file(rb.credentials_file, text, /*exclusive=*/true);
   rb.broker->start();
   return rb;
 }

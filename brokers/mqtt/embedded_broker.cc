@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "brokers/mqtt/client.h"
+#include "brokers/mqtt/security.h"
 #include "runtime/log.h"
 
 namespace edgeflow::mqtt {
@@ -86,21 +87,6 @@ class Spawner {
 
 // The binary as given when it holds a '/', otherwise looked up on PATH and then in the sbin
 // folders, where Debian installs mosquitto but which a normal user's PATH lacks.
-// Creates (or truncates) `path` with mode 0600 and writes `text`. Throws MqttError.
-void write_private_file(const std::string& path, const std::string& text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  bool ok = fd >= 0 && fchmod(fd, 0600) == 0;
-  for (size_t done = 0; ok && done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
-  }
-  const int err = errno;
-  if (fd >= 0) ::close(fd);
-  if (!ok) throw MqttError("cannot write " + path + ": " + std::strerror(err));
-}
-
 std::string find_binary(const std::string& name) {
   if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
   std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
@@ -253,7 +239,7 @@ void EmbeddedBroker::start() {
   std::string password_file = options_.password_file;
   if (password_file.empty() && !options_.password_text.empty()) {
     password_file = work_dir_ + "/passwd";
-    write_private_file(password_file, options_.password_text);
+    write_private_file(password_file, options_.password_text);  // security.h
   }
   const int attempts = 5;
   std::string failure;

@@ -184,4 +184,20 @@ std::string tls_probe(const BrokerAddress& address, const TlsOptions& tls, int t
 }
 
 }  // namespace detail
+void write_private_file(const std::string& path, const std::string& text, bool exclusive) {
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
+  const int fd = ::open(path.c_str(), flags, 0600);
+  bool ok = fd >= 0 && fchmod(fd, 0600) == 0;
+  int err = errno;
+  for (size_t done = 0; ok && done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    err = n == 0 ? EIO : errno;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  if (fd >= 0) ::close(fd);
+  if (!ok) throw MqttError("cannot write " + path + ": " + std::strerror(err));
+}
+
 }  // namespace edgeflow::mqtt

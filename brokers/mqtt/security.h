@@ -11,4 +11,8 @@ namespace edgeflow::mqtt {
 // file changed on disk is read again at the next start). Throws MqttError naming the file.
 void apply_security(const MqttSecurity& s, ClientOptions& o);
 
+// Writes `text` to `path` with mode 0600: a password or credentials file. `exclusive`: the
+// file must not exist yet (O_EXCL), else it is truncated. Throws MqttError naming the file.
+void write_private_file(const std::string& path, const std::string& text, bool exclusive = false);
+
 }  // namespace edgeflow::mqtt

@@ -1,4 +1,5 @@
-// Shared by the ZeroMQ channel tests: a handler that keeps the frames it was handed.
+// Shared by the ZeroMQ channel and operator tests: a free loopback endpoint, and a handler that
+// keeps the frames it was handed.
 #pragma once
 
 #include <chrono>
@@ -6,10 +7,24 @@
 #include <mutex>
 #include <string>
 #include <vector>
+#include <zmq.hpp>
 
 #include "brokers/channel.h"
 
 namespace edgeflow::zmqlink::testing {
+
+// A loopback endpoint nobody listens on: bound, then released (terminating the context closes
+// the listening socket before it returns).
+inline std::string free_endpoint() {
+  zmq::context_t ctx(1);
+  zmq::socket_t s(ctx, zmq::socket_type::pull);
+  s.set(zmq::sockopt::linger, 0);
+  s.bind("tcp://127.0.0.1:*");
+  std::string endpoint = s.get(zmq::sockopt::last_endpoint);
+  s.close();
+  ctx.close();
+  return endpoint;
+}
 
 constexpr int kWaitMs = 20000;  // bound on every wait; tests normally finish far sooner
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "brokers/zmq/zmq_test_support.h"
 #include "runtime/operator.h"
 #include "runtime/testing/harness.h"
 
@@ -19,16 +20,7 @@ namespace {
 
 constexpr int kWaitMs = 20000;  // bound on every wait
 
-std::string free_endpoint() {
-  zmq::context_t ctx(1);
-  zmq::socket_t s(ctx, zmq::socket_type::pull);
-  s.set(zmq::sockopt::linger, 0);
-  s.bind("tcp://127.0.0.1:*");
-  std::string endpoint = s.get(zmq::sockopt::last_endpoint);
-  s.close();
-  ctx.close();
-  return endpoint;
-}
+using zmqlink::testing::free_endpoint;
 
 std::string q(const std::string& s) { return "\"" + s + "\""; }
 

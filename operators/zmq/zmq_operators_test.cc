@@ -10,6 +10,7 @@
 #include <zmq.hpp>
 
 #include "brokers/codec.h"
+#include "brokers/zmq/zmq_test_support.h"
 #include "runtime/operator.h"
 #include "runtime/testing/harness.h"
 
@@ -20,18 +21,7 @@ using namespace std::chrono_literals;
 
 constexpr int kWaitMs = 20000;  // bound on every wait; tests normally finish far sooner
 
-// A loopback endpoint nobody listens on: bound, then released (terminating the context closes
-// the listening socket before it returns).
-std::string free_endpoint() {
-  zmq::context_t ctx(1);
-  zmq::socket_t s(ctx, zmq::socket_type::pull);
-  s.set(zmq::sockopt::linger, 0);
-  s.bind("tcp://127.0.0.1:*");
-  std::string endpoint = s.get(zmq::sockopt::last_endpoint);
-  s.close();
-  ctx.close();
-  return endpoint;
-}
+using zmqlink::testing::free_endpoint;
 
 // Steps a source until `port` holds `n` messages (or the wait ends). `between` runs before
 // each wait, e.g. to publish again while a subscription is on its way.
