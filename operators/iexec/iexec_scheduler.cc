@@ -33,6 +33,26 @@ constexpr size_t kEnvelopeSlack = 64 * 1024;  // names, args, signatures around 
 using iexec::LedgerEvent;
 using nlohmann::json;
 
+// The keys of a closed list option (`list`: workers, requesters), or none when its
+// `open_option` says, in so many words, that anyone is admitted. `needed`: the error when
+// neither is given.
+std::set<crypto::Address> admitted_keys(const Options& o, const std::string& list,
+                                        const std::string& open_option, const std::string& needed) {
+  const bool open = o.get_bool(open_option);
+  std::set<crypto::Address> keys;
+  if (o.has(list)) {
+    if (open)
+      throw OptionError(open_option, "cannot be true with a " + list + ": list; choose one");
+    for (const std::string& a : o.get_list(list)) {
+      auto addr = crypto::parse_address(a);
+      if (!addr) throw OptionError(list, "'" + a + "' is not an address (0x + 40 hex)");
+      keys.insert(*addr);
+    }
+  }
+  if (keys.empty() && !open) throw OptionError(list, needed);
+  return keys;
+}
+
 class IexecScheduler : public Operator {
  public:
   static OperatorSpec spec() {
@@ -116,38 +136,17 @@ class IexecScheduler : public Operator {
         client_kind_(o.has("client") ? o.get_string("client") : "") {
     if (time_ref_us_ <= 0) throw OptionError("time_ref", "must be positive");
     open_pool_ = o.get_bool("open_pool");
-    if (o.has("workers")) {
-      if (open_pool_)
-        throw OptionError("open_pool", "cannot be true with a workers: list; choose one");
-      for (const std::string& a : o.get_list("workers")) {
-        auto addr = crypto::parse_address(a);
-        if (!addr) throw OptionError("workers", "'" + a + "' is not an address (0x + 40 hex)");
-        allowed_.insert(*addr);
-      }
-    }
-    if (allowed_.empty() && !open_pool_) {
-      throw OptionError("workers",
-                        "is needed: the pool is closed by default. List the addresses of the "
-                        "workers allowed to join (edgeflow wallet new prints one), or set "
-                        "open_pool: true to let any key on the broker join and vote");
-    }
+    allowed_ = admitted_keys(o, "workers", "open_pool",
+                             "is needed: the pool is closed by default. List the addresses of "
+                             "the workers allowed to join (edgeflow wallet new prints one), or "
+                             "set open_pool: true to let any key on the broker join and vote");
     open_requests_ = o.get_bool("open_requests");
-    if (o.has("requesters")) {
-      if (open_requests_)
-        throw OptionError("open_requests", "cannot be true with a requesters: list; choose one");
-      for (const std::string& a : o.get_list("requesters")) {
-        auto addr = crypto::parse_address(a);
-        if (!addr) throw OptionError("requesters", "'" + a + "' is not an address (0x + 40 hex)");
-        requesters_.insert(*addr);
-      }
-    }
-    if (requesters_.empty() && !open_requests_) {
-      throw OptionError("requesters",
-                        "is needed: requests are refused unless signed by a listed key. List "
-                        "the requesters' addresses (edgeflow wallet new prints one; they sign "
-                        "with task submit --wallet or iexec.request's wallet), or set "
-                        "open_requests: true to let anyone on the broker submit tasks");
-    }
+    requesters_ = admitted_keys(o, "requesters", "open_requests",
+                                "is needed: requests are refused unless signed by a listed key. "
+                                "List the requesters' addresses (edgeflow wallet new prints one; "
+                                "they sign with task submit --wallet or iexec.request's wallet), "
+                                "or set open_requests: true to let anyone on the broker submit "
+                                "tasks");
     if (tick_us_ <= 0) throw OptionError("tick", "must be positive");
     stake_ = o.get_int("stake");
     if (o.has("accounts")) {
