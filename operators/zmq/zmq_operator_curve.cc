@@ -1,9 +1,12 @@
 #include "operators/zmq/zmq_operator_curve.h"
 
+#include <atomic>
+#include <cstring>
 #include <stdexcept>
 
 #include "brokers/link/zmq_keys.h"
 #include "runtime/link_settings.h"
+#include "runtime/log.h"
 
 namespace edgeflow::zmqop {
 
@@ -17,7 +20,8 @@ std::vector<OptionSpec> curve_options() {
                  "characters)"),
       opt_list("curve_clients",
                "CURVE, when binding: the public keys of the peers admitted; any other key, "
-               "and every plaintext peer, is refused in the handshake"),
+               "and every plaintext peer, is refused in the handshake and counted on the "
+               "stage's errors"),
   };
 }
 
@@ -57,9 +61,79 @@ OperatorCurve read_curve_options(const Options& o, bool bind) {
   return c;
 }
 
-std::unique_ptr<zmqlink::ZapHandler> apply_curve(zmq::context_t& ctx, zmq::socket_t& socket,
-                                                 const OperatorCurve& curve, bool bind,
-                                                 const std::string& where) {
+namespace {
+
+// A handshake that failed: plaintext against CURVE, a key refused by the ZAP handler, a
+// connection that ended mid-handshake.
+constexpr int kHandshakeFailed = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+constexpr const char* kFix =
+    "if it is a peer of yours, give it a key pair (edgeflow keys zmq NAME) and add its public "
+    "key to the stage's curve_clients";
+std::atomic<uint64_t> gate_counter{0};
+
+}  // namespace
+
+CurveGate::CurveGate(zmq::context_t& ctx, zmq::socket_t& socket, const zmqlink::CurveServer& server,
+                     std::string where)
+    : watched_(socket), zap_(ctx, socket, server, where), where_(std::move(where)) {
+  zap_.set_fix("if it is a peer of yours, add its public key to the stage's curve_clients");
+  const std::string address = "inproc://edgeflow-zmq-op-monitor-" +
+                              std::to_string(gate_counter.fetch_add(1, std::memory_order_relaxed));
+  if (zmq_socket_monitor(socket.handle(), address.c_str(), kHandshakeFailed) != 0)
+    throw zmq::error_t();
+  watching_ = true;
+  events_ = zmq::socket_t(ctx, zmq::socket_type::pair);
+  events_.set(zmq::sockopt::linger, 0);
+  events_.connect(address);
+}
+
+CurveGate::~CurveGate() = default;
+
+void CurveGate::set_where(const std::string& where) {
+  where_ = where;
+  zap_.set_where(where);
+}
+
+void CurveGate::unwatch() {
+  if (!watching_) return;
+  watching_ = false;
+  if (watched_) zmq_socket_monitor(watched_.handle(), nullptr, 0);
+}
+
+uint64_t CurveGate::serve() {
+  zap_.answer();  // before the events: a refused key's event follows its answer
+  uint64_t counted = 0;
+  for (;;) {
+    // An event is two parts: [16-bit event, 32-bit value][endpoint].
+    zmq::message_t first;
+    if (!events_.recv(first, zmq::recv_flags::dontwait)) break;
+    uint16_t event = 0;
+    if (first.size() >= sizeof(event)) std::memcpy(&event, first.data(), sizeof(event));
+    for (bool more = first.more(); more;) {
+      zmq::message_t rest;
+      if (!events_.recv(rest, zmq::recv_flags::dontwait)) break;
+      more = rest.more();
+    }
+    if (event & kHandshakeFailed) ++counted;
+  }
+  if (counted == 0) return 0;
+  refused_.fetch_add(counted, std::memory_order_relaxed);
+  if (!warned_) {
+    warned_ = true;
+    logger().warn(
+        "{}: refused a peer's handshake (a plaintext peer, or a CURVE key not in "
+        "curve_clients): nothing goes through to or from it; {}. Refusals are counted on the "
+        "stage's errors; this is said once",
+        where_, kFix);
+  }
+  return counted;
+}
+
+std::unique_ptr<CurveGate> apply_curve(zmq::context_t& ctx, zmq::socket_t& socket,
+                                       const OperatorCurve& curve, bool bind,
+                                       const std::string& where) {
   if (!curve.enabled()) return nullptr;
   const ZmqKeyPair keys = load_zmq_keys(curve.keys_file);
   if (!bind) {
@@ -68,9 +142,23 @@ std::unique_ptr<zmqlink::ZapHandler> apply_curve(zmq::context_t& ctx, zmq::socke
   }
   zmqlink::CurveServer server{keys.public_key, keys.secret_key, {}};
   for (const std::string& k : curve.clients) server.allowed[k] = "";
-  auto zap = std::make_unique<zmqlink::ZapHandler>(ctx, socket, server, where);
-  zap->set_fix("if it is a peer of yours, add its public key to the stage's curve_clients");
-  return zap;
+  return std::make_unique<CurveGate>(ctx, socket, server, where);
+}
+
+void RefusalReport::update(Context& ctx, uint64_t refused, const std::string& endpoint,
+                           bool final) {
+  if (refused <= reported_) return;
+  const int64_t now = ctx.now_us();
+  if (!final && reported_ > 0 && now - last_us_ < kEveryUs) return;
+  const uint64_t fresh = refused - reported_;
+  reported_ = refused;
+  last_us_ = now;
+  ctx.error(nullptr, "refused " + std::to_string(fresh) + " ZeroMQ handshake" +
+                         (fresh == 1 ? "" : "s") + " on " + endpoint + " (" +
+                         std::to_string(refused) +
+                         " in all): a plaintext peer, or a CURVE key not in curve_clients, "
+                         "gets nothing through; " +
+                         kFix);
 }
 
 }  // namespace edgeflow::zmqop

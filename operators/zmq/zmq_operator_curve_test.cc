@@ -1,6 +1,7 @@
 // CURVE on the zmq.* operators (zmq_operator_curve.h), with real ZeroMQ sockets on loopback:
 // the binding side admits only the keys it lists; a peer with another key, or in plaintext,
-// gets nothing through; and the options say what is missing.
+// gets nothing through and is counted on the binding stage's errors; and the options say what
+// is missing.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "brokers/zmq/zmq_test_support.h"
@@ -78,6 +80,46 @@ class ZmqOperatorCurve : public ::testing::Test {
       h.wait_for_wake(50);
     }
   }
+  // Steps a source until it reports an error (or the wait ends).
+  static bool wait_for_error(OperatorHarness& source) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+    for (;;) {
+      source.step();
+      if (!source.errors().empty()) return true;
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      source.wait_for_wake(50);
+    }
+  }
+
+  // The pi's PUB binds and admits only the cloud's key.
+  std::unique_ptr<OperatorHarness> publisher() {
+    auto h = std::make_unique<OperatorHarness>(
+        "zmq.publish",
+        "{endpoint: " + q(endpoint_) + ", curve_keys: " + q(pi_.file) + ", curve_clients: [" +
+            q(cloud_.public_key) + "]}",
+        "pi-1", "feed");
+    h->open();
+    return h;
+  }
+  // A SUB with `key` (none: plaintext) that pins the pi's key.
+  std::unique_ptr<OperatorHarness> subscriber(const Key* key) {
+    std::string yaml = "{endpoint: " + q(endpoint_);
+    if (key) yaml += ", curve_keys: " + q(key->file) + ", curve_server_key: " + q(pi_.public_key);
+    return std::make_unique<OperatorHarness>("zmq.subscribe", yaml + "}", "dashboard");
+  }
+  // Publishes until the publisher reports an error, or `sub` gets a message, or the wait ends.
+  static void publish_until_error_or_delivery(OperatorHarness& pub, OperatorHarness& sub) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+    for (int i = 0; pub.errors().empty() && sub.output().empty(); ++i) {
+      if (std::chrono::steady_clock::now() > deadline) return;
+      pub.push_reading(i, {{"n", i}});
+      sub.step();
+      sub.wait_for_wake(50);
+    }
+  }
+  static bool mentions(const std::vector<std::string>& errors, const std::string& what) {
+    return !errors.empty() && errors.front().find(what) != std::string::npos;
+  }
 
   std::string dir_, endpoint_;
   Key cloud_, pi_, stranger_;
@@ -91,6 +133,7 @@ TEST_F(ZmqOperatorCurve, AListedKeyGetsThroughEncrypted) {
   EXPECT_TRUE(out->errors().empty()) << out->errors().front();
   ASSERT_TRUE(collect(*in, 20));
   EXPECT_EQ(*find_field(in->output()[19]->fields, "n"), Value(19));
+  EXPECT_TRUE(in->errors().empty()) << in->errors().front();  // nothing refused
 }
 
 TEST_F(ZmqOperatorCurve, AnUnknownKeyOrAPlaintextPeerGetsNothingThrough) {
@@ -111,6 +154,56 @@ TEST_F(ZmqOperatorCurve, AnUnknownKeyOrAPlaintextPeerGetsNothingThrough) {
   out->push_reading(7, {{"n", 7}});
   out->finish();
   ASSERT_TRUE(collect(*in, 1));
+}
+
+// zmq.subscribe binding: each refused peer is counted on the stage's errors, and delivers
+// nothing. A fresh receiver for each, so each count is that peer's own.
+TEST_F(ZmqOperatorCurve, ABindingSubscribeCountsAPlaintextPeerAndAnUnknownKey) {
+  const Key* const senders[] = {nullptr, &stranger_};
+  for (const Key* key : senders) {
+    SCOPED_TRACE(key ? "unknown key" : "plaintext");
+    endpoint_ = free_endpoint();
+    auto in = receiver();
+    auto out = sender(key);
+    out->push_reading(0, {{"n", 0}});  // waits in ZeroMQ: no peer admitted
+    ASSERT_TRUE(wait_for_error(*in));
+    EXPECT_TRUE(mentions(in->errors(), "refused")) << in->errors().front();
+    EXPECT_TRUE(mentions(in->errors(), endpoint_)) << in->errors().front();
+    EXPECT_TRUE(mentions(in->errors(), "curve_clients")) << in->errors().front();
+    out->finish();
+    in->finish();
+    EXPECT_TRUE(in->output().empty());
+  }
+}
+
+// zmq.publish binding: a listed subscriber gets messages and nothing is counted; a plaintext
+// subscriber and one with an unknown key get nothing, and each is counted on the publishing
+// stage's errors.
+TEST_F(ZmqOperatorCurve, ABindingPublishCountsAPlaintextPeerAndAnUnknownKey) {
+  {
+    auto pub = publisher();
+    auto sub = subscriber(&cloud_);
+    publish_until_error_or_delivery(*pub, *sub);  // a SUB joins late: publish until it has one
+    ASSERT_FALSE(sub->output().empty());
+    EXPECT_TRUE(pub->errors().empty()) << pub->errors().front();
+    pub->finish();
+    EXPECT_TRUE(pub->errors().empty()) << pub->errors().front();
+  }
+  const Key* const peers[] = {nullptr, &stranger_};
+  for (const Key* key : peers) {
+    SCOPED_TRACE(key ? "unknown key" : "plaintext");
+    endpoint_ = free_endpoint();
+    auto pub = publisher();
+    auto sub = subscriber(key);
+    publish_until_error_or_delivery(*pub, *sub);
+    ASSERT_FALSE(pub->errors().empty());
+    EXPECT_TRUE(mentions(pub->errors(), "refused")) << pub->errors().front();
+    EXPECT_TRUE(mentions(pub->errors(), "curve_clients")) << pub->errors().front();
+    for (int i = 0; i < 5; ++i) pub->push_reading(100 + i, {{"n", i}});
+    sub->finish();
+    EXPECT_TRUE(sub->output().empty());
+    pub->finish();
+  }
 }
 
 TEST_F(ZmqOperatorCurve, TheOptionsSayWhatIsMissing) {

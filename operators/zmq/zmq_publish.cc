@@ -126,22 +126,29 @@ class ZmqPublish : public Operator {
     socket_.set(zmq::sockopt::sndhwm, hwm_);
     // At exit, queued messages get up to `timeout` to leave.
     socket_.set(zmq::sockopt::linger, std::min(timeout_ms_, 10'000));
+    bound_ = endpoint_;
     try {
       where_ = "stage '" + ctx.stage() + "' (zmq.publish " + endpoint_ + ")";
-      zap_ = zmqop::apply_curve(*zctx_, socket_, curve_, bind_, where_);
+      gate_ = zmqop::apply_curve(*zctx_, socket_, curve_, bind_, where_);
       std::string picked = zmqlink::attach_user_socket(socket_, endpoint_, bind_);
-      if (!picked.empty())
+      if (!picked.empty()) {
         logger().info("stage '{}' on '{}': zmq.publish bound {}", ctx.stage(), ctx.node(), picked);
+        bound_ = picked;
+        where_ = "stage '" + ctx.stage() + "' (zmq.publish " + picked + ")";
+        if (gate_) gate_->set_where(where_);
+      }
     } catch (const std::exception& e) {
       shut();
       throw OperatorError(e.what());
     }
     // A sink has no thread of its own to answer CURVE handshakes (ZAP requests): one small one.
-    if (zap_) zap_thread_ = std::thread([this] { answer_handshakes(); });
+    if (gate_) gate_thread_ = std::thread([this] { answer_handshakes(); });
   }
 
   void process(int, MessagePtr m, Context& ctx) override {
     if (!socket_) return;
+    // A sink reports on its own thread: the refusals since, on the stage's errors.
+    if (gate_) refusals_.update(ctx, gate_->refused(), bound_);
     payload_.clear();
     switch (format_) {
       case Format::kMsgpack:
@@ -175,7 +182,10 @@ class ZmqPublish : public Operator {
     }
   }
 
-  void close(Context&) override { shut(); }
+  void close(Context& ctx) override {
+    shut();
+    refusals_.update(ctx, refused_, bound_, true);  // what no message came to report
+  }
 
  private:
   void send_push(const Message* m, Context& ctx) {
@@ -201,10 +211,10 @@ class ZmqPublish : public Operator {
 
   void answer_handshakes() {
     try {
-      while (!zap_stop_.load()) {
-        zmq::pollitem_t item{zap_->socket().handle(), 0, ZMQ_POLLIN, 0};
-        zmq::poll(&item, 1, std::chrono::milliseconds(100));
-        zap_->answer();
+      while (!gate_stop_.load()) {
+        zmq::pollitem_t items[2] = {gate_->zap_item(), gate_->events_item()};
+        zmq::poll(items, 2, std::chrono::milliseconds(100));
+        gate_->serve();
       }
     } catch (const std::exception& e) {
       logger().error("{}: stops answering CURVE handshakes (no new peer gets in): {}", where_,
@@ -213,13 +223,12 @@ class ZmqPublish : public Operator {
   }
 
   void shut() {
+    if (gate_) gate_->unwatch();
     if (socket_) socket_.close();  // before its ZAP handler: see zmq_curve.h
-    zap_stop_ = true;
-    if (zap_thread_.joinable()) zap_thread_.join();
-    if (zap_ && zap_->refused() > 0)
-      logger().warn("{}: refused {} CURVE handshake(s) with an unknown key", where_,
-                    zap_->refused());
-    zap_.reset();
+    gate_stop_ = true;
+    if (gate_thread_.joinable()) gate_thread_.join();
+    if (gate_) refused_ = gate_->refused();
+    gate_.reset();
     zctx_.reset();  // waits up to the linger time for queued messages
   }
 
@@ -235,9 +244,12 @@ class ZmqPublish : public Operator {
   std::string where_;
   std::unique_ptr<zmq::context_t> zctx_;
   zmq::socket_t socket_;
-  std::unique_ptr<zmqlink::ZapHandler> zap_;  // binding with CURVE; its thread's while it runs
-  std::thread zap_thread_;
-  std::atomic<bool> zap_stop_{false};
+  std::string bound_;                       // the endpoint, with the port picked for `*`
+  std::unique_ptr<zmqop::CurveGate> gate_;  // binding with CURVE; served by its own thread
+  std::thread gate_thread_;
+  std::atomic<bool> gate_stop_{false};
+  zmqop::RefusalReport refusals_;
+  uint64_t refused_ = 0;  // the gate's count once it is gone
   bool dropping_ = false;
   std::string payload_;  // reused
 };

@@ -181,16 +181,20 @@ class ZmqSubscribe : public Operator {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::rcvhwm, hwm_);
     if (!pull_) socket_.set(zmq::sockopt::subscribe, topic_);
+    bound_ = endpoint_;
     try {
-      where_ = "stage '" + ctx.stage() + "' (zmq.subscribe " + endpoint_ + ")";
-      zap_ = zmqop::apply_curve(*zctx_, socket_, curve_, bind_, where_);
+      gate_ = zmqop::apply_curve(*zctx_, socket_, curve_, bind_,
+                                 "stage '" + ctx.stage() + "' (zmq.subscribe " + endpoint_ + ")");
       std::string picked = zmqlink::attach_user_socket(socket_, endpoint_, bind_);
-      if (!picked.empty())
+      if (!picked.empty()) {
         logger().info("stage '{}' on '{}': zmq.subscribe bound {}", ctx.stage(), ctx.node(),
                       picked);
+        bound_ = picked;
+        if (gate_) gate_->set_where("stage '" + ctx.stage() + "' (zmq.subscribe " + picked + ")");
+      }
     } catch (const std::exception& e) {
-      socket_.close();  // before its ZAP handler: see zmq_curve.h
-      zap_.reset();
+      socket_.close();  // before its gate (ZAP handler): see zmq_curve.h
+      gate_.reset();
       zctx_.reset();
       throw OperatorError(e.what());
     }
@@ -200,6 +204,7 @@ class ZmqSubscribe : public Operator {
 
   SourceStep generate(Context& ctx) override {
     if (!opened_) open(ctx);
+    if (gate_) refusals_.update(ctx, gate_->refused(), bound_);
     std::deque<Item> batch;
     bool ended;
     {
@@ -232,7 +237,10 @@ class ZmqSubscribe : public Operator {
     return false;
   }
 
-  void close(Context&) override { stop_thread(); }
+  void close(Context& ctx) override {
+    stop_thread();
+    refusals_.update(ctx, refused_, bound_, true);  // what the last turns did not report
+  }
 
  private:
   struct Item {
@@ -244,13 +252,17 @@ class ZmqSubscribe : public Operator {
   void receive_loop() {
     try {
       while (!stop_requested()) {
-        // With CURVE, this thread also answers the handshakes (the ZAP requests).
-        zmq::pollitem_t items[3] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
-                                    wake_.pollitem(),
-                                    {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
-        zmq::poll(items, zap_ ? 3 : 2, std::chrono::milliseconds(kPollMs));
+        // With CURVE, this thread also answers the handshakes (the ZAP requests) and counts
+        // the refused ones; the source reports them on the stage's errors.
+        zmq::pollitem_t items[4] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, wake_.pollitem()};
+        if (gate_) {
+          items[2] = gate_->zap_item();
+          items[3] = gate_->events_item();
+        }
+        zmq::poll(items, gate_ ? 4 : 2, std::chrono::milliseconds(kPollMs));
         if (items[1].revents & ZMQ_POLLIN) wake_.clear();
-        if (zap_ && (items[2].revents & ZMQ_POLLIN)) zap_->answer();
+        if (gate_ && ((items[2].revents | items[3].revents) & ZMQ_POLLIN) && gate_->serve() > 0)
+          waker_();
         for (int i = 0; i < kMaxPerCall && !stop_requested(); ++i) {
           Item got;
           if (!receive(got)) break;
@@ -260,6 +272,7 @@ class ZmqSubscribe : public Operator {
     } catch (const std::exception& e) {
       logger().error("zmq.subscribe on '{}' stops receiving: {}", endpoint_, e.what());
     }
+    if (gate_) gate_->unwatch();
     socket_.close();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -385,10 +398,8 @@ class ZmqSubscribe : public Operator {
     wake_.signal();
     if (thread_.joinable()) thread_.join();
     socket_.close();  // the thread closed it, unless it never ran; before its ZAP handler
-    if (zap_ && zap_->refused() > 0)
-      logger().warn("{}: refused {} CURVE handshake(s) with an unknown key", where_,
-                    zap_->refused());
-    zap_.reset();
+    if (gate_) refused_ = gate_->refused();
+    gate_.reset();
     zctx_.reset();
   }
 
@@ -402,10 +413,12 @@ class ZmqSubscribe : public Operator {
   std::string blob_type_;
 
   zmqop::OperatorCurve curve_;
-  std::string where_;
+  std::string bound_;  // the endpoint, with the port picked for `*`
   std::unique_ptr<zmq::context_t> zctx_;
-  zmq::socket_t socket_;                      // the socket thread's once it runs
-  std::unique_ptr<zmqlink::ZapHandler> zap_;  // binding with CURVE; the socket thread's
+  zmq::socket_t socket_;                    // the socket thread's once it runs
+  std::unique_ptr<zmqop::CurveGate> gate_;  // binding with CURVE; served by the socket thread
+  zmqop::RefusalReport refusals_;           // the stage thread's
+  uint64_t refused_ = 0;                    // the gate's count once it is gone
   std::function<void()> waker_;
   zmqlink::WakeFd wake_;  // stop wakes the socket thread
   std::thread thread_;
