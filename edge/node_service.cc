@@ -84,7 +84,12 @@ class NodeService {
       logger().error("{}: {}", config_.file, e.what());
       return 1;
     }
-    connect();
+    try {
+      connect();
+    } catch (const mqtt::MqttError& e) {  // settings it cannot use: a TLS file it cannot read
+      logger().error("{}: {}", config_.file, e.what());
+      return 2;
+    }
     poll_battery();  // the kept part starts in the mode the charge calls for
     restore_part();
     notify("READY=1");
@@ -134,7 +139,6 @@ class NodeService {
     co.client_id = "ef-node-" + config_.node;
     co.clean_session = true;
     co.keepalive_s = config_.keepalive_s;
-    co.retry_first_connect = true;
     co.connect_timeout_ms = 3000;
     co.username = config_.username;
     co.password = config_.password;
@@ -151,13 +155,26 @@ class NodeService {
                                       {"reason", "connection lost"}})
                           .dump();
     co.will_retain = true;
-    control_ = mqtt::make_client("mosquitto", co, [this](mqtt::Received&& r) {
-      std::lock_guard<std::mutex> lock(inbox_mu_);
-      inbox_.push_back(std::move(r));
-    });
-    control_->subscribe(fleet::deploy_topic(config_.node), 1);
-    if (hooks_.on_fleet_status) control_->subscribe(fleet::kStatusFilter, 1);
-    control_->connect();
+    auto open = [&] {
+      control_ = mqtt::make_client("mosquitto", co, [this](mqtt::Received&& r) {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        inbox_.push_back(std::move(r));
+      });
+      control_->subscribe(fleet::deploy_topic(config_.node), 1);
+      if (hooks_.on_fleet_status) control_->subscribe(fleet::kStatusFilter, 1);
+    };
+    open();
+    // The first attempt waits for its answer, so that a broker that refuses this node (a
+    // wrong password, a certificate not trusted) or cannot be reached is in the log with the
+    // cause; then the service keeps trying in the background, as a device at boot must.
+    try {
+      control_->connect();
+    } catch (const mqtt::MqttError& e) {
+      logger().error("node '{}': {}; trying again in the background", config_.node, e.what());
+      co.retry_first_connect = true;
+      open();
+      control_->connect();
+    }
     broker_uri_ = co.uri;
     logger().info("node '{}' ({}) on broker {}: waiting for deployments on {}", config_.node,
                   hooks_.tier, co.uri, fleet::deploy_topic(config_.node));

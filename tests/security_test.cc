@@ -1,15 +1,23 @@
 // A pipeline over a broker that wants TLS and a password: links.mqtt and the mqtt.* stages
 // with tls: and credentials:, run by the edgeflow binary against a real mosquitto (TLS
 // listener on a free loopback port, password file from mosquitto_passwd, certificates from
-// scripts/make-test-ca.sh), and read by mosquitto_sub over TLS as anyone would.
+// scripts/make-test-ca.sh), and read by mosquitto_sub over TLS as anyone would. Then the
+// `edgeflow edge` and `edgeflow cloud` services on broker-config's mosquitto, each with its
+// own generated credentials (TlsFleet).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "brokers/mqtt/embedded_broker.h"
 #include "tests/support/process.h"
@@ -296,6 +304,220 @@ TEST(BrokerConfig, AFleetRunsOnTheGeneratedConfigAndANodeStaysInItsTopics) {
   ASSERT_TRUE(sub.wait(30)) << sub.err();
   EXPECT_NE(sub.out().find("\nown"), std::string::npos) << sub.out();
   EXPECT_EQ(sub.out().find("forged"), std::string::npos) << sub.out();
+}
+
+// The edge and cloud services over the same broker: broker-config's mosquitto.conf, passwd,
+// ACL and test CA; each service with its own generated credentials, tls.ca_file and
+// verify_hostname in its config; a signed deployment from the cloud's identity.
+class TlsFleet : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir();
+    port_ = testing::free_tcp_port();
+    uri_ = "mqtts://localhost:" + std::to_string(port_);
+    write_file(
+        dir_ + "/fleet.yaml",
+        "pipeline: fleet-tls\n"
+        "nodes: {pi-1: {tier: edge}, pi-2: {tier: edge}, cloud: {tier: cloud}}\n"
+        "links:\n"
+        "  via: mqtt\n"
+        "  mqtt: {broker: \"" +
+            uri_ +
+            "\", tls: {ca_file: conf/ca.crt}, credentials: \"conf/credentials/{node}.yaml\"}\n"
+            "stages:\n"
+            "  - {id: sensors, op: weather.simulate, on: edge, with: {period: 100ms, speed: "
+            "1}}\n"
+            "  - {id: readings, op: file.write, on: cloud, from: sensors, with: {path: " +
+            dir_ + "/readings.jsonl}}\n");
+    ProcessResult r = run_process({edgeflow_binary(), "broker-config", dir_ + "/fleet.yaml",
+                                   "--out", dir_ + "/conf", "--bind", "127.0.0.1"},
+                                  60);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_process({dir_ + "/conf/make-test-ca.sh", dir_ + "/conf", "localhost"}, 60);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // As root, mosquitto would switch to the user 'mosquitto', who cannot read these 0600 files.
+    if (geteuid() == 0)
+      std::ofstream(dir_ + "/conf/mosquitto.conf", std::ios::app) << "user root\n";
+    broker_ = std::make_unique<Process>(
+        std::vector<std::string>{"/usr/sbin/mosquitto", "-c", dir_ + "/conf/mosquitto.conf"});
+    ASSERT_TRUE(
+        broker_->wait_for_err("Opening ipv4 listen socket on port " + std::to_string(port_), 20))
+        << broker_->err();
+    ASSERT_TRUE(broker_->wait_for_err("running", 20)) << broker_->err();
+    ASSERT_EQ(run_process({edgeflow_binary(), "wallet", "new", dir_ + "/cloud.key"}).exit_code, 0);
+    r = run_process({edgeflow_binary(), "wallet", "address", dir_ + "/cloud.key"});
+    trust_ = r.out.substr(0, r.out.find('\n'));
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      for (auto& [name, p] : services_) std::cerr << "---- " << name << " ----\n" << p->err();
+      if (broker_) std::cerr << "---- mosquitto ----\n" << broker_->err();
+      std::cerr << "kept " << dir_ << "\n";
+    }
+    services_.clear();  // SIGKILL to each group still running
+    broker_.reset();
+    std::error_code ec;
+    if (!HasFailure()) std::filesystem::remove_all(dir_, ec);
+  }
+
+  // The service config of `node`: paths relative to it, as an operator would write them.
+  std::string service_config(const std::string& node, const std::string& credentials,
+                             const std::string& tls) {
+    const std::string path = dir_ + "/" + node + ".yaml";
+    write_file(path, "node: " + node + "\nbroker: \"" + uri_ + "\"\ndata_dir: " + dir_ + "/data/" +
+                         node + "\ntrust: \"" + trust_ + "\"\ncredentials: " + credentials +
+                         "\ntls: " + tls + "\nstatus_period: 1s\nkeepalive: 5s\n");
+    return path;
+  }
+  Process& start(const std::string& name, const std::string& tier, const std::string& config) {
+    services_[name] = std::make_unique<Process>(
+        std::vector<std::string>{edgeflow_binary(), tier, "--config", config});
+    return *services_[name];
+  }
+  // What `edgeflow deploy|nodes` and mosquitto_sub connect with: the cloud's identity.
+  std::vector<std::string> fleet_access() {
+    return {"--broker",      uri_,
+            "--tls-ca",      dir_ + "/conf/ca.crt",
+            "--credentials", dir_ + "/conf/credentials/cloud.yaml"};
+  }
+  std::string password_of(const std::string& user) {
+    std::istringstream in(read_file(dir_ + "/conf/credentials/" + user + ".yaml"));
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("password: ", 0) == 0) return line.substr(10);
+    return "";
+  }
+  std::map<std::string, nlohmann::json> nodes() {
+    std::vector<std::string> argv = {edgeflow_binary(), "nodes", "--json"};
+    for (const std::string& a : fleet_access()) argv.push_back(a);
+    ProcessResult r = run_process(argv, 30);
+    std::map<std::string, nlohmann::json> out;
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    if (j.is_array())
+      for (auto& n : j) out[n.value("node", "")] = n;
+    return out;
+  }
+  // node -> readings the cloud service wrote for it.
+  std::map<std::string, size_t> readings() {
+    std::map<std::string, size_t> out;
+    std::istringstream in(read_file(dir_ + "/readings.jsonl"));
+    for (std::string line; std::getline(in, line);) {
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("temperature")) ++out[j.value("node", "")];
+    }
+    return out;
+  }
+
+  std::string dir_, uri_, trust_;
+  int port_ = 0;
+  std::unique_ptr<Process> broker_;
+  std::map<std::string, std::unique_ptr<Process>> services_;
+};
+
+TEST_F(TlsFleet, ServicesWithTheirOwnCredentialsRunADeployedPipelineEndToEnd) {
+  const std::string tls = "{ca_file: conf/ca.crt, verify_hostname: true}";
+  start("cloud", "cloud", service_config("cloud", "conf/credentials/cloud.yaml", tls));
+  for (const char* n : {"pi-1", "pi-2"})
+    start(n, "edge", service_config(n, std::string("conf/credentials/") + n + ".yaml", tls));
+  for (auto& [name, p] : services_)
+    ASSERT_TRUE(p->wait_for_err("on broker " + uri_ + ": waiting for deployments", 30))
+        << name << ": " << p->err();
+  // Each service is on the broker as the user its own credentials name.
+  for (const char* n : {"cloud", "pi-1", "pi-2"}) {
+    const std::string as = std::string(" as ef-node-") + n + " (";
+    ASSERT_TRUE(broker_->wait_for_err(as, 30)) << broker_->err();
+    const std::string log = broker_->err();
+    const size_t at = log.find(as);
+    EXPECT_NE(log.substr(at, log.find('\n', at) - at).find(std::string("u'") + n + "'"),
+              std::string::npos)
+        << log;
+  }
+
+  std::vector<std::string> deploy = {
+      edgeflow_binary(), "deploy", dir_ + "/fleet.yaml", "--key", dir_ + "/cloud.key",
+      "--wait",          "60s"};
+  for (const std::string& a : fleet_access()) deploy.push_back(a);
+  ProcessResult d = run_process(deploy, 120);
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  for (const char* n : {"cloud", "pi-1", "pi-2"}) {
+    const size_t at = d.out.find(std::string("\n") + n + " ");
+    ASSERT_NE(at, std::string::npos) << d.out;
+    EXPECT_NE(d.out.substr(at, d.out.find('\n', at + 1) - at).find(" running "), std::string::npos)
+        << d.out;
+  }
+
+  // Every node says it works on the pipeline, read over TLS as `edgeflow nodes` reads it.
+  std::map<std::string, nlohmann::json> fleet;
+  auto working = [&](const std::string& n) {
+    return fleet.count(n) && fleet[n].value("state", "") == "working" &&
+           fleet[n]["pipeline"] == "fleet-tls";
+  };
+  for (int i = 0; i < 60 && !(working("pi-1") && working("pi-2") && working("cloud")); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    fleet = nodes();
+  }
+  for (const char* n : {"cloud", "pi-1", "pi-2"})
+    EXPECT_TRUE(working(n)) << n << ": " << (fleet.count(n) ? fleet[n].dump() : "no status");
+
+  // pi-1's own status, read by mosquitto_sub over TLS with the cloud's credentials: the part
+  // runs and the service is connected.
+  Process sub({"/usr/bin/mosquitto_sub", "-h", "localhost", "-p", std::to_string(port_), "--cafile",
+               dir_ + "/conf/ca.crt", "-u", "cloud", "-P", password_of("cloud"), "-t",
+               "edgeflow/nodes/pi-1/status", "-C", "1", "-W", "30"});
+  ASSERT_TRUE(sub.wait(40)) << sub.err();
+  EXPECT_EQ(sub.exit_code(), 0) << sub.err();
+  nlohmann::json status = nlohmann::json::parse(sub.out(), nullptr, false);
+  ASSERT_TRUE(status.is_object()) << sub.out();
+  EXPECT_EQ(status.value("node", ""), "pi-1");
+  EXPECT_EQ(status["pipeline"], "fleet-tls") << status.dump();
+  EXPECT_EQ(status["part_running"], true) << status.dump();
+  EXPECT_EQ(status["broker_connected"], true) << status.dump();
+
+  // Readings of both edge nodes reach the cloud service's file through the TLS links.
+  std::map<std::string, size_t> got = readings();
+  for (int i = 0; i < 300 && (got["pi-1"] < 20 || got["pi-2"] < 20); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    got = readings();
+  }
+  EXPECT_GE(got["pi-1"], 20u);
+  EXPECT_GE(got["pi-2"], 20u);
+
+  // No password reached a log line.
+  for (auto& [name, p] : services_)
+    for (const char* user : {"cloud", "pi-1", "pi-2"})
+      EXPECT_EQ(p->err().find(password_of(user)), std::string::npos) << name << " logged it";
+}
+
+// A refused edge service says why, naming the broker, and keeps trying (a device at boot
+// must); one whose CA file cannot be read stops at once with exit 2.
+TEST_F(TlsFleet, AnEdgeServiceTheBrokerRefusesSaysWhyNamingTheBroker) {
+  write_file(dir_ + "/wrong.yaml", "username: pi-1\npassword: Not-The-Password\n");
+  chmod((dir_ + "/wrong.yaml").c_str(), 0600);
+  Process& wrong = start("pi-1 (wrong password)", "edge",
+                         service_config("pi-1", "wrong.yaml", "{ca_file: conf/ca.crt}"));
+  ASSERT_TRUE(wrong.wait_for_err("refused the connection", 30)) << wrong.err();
+  EXPECT_NE(wrong.err().find("MQTT broker " + uri_), std::string::npos) << wrong.err();
+  EXPECT_NE(wrong.err().find("not authorised"), std::string::npos) << wrong.err();
+  EXPECT_NE(wrong.err().find("trying again in the background"), std::string::npos) << wrong.err();
+  EXPECT_EQ(wrong.err().find("Not-The-Password"), std::string::npos) << "leaked: " << wrong.err();
+  EXPECT_TRUE(wrong.running()) << wrong.err();
+  EXPECT_EQ(nodes().count("pi-1"), 0u) << "a refused node published its status";
+
+  // Without the CA that signed the broker's certificate (the system's CAs do not hold it).
+  Process& no_ca = start("pi-2 (no ca_file)", "edge",
+                         service_config("pi-2", "conf/credentials/pi-2.yaml", "{}"));
+  ASSERT_TRUE(no_ca.wait_for_err("over TLS", 30)) << no_ca.err();
+  EXPECT_NE(no_ca.err().find("cannot connect to MQTT broker " + uri_), std::string::npos)
+      << no_ca.err();
+  EXPECT_NE(no_ca.err().find("certificate"), std::string::npos) << no_ca.err();
+  EXPECT_TRUE(no_ca.running()) << no_ca.err();
+
+  ProcessResult missing = run_process(
+      {edgeflow_binary(), "edge", "--config",
+       service_config("pi-3", "conf/credentials/pi-1.yaml", "{ca_file: conf/missing-ca.crt}")},
+      60);
+  EXPECT_EQ(missing.exit_code, 2) << missing.err;
+  EXPECT_NE(missing.err.find(uri_), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("missing-ca.crt"), std::string::npos) << missing.err;
 }
 
 }  // namespace
