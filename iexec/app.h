@@ -6,6 +6,8 @@
 // resource limits and a wall-clock timeout (see SECURITY.md). No dependency on the runtime.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -27,10 +29,10 @@ class AppError : public std::runtime_error {
 
 struct AppLimits {
   int64_t cpu_seconds = 60;            // RLIMIT_CPU
-  int64_t memory_bytes = 512ll << 20;  // RLIMIT_AS
+  int64_t memory_bytes = 512ll << 20;  // the task's memory cgroup, else RLIMIT_AS
   int64_t file_bytes = 64ll << 20;     // RLIMIT_FSIZE: largest file the app may write
   int64_t open_files = 64;             // RLIMIT_NOFILE
-  int64_t processes = 64;              // RLIMIT_NPROC of user nobody, when the worker runs as root
+  int64_t processes = 64;              // RLIMIT_NPROC of the task's user, when the worker is root
   int64_t timeout_us = 120'000'000;    // wall clock; then SIGKILL to the process group
 };
 
@@ -106,6 +108,8 @@ struct RunResult {
   bool pid_namespace = false;      // its processes ended with the task, setsid or not
   bool syscalls_filtered = false;  // the seccomp filter was installed
   bool files_confined = false;     // Landlock: reads below read_paths, writes in its folder
+  bool memory_cgroup = false;      // memory limited by a cgroup of its own, not RLIMIT_AS
+  uid_t uid = 0;                   // the user it ran as
   std::string warning;             // each distinct fallback of the controls, once per sandbox
 };
 
@@ -120,6 +124,11 @@ struct SandboxOptions {
   // Folders an app may read below (besides its task folder), when confine_files.
   std::vector<std::string> read_paths = {"/usr",    "/bin", "/sbin", "/lib", "/lib32", "/lib64",
                                          "/libx32", "/etc", "/opt",  "/dev", "/proc",  "/sys"};
+  // The user of each task, when the worker is root: an id of [first_task_uid, first_task_uid +
+  // task_uids) no other running task has (task_users.h); task_uids 0: all run as nobody.
+  uid_t first_task_uid = 60000;
+  int task_uids = 64;
+  bool memory_cgroup = true;  // a memory cgroup per task where possible; else RLIMIT_AS
 };
 
 struct SandboxWarnings;

@@ -35,8 +35,6 @@ namespace edgeflow::iexec::confine {
 
 namespace {
 
-constexpr uid_t kNobody = 65534;
-
 void child_write(int fd, const void* data, size_t size) {
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
@@ -129,13 +127,14 @@ int32_t isolate(const Plan& p, Report* r) {
     r.net_err = isolate(p, &r);
     if (r.kind == kFailed) fail(r.stage, r.err);
   }
+  // "0": the writer itself, also inside a PID namespace; before the ids change, since the
+  // group belongs to root.
+  if (p.cgroup_fd >= 0) r.cgroup_err = ::write(p.cgroup_fd, "0", 1) == 1 ? 0 : errno;
   if (p.as_root) {
     // Raw syscalls: glibc's set*id wrappers synchronise threads, which a forked child lacks.
     if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(kStageDropPrivileges, errno);
-    if (::syscall(SYS_setresgid, kNobody, kNobody, kNobody) != 0) {
-      fail(kStageDropPrivileges, errno);
-    }
-    if (::syscall(SYS_setresuid, kNobody, kNobody, kNobody) != 0) {
+    if (::syscall(SYS_setresgid, p.gid, p.gid, p.gid) != 0) fail(kStageDropPrivileges, errno);
+    if (::syscall(SYS_setresuid, p.uid, p.uid, p.uid) != 0) {
       fail(kStageDropPrivileges, errno);
     }
   }
@@ -146,6 +145,9 @@ int32_t isolate(const Plan& p, Report* r) {
   if (!in_namespace && ::getppid() != p.parent) ::_exit(127);
   for (const Limit& l : p.limits) {
     if (::setrlimit(l.resource, &l.value) != 0) fail(kStageLimits, errno);
+  }
+  if (r.cgroup_err != 0 && ::setrlimit(p.address_space.resource, &p.address_space.value) != 0) {
+    fail(kStageLimits, errno);
   }
   if (::chdir(p.dir) != 0) fail(kStageChdir, errno);
   if (::dup2(p.in_fd, 0) < 0 || ::dup2(p.out_fd, 1) < 0 || ::dup2(p.err_fd, 2) < 0) {
@@ -183,14 +185,14 @@ int32_t isolate(const Plan& p, Report* r) {
 // kills the rest of the namespace.
 [[noreturn]] void init_main(const Plan& p) {
   Report r{};
-  r.net_err = r.landlock_err = r.seccomp_err = -1;
+  r.net_err = r.landlock_err = r.seccomp_err = r.cgroup_err = -1;
   default_signals();
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // dies with the thread that waits for it
   // It lives as long as the task: none of the worker's fds may stay open with it (another
   // task's app copy open for writing would make that task's exec fail with ETXTBSY; a socket
   // the worker closed would stay bound).
-  int keep[] = {p.in_fd, p.out_fd, p.err_fd, p.report_fd, p.landlock_fd};
-  close_all_but(keep, 5);
+  int keep[] = {p.in_fd, p.out_fd, p.err_fd, p.report_fd, p.landlock_fd, p.cgroup_fd};
+  close_all_but(keep, 6);
   r.net_err = isolate(p, &r);
   if (r.kind == kFailed) {
     child_write(p.report_fd, &r, sizeof r);
@@ -251,7 +253,7 @@ pid_t spawn(const Plan& plan, bool pid_namespace, int* ns_err) {
   pid_t pid = ::fork();
   if (pid == 0) {
     Report r{};
-    r.net_err = r.landlock_err = r.seccomp_err = -1;
+    r.net_err = r.landlock_err = r.seccomp_err = r.cgroup_err = -1;
     app_main(plan, r, false);
   }
   return pid;

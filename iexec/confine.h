@@ -37,6 +37,7 @@ struct Report {
   int32_t landlock_err;  // -1 not asked, 0 applied, else landlock_restrict_self's errno
   int32_t seccomp_err;   // -1 not asked, 0 applied, else the seccomp call's errno
   int32_t status;        // the app's wait status, when kExited
+  int32_t cgroup_err;    // -1 not asked, 0 joined the task's memory cgroup, else errno
 };
 constexpr int32_t kReady = 1;
 constexpr int32_t kFailed = 2;
@@ -59,7 +60,13 @@ struct Plan {
   bool as_root;
   const char* uid_map;
   const char* gid_map;
-  Limit limits[6];
+  uid_t uid;  // the task's user, when as_root
+  gid_t gid;
+  Limit limits[5];
+  // The task's memory cgroup: an fd of its cgroup.procs, which the app joins before exec, or
+  // -1. Without one (or when joining fails) memory is limited by address_space instead.
+  int cgroup_fd = -1;
+  Limit address_space;
   pid_t parent;
   int landlock_fd = -1;                        // a ruleset to restrict the app to, or -1
   const struct sock_fprog* seccomp = nullptr;  // a filter to install, or none

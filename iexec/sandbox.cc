@@ -1,10 +1,12 @@
 // Sandbox::run: one task in its own folder, as a checked copy of the app, confined (see
-// confine.h: user nobody, PID and network namespaces, seccomp, Landlock, resource limits) with
-// a wall-clock timeout; then the iExec result (computed.json) or a deterministic error.txt.
+// confine.h: a user of its own, PID and network namespaces, seccomp, Landlock, a memory cgroup,
+// resource limits) with a wall-clock timeout; then the iExec result (computed.json) or a
+// deterministic error.txt.
 //
 // Throws AppError only when the node itself cannot set up a task: work_root or the task folder
-// cannot be created, the task files cannot be written or handed to nobody (65534), or
-// pipe/fork/open fail. Everything the app or the task's content causes is a RunResult.
+// cannot be created, the task files cannot be written or handed to the task's user, no task
+// user id is free, or pipe/fork/open fail. Everything the app or the task's content causes is a
+// RunResult.
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -37,7 +39,9 @@
 
 #include "iexec/app.h"
 #include "iexec/confine.h"
+#include "iexec/memory_cgroup.h"
 #include "iexec/sandbox_files.h"
+#include "iexec/task_users.h"
 
 namespace edgeflow::iexec {
 
@@ -77,6 +81,17 @@ struct TaskDir {
     if (!path.empty() && !keep) remove_tree(path);
   }
 };
+
+// Task user ids are the machine's: their locks live where every edgeflow process run as root
+// sees them (/run is root's alone), else beside the tasks.
+std::string task_uid_lock_dir(const std::string& fallback) {
+  const char* dir = "/run/edgeflow/task-uids";
+  if ((::mkdir("/run/edgeflow", 0755) == 0 || errno == EEXIST) &&
+      (::mkdir(dir, 0700) == 0 || errno == EEXIST)) {
+    return dir;
+  }
+  return fallback;
+}
 
 RunResult refused(std::string cause) {
   RunResult r;
@@ -173,11 +188,23 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   exe.reset();
 
   const bool as_root = ::geteuid() == 0;
+  std::unique_ptr<TaskUser> user;  // held until the end of run: its id is this task's
+  uid_t uid = kNobody;
+  if (as_root && options_.task_uids > 0) {
+    std::string why;
+    user = TaskUser::take(options_.first_task_uid, options_.task_uids,
+                          task_uid_lock_dir(options_.work_root), &why);
+    if (!user) throw AppError(why);
+    uid = user->uid();
+  }
+  const std::string user_text = "uid " + std::to_string(uid) + (uid == kNobody ? " (nobody)" : "");
+  result.uid = as_root ? uid : ::geteuid();
   if (as_root) {
-    // The app runs as nobody: it owns its folder and nothing else on the host.
+    // The app owns its folder (0700: no other task may enter) and nothing else on the host.
     auto give = [&](const fs::path& p) {
-      if (::lchown(p.c_str(), kNobody, kNobody) != 0) {
-        throw AppError("cannot hand " + p.string() + " to nobody (65534): " + err_text(errno));
+      if (::lchown(p.c_str(), uid, uid) != 0) {
+        throw AppError("cannot hand " + p.string() + " to the task's user, " + user_text + ": " +
+                       err_text(errno));
       }
     };
     give(task.path);
@@ -250,19 +277,35 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   plan.as_root = as_root;
   plan.uid_map = uid_map.c_str();
   plan.gid_map = gid_map.c_str();
+  plan.uid = uid;
+  plan.gid = uid;
   // CPU: SIGXCPU at the soft limit, SIGKILL a second later if the app catches it.
   using confine::make_limit;
   int64_t cpu = positive(lim.cpu_seconds);
   plan.limits[0] = make_limit(RLIMIT_CPU, cpu, cpu < 0 ? -1 : cpu + 1);
-  plan.limits[1] = make_limit(RLIMIT_AS, positive(lim.memory_bytes), positive(lim.memory_bytes));
-  plan.limits[2] = make_limit(RLIMIT_FSIZE, positive(lim.file_bytes), positive(lim.file_bytes));
-  plan.limits[3] = make_limit(RLIMIT_NOFILE, positive(lim.open_files), positive(lim.open_files));
-  plan.limits[4] = make_limit(RLIMIT_CORE, 0, 0);
-  // Counted per user: nobody's processes are the apps', not ours or a developer's.
+  plan.limits[1] = make_limit(RLIMIT_FSIZE, positive(lim.file_bytes), positive(lim.file_bytes));
+  plan.limits[2] = make_limit(RLIMIT_NOFILE, positive(lim.open_files), positive(lim.open_files));
+  plan.limits[3] = make_limit(RLIMIT_CORE, 0, 0);
+  // Counted per user: the task user's processes are this task's, not ours or a developer's.
   int64_t nproc = as_root ? positive(lim.processes) : -1;
-  plan.limits[5] = make_limit(RLIMIT_NPROC, nproc, nproc);
+  plan.limits[4] = make_limit(RLIMIT_NPROC, nproc, nproc);
+  plan.address_space =
+      make_limit(RLIMIT_AS, positive(lim.memory_bytes), positive(lim.memory_bytes));
   plan.parent = ::getpid();
-  std::vector<std::string> fallbacks;  // controls this platform could not give
+  std::vector<std::string> fallbacks;    // controls this platform could not give
+  std::unique_ptr<MemoryCgroup> cgroup;  // outlives the app: removed when run returns
+  const std::string as_fallback =
+      ": memory is limited per process, by address space (RLIMIT_AS), so processes the app "
+      "starts each get the limit";
+  if (options_.memory_cgroup && lim.memory_bytes > 0) {
+    std::string why;
+    cgroup = MemoryCgroup::create(task.path.filename().string(), lim.memory_bytes, &why);
+    if (cgroup) {
+      plan.cgroup_fd = cgroup->procs_fd();
+    } else {
+      fallbacks.push_back("no memory cgroup (" + why + ")" + as_fallback);
+    }
+  }
   if (options_.filter_syscalls) {
     std::string why;
     plan.seccomp = confine::syscall_filter(&why);
@@ -283,7 +326,7 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
     }
     if (ruleset.fd < 0) {
       fallbacks.push_back(why + ": the app may read and write wherever " +
-                          (as_root ? "user nobody" : "the worker's user") +
+                          (as_root ? "its task user" : "the worker's user") +
                           " may; use a kernel with Landlock (5.13 or later, lsm=landlock,...)");
     }
     plan.landlock_fd = ruleset.fd;
@@ -419,6 +462,11 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
                           "): the app may open network sockets where no network namespace "
                           "could be made, ptrace, and create namespaces");
     }
+    result.memory_cgroup = cgroup && ready->cgroup_err == 0;
+    if (cgroup && ready->cgroup_err > 0) {
+      fallbacks.push_back("no memory cgroup (joining " + cgroup->path() + ": " +
+                          err_text(ready->cgroup_err) + ")" + as_fallback);
+    }
   }
   // Each fallback said once per sandbox: every task on this platform falls back the same way,
   // but a new one (a transient clone failure) is news.
@@ -439,8 +487,10 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
       std::string e = err_text(failed->err);
       switch (failed->stage) {
         case confine::kStageDropPrivileges:
-          cause = who + ": cannot switch to user nobody (65534): " + e;
-          if (failed->err == EINVAL) cause += "; map uid and gid 65534 in this user namespace";
+          cause = who + ": cannot switch to its task user, " + user_text + ": " + e;
+          if (failed->err == EINVAL) {
+            cause += "; map that uid and gid in this user namespace, or move first_task_uid";
+          }
           break;
         case confine::kStageLimits:
           cause = who + ": cannot set its resource limits: " + e;
@@ -452,7 +502,7 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
                                                          : ": cannot execute ") +
                   (failed->stage == confine::kStageChdir ? dir : app_copy) + ": " + e;
           if (as_root && failed->err == EACCES) {
-            cause += "; the app runs as nobody (65534), so work_root " + options_.work_root +
+            cause += "; the app runs as " + user_text + ", so work_root " + options_.work_root +
                      " and its parent folders must be searchable by others (chmod o+x)";
           } else if (failed->stage == confine::kStageExec && failed->err == ENOEXEC) {
             cause += "; a script needs a first line like #!/bin/sh";
@@ -486,10 +536,16 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
     return app_error(who + " timed out after " + duration_text(lim.timeout_us));
   }
   if (lost) return app_error(who + " ended but its exit status was lost");
+  // The kernel's OOM killer in the task's group: the app, or one of its processes.
+  const bool oom = result.memory_cgroup && cgroup->oom_killed();
+  const std::string memory_reached =
+      "memory limit of " + std::to_string(lim.memory_bytes) + " bytes reached";
   if (WIFSIGNALED(status)) {
     result.signal = WTERMSIG(status);
     std::string line = who + " was killed by signal " + signal_text(result.signal);
-    if (result.signal == SIGXCPU) {
+    if (result.signal == SIGKILL && oom) {
+      line += ": " + memory_reached;
+    } else if (result.signal == SIGXCPU) {
       line += ": CPU time limit of " + std::to_string(lim.cpu_seconds) + "s reached";
     } else if (result.signal == SIGXFSZ) {
       line += ": file size limit of " + std::to_string(lim.file_bytes) + " bytes reached";
@@ -498,7 +554,8 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   if (result.exit_code != 0) {
-    return app_error(who + " exited with code " + std::to_string(result.exit_code));
+    return app_error(who + " exited with code " + std::to_string(result.exit_code) +
+                     (oom ? " (" + memory_reached + ": one of its processes was killed)" : ""));
   }
 
   return read_output(std::move(result), who, dir, options_.max_upload_bytes);

@@ -1,6 +1,7 @@
 // What a task app must not get away with (SECURITY.md, "the app"): processes that outlive the
 // task (setsid, double fork, a fork bomb), network sockets, ptrace and new namespaces, writes
-// outside its folder, reading the worker's key. The app is sandbox_probe, a real executable
+// outside its folder, reading the worker's key, another task's folder, memory past its limit
+// in processes of its own. The app is sandbox_probe, a real executable
 // run by the real sandbox; the tests need root, as a worker does to confine its apps.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -65,6 +67,7 @@ class SandboxEscape : public ::testing::Test {
     EXPECT_EQ(r.pid_namespace, options_.pid_namespace) << r.warning;
     EXPECT_EQ(r.syscalls_filtered, options_.filter_syscalls) << r.warning;
     EXPECT_EQ(r.files_confined, options_.confine_files) << r.warning;
+    EXPECT_EQ(r.memory_cgroup, options_.memory_cgroup) << r.warning;
     if (out) *out = r;
     if (r.outcome != RunOutcome::kOk || r.files.size() != 1) return "no answer: " + r.cause;
     return r.files[0].second;
@@ -73,7 +76,7 @@ class SandboxEscape : public ::testing::Test {
   fs::path root_;
   SandboxOptions options_;
   AppSpec app_;
-  int tasks_ = 0;
+  std::atomic<int> tasks_{0};
   std::vector<std::string> work_dirs_;
 };
 
@@ -85,11 +88,20 @@ TEST_F(SandboxEscape, ProcessesInANewSessionEndWithTheTask) {
       << "children of the app outlived its task";
 }
 
+// Without a PID namespace (a kernel that cannot make one) the task's cgroup still holds them.
+TEST_F(SandboxEscape, WithoutAPidNamespaceTheCgroupEndsProcessesInANewSession) {
+  options_.pid_namespace = false;
+  RunResult r;
+  EXPECT_EQ(probe({"fork", "3"}, &r), "3");
+  EXPECT_EQ(processes_with(r.work_dir), std::vector<pid_t>{})
+      << "children of the app outlived its task";
+}
+
 TEST_F(SandboxEscape, AForkBombStopsAtTheProcessLimitAndEndsWithTheTask) {
   app_.limits.processes = 8;
   RunResult r;
   std::string started = probe({"fork", "200"}, &r);
-  // The app itself is one of user nobody's processes; other tasks' apps may be others.
+  // The app itself is one of its task user's processes.
   EXPECT_LT(std::atoi(started.c_str()), 8) << started;
   EXPECT_EQ(processes_with(r.work_dir), std::vector<pid_t>{});
 }
@@ -127,6 +139,46 @@ TEST_F(SandboxEscape, CannotReadTheWorkersKeyNorFilesOutsideItsReadPaths) {
   EXPECT_EQ(probe({"read", (state / "pi-1.key").string()}), "EACCES");
   EXPECT_EQ(probe({"read", (state / "readable.txt").string()}), "EACCES");
   EXPECT_EQ(probe({"read", "/etc/hostname"}), "ok");  // the system it runs on stays readable
+}
+
+// Without the file ruleset, only the users keep two tasks apart: each running task has an id
+// of its own, and its folder is closed to the others.
+TEST_F(SandboxEscape, TasksRunningAtOnceHaveUsersOfTheirOwn) {
+  options_.confine_files = false;
+  options_.first_task_uid = 61000;  // a range no other test uses: the ids are the machine's
+  options_.task_uids = 8;
+  std::thread first([&] { EXPECT_EQ(probe({"sleep", "3000"}), "ok"); });
+  fs::path first_dir;
+  struct stat st {};
+  for (int i = 0; i < 500 && first_dir.empty(); ++i) {  // its folder, handed over, within 5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(options_.work_root, ec))
+      if (::stat(e.path().c_str(), &st) == 0 && st.st_uid != 0) first_dir = e.path();
+  }
+  ASSERT_FALSE(first_dir.empty()) << "the first task's folder did not appear";
+  EXPECT_EQ(st.st_uid, options_.first_task_uid);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  // While the first one sleeps: the next id, and no way into the first one's folder.
+  EXPECT_EQ(probe({"uid"}), std::to_string(options_.first_task_uid + 1));
+  EXPECT_EQ(probe({"write", (first_dir / "iexec_out" / "planted").string()}), "EACCES");
+  first.join();
+  EXPECT_EQ(probe({"uid"}), std::to_string(options_.first_task_uid));  // free again
+}
+
+// A cgroup holds the task's memory as one: past the limit the kernel kills it, while address
+// space it only reserves (as Go and the JVM do) costs nothing, unlike under RLIMIT_AS.
+TEST_F(SandboxEscape, MemoryIsLimitedForTheTaskByACgroup) {
+  app_.limits.memory_bytes = 64 << 20;
+  RunResult r;
+  const std::string answer = probe({"alloc", "200"}, &r);
+  EXPECT_EQ(answer, "no answer: " + r.cause);
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_NE(r.cause.find("memory limit of 67108864 bytes reached"), std::string::npos) << r.cause;
+  EXPECT_EQ(probe({"alloc", "16"}), "ok");
+  EXPECT_EQ(probe({"reserve", "1024"}), "ok");
+  options_.memory_cgroup = false;  // the fallback: the same reservation is refused
+  EXPECT_EQ(probe({"reserve", "1024"}), "ENOMEM");
 }
 
 // The namespace's init is a copy of the worker that lives as long as the task: it must not
@@ -181,6 +233,7 @@ TEST_F(SandboxEscape, ReadPathsTakeFilesAndFolders) {
 // Each probe above, with the controls off, gets through: the controls are what stop them.
 TEST_F(SandboxEscape, WithTheControlsOffTheSameProbesGetThrough) {
   options_.pid_namespace = options_.filter_syscalls = options_.confine_files = false;
+  options_.memory_cgroup = false;
   fs::path open_dir = root_ / "world-writable";
   fs::create_directories(open_dir);
   fs::permissions(open_dir, fs::perms(0777));

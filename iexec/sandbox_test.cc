@@ -227,16 +227,24 @@ TEST_F(SandboxTest, AppSeesIexecEnvironmentInputsAndArgs) {
   ASSERT_EQ(r.outcome, RunOutcome::kOk) << r.cause;
   ASSERT_EQ(r.files.size(), 1u);
   const std::string dir = r.work_dir;
-  const std::string expected = "IN=" + dir + "/iexec_in\nOUT=" + dir +
-                               "/iexec_out\nTASK=" + taskid_.hex() + "\nN=2\nFOLDER=" + dir +
-                               "/iexec_in\nF1=data.csv\nF2=second.txt\nDS=\nARGS=2:one two "
-                               "words\nPATH=/usr/local/bin:/usr/bin:/bin\nLANG=C\nHOME=" +
-                               dir + "\nPWD=" + dir +
-                               "\nSECRET=unset\nC1=a,b\nC2=two\nSTDIN=\nUID=" +
-                               std::to_string(::geteuid() == 0 ? 65534 : ::geteuid()) + "\n";
+  const std::string expected =
+      "IN=" + dir + "/iexec_in\nOUT=" + dir + "/iexec_out\nTASK=" + taskid_.hex() +
+      "\nN=2\nFOLDER=" + dir +
+      "/iexec_in\nF1=data.csv\nF2=second.txt\nDS=\nARGS=2:one two "
+      "words\nPATH=/usr/local/bin:/usr/bin:/bin\nLANG=C\nHOME=" +
+      dir + "\nPWD=" + dir +
+      "\nSECRET=unset\nC1=a,b\nC2=two\nSTDIN=\nUID=" + std::to_string(r.uid) + "\n";
   EXPECT_EQ(r.files[0].second, expected);
+  // As root the app runs as a task user of its own (which one depends on the tasks running at
+  // the time, on the whole machine); otherwise as the worker's user (mapped in its namespace).
+  const SandboxOptions defaults;
+  if (::geteuid() == 0) {
+    EXPECT_GE(r.uid, defaults.first_task_uid);
+    EXPECT_LT(r.uid, defaults.first_task_uid + static_cast<uid_t>(defaults.task_uids));
+  } else {
+    EXPECT_EQ(r.uid, ::geteuid());
+  }
 
-  // As root the app runs as nobody; otherwise as the worker's user (mapped in its namespace).
   // Without task args, the app's default ones.
   RunResult d = run(app, {{"data.csv", "x"}});
   ASSERT_EQ(d.outcome, RunOutcome::kOk) << d.cause;

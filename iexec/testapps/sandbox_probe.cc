@@ -3,8 +3,12 @@
 //   sandbox_probe socket-inet | socket-unix | ptrace | unshare-user | read PATH | write PATH
 //   sandbox_probe fork N      (starts up to N children that stay; result: how many started)
 //   sandbox_probe sleep MS    (result: "ok" after MS milliseconds)
+//   sandbox_probe uid         (result: the user id it runs as)
+//   sandbox_probe alloc MIB   (allocates and touches MIB MiB; "ok")
+//   sandbox_probe reserve MIB (maps MIB MiB of address space without touching it; "ok")
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -55,16 +59,37 @@ int main(int argc, char** argv) {
     ::usleep(static_cast<useconds_t>(std::atoi(arg)) * 1000);
     return finish("ok");
   }
+  if (what == "uid") return finish(std::to_string(::getuid()));
+  if (what == "alloc") {
+    for (int i = 0; i < std::atoi(arg); ++i) {
+      void* p = std::malloc(1 << 20);
+      if (!p) return finish(outcome(false));
+      std::memset(p, 1, 1 << 20);
+    }
+    return finish("ok");
+  }
+  if (what == "reserve") {
+    size_t size = static_cast<size_t>(std::atoi(arg)) << 20;
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return finish(outcome(p != MAP_FAILED));
+  }
   if (what == "fork") {
     int started = 0;
+    int ready[2];
+    if (::pipe(ready) != 0) return 4;
     for (int i = 0; i < std::atoi(arg); ++i) {
       pid_t pid = ::fork();
       if (pid == 0) {
-        // A new session, as a daemon would: out of the app's process group.
+        // A new session, as a daemon would: out of the app's process group. Said on the pipe,
+        // so the app ends only once every child has left its group.
         ::setsid();
+        char c = 1;
+        if (::write(ready[1], &c, 1) != 1) ::_exit(1);
         for (;;) ::pause();
       }
-      if (pid > 0) ++started;
+      char c;
+      if (pid > 0 && ::read(ready[0], &c, 1) == 1) ++started;
     }
     return finish(std::to_string(started));
   }

@@ -147,6 +147,20 @@ int Slots::free() const {
   return free_;
 }
 
+std::vector<OptionSpec> task_user_options() {
+  const iexec::SandboxOptions d;
+  return {opt_int("first_task_uid",
+                  "when the node runs as root, each running task gets its own user id from "
+                  "first_task_uid on (ids no named user has)")
+              .def(std::to_string(d.first_task_uid))
+              .at_least(1000)
+              .at_most(2147483647),
+          opt_int("task_uids", "how many task user ids; 0: every task runs as nobody")
+              .def(std::to_string(d.task_uids))
+              .at_least(0)
+              .at_most(65536)};
+}
+
 int default_slots() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);

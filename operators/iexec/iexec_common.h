@@ -78,4 +78,7 @@ std::string records_csv(const std::vector<MessagePtr>& records);
 
 int default_slots();  // the CPU count
 
+// Options first_task_uid and task_uids (iexec/task_users.h), for a stage's sandbox.
+std::vector<OptionSpec> task_user_options();
+
 }  // namespace edgeflow::iexecop

@@ -53,6 +53,7 @@ class IexecRun : public Operator {
                  "more folders the app may read (Landlock); by default only system folders "
                  "(/usr, /etc, ...) and its own task folder"),
     };
+    for (OptionSpec& spec : iexecop::task_user_options()) s.options.push_back(std::move(spec));
     return s;
   }
 
@@ -65,7 +66,9 @@ class IexecRun : public Operator {
         slots_(o.has("slots") ? static_cast<int>(o.get_int("slots")) : iexecop::default_slots()),
         work_dir_(o.get_string("work_dir")),
         isolate_network_(o.get_bool("isolate_network")),
-        read_paths_(o.has("read_paths") ? o.get_list("read_paths") : std::vector<std::string>{}) {
+        read_paths_(o.has("read_paths") ? o.get_list("read_paths") : std::vector<std::string>{}),
+        first_task_uid_(static_cast<uid_t>(o.get_int("first_task_uid"))),
+        task_uids_(static_cast<int>(o.get_int("task_uids"))) {
     if (!iexec::valid_input_name(input_name_))
       throw OptionError("input_name", "must be a plain file name like input.csv");
   }
@@ -78,6 +81,8 @@ class IexecRun : public Operator {
     iexec::SandboxOptions so;
     so.work_root = iexecop::expand(work_dir_, ctx, "");
     so.isolate_network = isolate_network_;
+    so.first_task_uid = first_task_uid_;
+    so.task_uids = task_uids_;
     for (const std::string& path : read_paths_) {
       // Checked here, once, rather than failing every task later.
       if (::access(path.c_str(), F_OK) != 0)
@@ -155,6 +160,8 @@ class IexecRun : public Operator {
   std::string work_dir_;
   bool isolate_network_;
   std::vector<std::string> read_paths_;
+  uid_t first_task_uid_;
+  int task_uids_;
   iexec::AppRegistry registry_;
   const iexec::AppSpec* app_ = nullptr;
   std::optional<iexec::Sandbox> sandbox_;

@@ -93,6 +93,7 @@ class IexecWorker : public Operator {
         opt_string("broker", "broker URI; default: links.mqtt.broker"),
         opt_enum("client", {"mosquitto", "paho"}, "MQTT client; default: links.mqtt.client"),
     };
+    for (OptionSpec& spec : iexecop::task_user_options()) s.options.push_back(std::move(spec));
     return s;
   }
 
@@ -107,6 +108,8 @@ class IexecWorker : public Operator {
         keep_work_dirs_(o.get_bool("keep_work_dirs")),
         isolate_network_(o.get_bool("isolate_network")),
         read_paths_(o.has("read_paths") ? o.get_list("read_paths") : std::vector<std::string>{}),
+        first_task_uid_(static_cast<uid_t>(o.get_int("first_task_uid"))),
+        task_uids_(static_cast<int>(o.get_int("task_uids"))),
         announce_wait_us_(o.get_duration_us("announce_wait")),
         broker_(o.has("broker") ? o.get_string("broker") : ""),
         client_kind_(o.has("client") ? o.get_string("client") : "") {
@@ -131,6 +134,8 @@ class IexecWorker : public Operator {
     so.work_root = iexecop::expand(work_dir_, ctx, pool_);
     so.keep_work_dirs = keep_work_dirs_;
     so.isolate_network = isolate_network_;
+    so.first_task_uid = first_task_uid_;
+    so.task_uids = task_uids_;
     for (const std::string& path : read_paths_) {
       // Checked here, once, rather than failing every task later.
       if (::access(path.c_str(), F_OK) != 0)
@@ -637,6 +642,8 @@ class IexecWorker : public Operator {
   std::string work_dir_;
   bool keep_work_dirs_, isolate_network_;
   std::vector<std::string> read_paths_;
+  uid_t first_task_uid_;
+  int task_uids_;
   int64_t announce_wait_us_;
   std::string broker_, client_kind_;
   crypto::Address scheduler_;
