@@ -184,10 +184,11 @@ int cmd_task_submit(const TaskSubmitArgs& a) {
     }
     body["time_ref_us"] = *d;
   }
+  const iexec::Topics topics(p.name, pool);
+  body["to"] = topics.requests();  // binds the signature to this pool (no replay elsewhere)
   const std::string msg =
       wallet ? iexec::seal_message(*wallet, std::move(body)) : iexec::seal_unsigned(body);
 
-  const iexec::Topics topics(p.name, pool);
   Mailbox box;
   mqtt::ClientOptions co;
   co.uri = broker;

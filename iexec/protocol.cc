@@ -204,6 +204,19 @@ std::string seal_unsigned(json body) {
   return envelope(json::to_msgpack(body), nullptr);
 }
 
+std::string request_target_error(const json& body, const std::string& requests_topic) {
+  const json* to = body.contains("to") ? &body["to"] : nullptr;
+  if (!to || !to->is_string()) {
+    return "a signed request must name the requests topic it is for (to), so that it cannot be "
+           "replayed to another pool";
+  }
+  if (to->get<std::string>() != requests_topic) {
+    return "the request was signed for " + to->get<std::string>() + ", not for this pool's " +
+           requests_topic + " (a replay, or a requester with the wrong pipeline or pool)";
+  }
+  return "";
+}
+
 std::optional<Opened> open_message(const std::string& payload, std::string* error) {
   try {
     constexpr int kMaxDepth = 16;

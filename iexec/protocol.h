@@ -38,6 +38,11 @@ std::string seal_message(const crypto::Wallet& wallet, nlohmann::json body);
 // An unsigned envelope (a requester without a key): body["from"] is the zero address.
 std::string seal_unsigned(nlohmann::json body);
 
+// A signed request names the requests topic it is sent to ("to": pipeline and pool), so that
+// nobody can replay it to another pool, where the same requester may be listed and would pay
+// again. "" when `body` is for `requests_topic`, else the cause.
+std::string request_target_error(const nlohmann::json& body, const std::string& requests_topic);
+
 struct Opened {
   nlohmann::json body;
   crypto::Address from;  // the signer, checked; zero for an unsigned envelope

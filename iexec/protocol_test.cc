@@ -27,6 +27,16 @@ TEST(Protocol, SealedMessageOpensWithItsSigner) {
   EXPECT_EQ(o->body["n"], 7);
 }
 
+TEST(Protocol, ARequestIsForTheTopicItNames) {
+  EXPECT_EQ(request_target_error({{"to", "p/iexec/a/requests"}}, "p/iexec/a/requests"), "");
+  EXPECT_NE(request_target_error({{"to", "p/iexec/b/requests"}}, "p/iexec/a/requests")
+                .find("signed for p/iexec/b/requests, not for this pool's p/iexec/a/requests"),
+            std::string::npos);
+  EXPECT_NE(request_target_error({{"type", "request"}}, "p/iexec/a/requests").find("(to)"),
+            std::string::npos);
+  EXPECT_NE(request_target_error({{"to", 3}}, "p/iexec/a/requests"), "");
+}
+
 TEST(Protocol, ABodyClaimingAnotherSenderIsRefused) {
   crypto::Wallet victim = crypto::Wallet::generate(), forger = crypto::Wallet::generate();
   json body = {{"type", "contribute"}, {"from", bin(victim.address())}};

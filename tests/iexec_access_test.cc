@@ -116,6 +116,41 @@ TEST_F(IexecPool, OnlyTheListedRequestersTasksRun) {
     EXPECT_EQ(r.value("task", ""), listed.value("task", "")) << r.dump();
 }
 
+// A signed request names the pool it is for: the same bytes replayed to another pool (where
+// the same requester is listed, and would pay) are refused there, and run nowhere.
+TEST_F(IexecPool, ARequestSignedForAnotherPoolIsRefused) {
+  make_workers(1);
+  add_app("hello", std::string(kHello) + kComputed);
+  write_pipeline();
+  ASSERT_TRUE(start_pool());
+
+  const iexec::Topics here(kPipeline, "default"), elsewhere("other-city", "default");
+  const crypto::Wallet requester = crypto::Wallet::load(requester_key_);
+  auto request = [&](const std::string& id, const iexec::Topics& to) {
+    json body = {{"type", "request"},       {"id", iexec::bin(crypto::keccak256(id))},
+                 {"app", "hello"},          {"args", json::array({id})},
+                 {"inputs", json::array()}, {"trust", 1},
+                 {"to", to.requests()}};
+    return iexec::seal_message(requester, body);
+  };
+  Watcher watcher(broker_.uri(), {here.base + "/results/#"});
+  ASSERT_TRUE(watcher.ready());
+  watcher.publish(here.requests(), request("replayed", elsewhere));
+  watcher.publish(here.requests(), request("meant-here", here));
+  // The request meant for this pool runs; the replayed one is refused, naming both topics.
+  auto done = watcher.wait_for([](const mqtt::Received& r) {
+    return contains(r.payload, "COMPLETED") && contains(r.payload, "hello meant-here");
+  });
+  EXPECT_TRUE(done) << scheduler_log();
+  EXPECT_TRUE(contains(scheduler_log(), "the request was signed for " + elsewhere.requests() +
+                                            ", not for this pool's " + here.requests()))
+      << scheduler_log();
+  ASSERT_TRUE(stop_node("w1"));
+  ASSERT_TRUE(stop_node("cloud"));
+  const std::vector<json> results = json_lines(read_file(dir_ + "/results.jsonl"));
+  ASSERT_EQ(results.size(), 1u) << read_file(dir_ + "/results.jsonl");
+}
+
 // Contributions are signed, and the scheduler checks who signed and what it already has: a
 // real contribution sent again, one signed by another key than its `from`, and one from a key
 // that never said hello are all refused, and the ledger counts none of them.

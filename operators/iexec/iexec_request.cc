@@ -105,6 +105,7 @@ class IexecRequest : public Operator {
                  {"requester", ctx.stage() + "@" + ctx.node()},
                  {"inputs", json::array({{{"name", input_name_}, {"bytes", iexec::bin(csv)}}})}};
     if (time_ref_us_ > 0) body["time_ref_us"] = time_ref_us_;
+    body["to"] = topics_->requests();  // binds the signature to this pool (no replay elsewhere)
     const std::string msg =
         wallet_ ? iexec::seal_message(*wallet_, std::move(body)) : iexec::seal_unsigned(body);
     const std::string origin = records.front()->origin;

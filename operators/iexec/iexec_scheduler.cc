@@ -334,6 +334,10 @@ class IexecScheduler : public Operator {
     };
     // Before anything else is looked at: a stranger learns nothing of the registry, and
     // leaves nothing retained on the broker (a requester waiting is subscribed already).
+    if (msg.signed_) {
+      if (std::string why = iexec::request_target_error(b, topics_->requests()); !why.empty())
+        return fail(why, false);
+    }
     if (!open_requests_) {
       if (!msg.signed_)
         return fail(
