@@ -18,6 +18,10 @@ namespace edgeflow::security {
 struct RunBroker {
   std::unique_ptr<mqtt::EmbeddedBroker> broker;  // running; stops when this goes
   std::string credentials_file;                  // in the broker's folder, mode 0600
+  // A folder (0700) with option files for mosquitto_sub and mosquitto_pub (host, port, user,
+  // password; 0600): XDG_CONFIG_HOME=DIR mosquitto_sub -t '#' watches the run with no
+  // password on a command line, where ps would show it to every user.
+  std::string client_config_dir;
 };
 
 // Starts it. Throws mqtt::MqttError (no mosquitto, no port) or std::runtime_error (OpenSSL).

@@ -11,6 +11,7 @@
 
 #include "brokers/mqtt/client.h"
 #include "brokers/mqtt/security.h"
+#include "tests/support/process.h"
 
 namespace edgeflow {
 namespace {
@@ -72,6 +73,33 @@ TEST(RunBroker, AdmitsOnlyTheRunsCredentials) {
     if (entry.path() == rb.credentials_file || !entry.is_regular_file()) continue;
     EXPECT_EQ(read_all(entry.path()).find(c.password), std::string::npos) << entry.path();
   }
+}
+
+// What the run's log tells a user to type: the mosquitto clients read the port and the
+// credentials from their option files, so no password is on a command line.
+TEST(RunBroker, MosquittoSubWatchesTheRunWithItsOptionFiles) {
+  security::RunBroker rb = security::start_run_broker();
+  for (const char* client : {"mosquitto_sub", "mosquitto_pub"}) {
+    struct stat st {};
+    ASSERT_EQ(stat((rb.client_config_dir + "/" + client).c_str(), &st), 0) << client;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << client;
+  }
+  const std::string env = "XDG_CONFIG_HOME=" + rb.client_config_dir;
+  testing::Process sub({"env", env, "mosquitto_sub", "-t", "run/#", "-v", "-C", "1", "-W", "20"});
+  // Published until the subscriber has it (its subscription may not be in place at first).
+  bool got = false;
+  for (int i = 0; i < 40 && !got; ++i) {
+    testing::ProcessResult pub =
+        testing::run_process({"env", env, "mosquitto_pub", "-t", "run/x", "-m", "hello"}, 10);
+    EXPECT_EQ(pub.exit_code, 0) << pub.err;
+    got = sub.wait_for_out("run/x hello", 0.5);
+  }
+  EXPECT_TRUE(got) << sub.err();
+  // Without them the same command is refused.
+  testing::ProcessResult anonymous = testing::run_process(
+      {"mosquitto_pub", "-p", std::to_string(rb.broker->port()), "-t", "run/x", "-m", "x"}, 10);
+  EXPECT_NE(anonymous.exit_code, 0);
+  EXPECT_NE(anonymous.err.find("not authorised"), std::string::npos) << anonymous.err;
 }
 
 TEST(RunBroker, EachRunHasItsOwnPassword) {
