@@ -1,15 +1,18 @@
 #include "runtime/plugins.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "plugin_abi.h"  // generated: EDGEFLOW_PLUGIN_ABI
 #include "runtime/registry.h"
@@ -27,20 +30,34 @@ std::string binary_dir() {
 }
 
 // The plugin ABI a plugin file was built for (runtime/plugin_abi_tag.cc), read from its bytes
-// so that none of its code runs first; "" when it carries none (built without the tag).
+// so that none of its code runs first; "" when it carries none (built without the tag). The
+// file is mapped, not read through a stream: a plugin with debug information is several MB,
+// and a byte-wise read of it cost more start-up than loading OpenCV.
 std::string plugin_abi_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  struct stat st {};
+  void* map = MAP_FAILED;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0)
+    map = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return "";
+  const std::string_view data(static_cast<const char*>(map), static_cast<size_t>(st.st_size));
   // The tag is the key, 16 hex digits and ';': other copies of the key (a plugin that links
   // this file's code holds it bare) are passed over.
-  const std::string key = "edgeflow-plugin-abi:";
-  for (size_t at = data.find(key); at != std::string::npos; at = data.find(key, at + 1)) {
+  const std::string_view key = "edgeflow-plugin-abi:";
+  std::string abi;
+  for (size_t at = data.find(key); at != std::string_view::npos; at = data.find(key, at + 1)) {
     const size_t from = at + key.size();
     if (from + 17 > data.size() || data[from + 16] != ';') continue;
-    const std::string abi = data.substr(from, 16);
-    if (abi.find_first_not_of("0123456789abcdef") == std::string::npos) return abi;
+    const std::string_view tag = data.substr(from, 16);
+    if (tag.find_first_not_of("0123456789abcdef") == std::string_view::npos) {
+      abi = tag;
+      break;
+    }
   }
-  return "";
+  ::munmap(map, static_cast<size_t>(st.st_size));
+  return abi;
 }
 
 // Empty when `path` may be loaded; otherwise why not.
