@@ -11,6 +11,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 namespace edgeflow::iexec {
@@ -78,7 +79,7 @@ std::optional<OwnGroup> own_group(std::string* why) {
     std::vector<std::string> f = split(line, ' ');
     size_t dash = 0;
     while (dash < f.size() && f[dash] != "-") ++dash;
-    if (dash < 5 || dash + 3 > f.size()) continue;
+    if (dash < 5 || dash + 3 >= f.size()) continue;
     const std::string &root = f[3], &mount = f[4], &type = f[dash + 1], &opts = f[dash + 3];
     auto below = [&](const std::string& path) -> std::optional<std::string> {
       if (root == "/") return mount + (path == "/" ? "" : path);
@@ -123,12 +124,13 @@ std::unique_ptr<MemoryCgroup> MemoryCgroup::create(const std::string& name, int6
   // v2 gives a group the memory controller only when its parent passes it down.
   if (own->v2 && !write_text(parent + "/cgroup.subtree_control", "+memory")) {
     *why = "cgroup v2: cannot enable the memory controller in " + parent + ": " + err_text(errno) +
-           " (edgeflow's cgroup must delegate it: systemd's Delegate=yes)";
+           " (edgeflow's own cgroup must pass it to its children, which cgroup v2 refuses while "
+           "edgeflow's process is in it; not yet arranged)";
     return nullptr;
   }
   const std::string dir = parent + "/" + name;
   if (::mkdir(dir.c_str(), 0755) != 0) {
-    *why = "cannot create the cgroup " + dir + ": " + err_text(errno);
+    *why = "cannot create a task's cgroup in " + parent + ": " + err_text(errno);
     return nullptr;
   }
   const std::string limit = std::to_string(limit_bytes);
@@ -149,7 +151,7 @@ std::unique_ptr<MemoryCgroup> MemoryCgroup::create(const std::string& name, int6
     procs = high;
   }
   if (procs < 0) {
-    *why = "cannot set the memory limit of the cgroup " + dir + ": " + err_text(errno);
+    *why = "cannot set the memory limit of a task's cgroup in " + parent + ": " + err_text(errno);
     ::rmdir(dir.c_str());
     return nullptr;
   }

@@ -4,13 +4,15 @@
 // runtime that reserves address space (Go, the JVM) fails under it.
 //
 // Created below this process's own cgroup, so the limits that hold the worker (a systemd
-// unit's MemoryMax) hold its tasks too: cgroup v1's memory hierarchy, or cgroup v2 when this
-// process's cgroup lets its children have the memory controller (systemd: Delegate=yes).
+// unit's MemoryMax) hold its tasks too: cgroup v1's memory hierarchy (tested), or cgroup v2
+// where this process's cgroup can pass the memory controller to its children (untested; not
+// under systemd, where edgeflow's process sits in that cgroup itself).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace edgeflow::iexec {
 

@@ -208,7 +208,8 @@ std::string request_target_error(const json& body, const std::string& requests_t
   const json* to = body.contains("to") ? &body["to"] : nullptr;
   if (!to || !to->is_string()) {
     return "a signed request must name the requests topic it is for (to), so that it cannot be "
-           "replayed to another pool";
+           "replayed to another pool; send it with this version's edgeflow task submit or "
+           "iexec.request, which set it";
   }
   if (to->get<std::string>() != requests_topic) {
     return "the request was signed for " + to->get<std::string>() + ", not for this pool's " +

@@ -34,6 +34,7 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -73,24 +74,33 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   return out;
 }
 
-// The task folder; removed on the way out unless kept.
+// The task folder; removed on the way out unless kept. A kept folder goes back to root, so
+// the next task given the same user id cannot read or change it.
 struct TaskDir {
   fs::path path;
   bool keep = false;
+  bool handed_over = false;  // owned by the task's user
   ~TaskDir() {
-    if (!path.empty() && !keep) remove_tree(path);
+    if (path.empty()) return;
+    if (!keep) {
+      remove_tree(path);
+      return;
+    }
+    if (!handed_over) return;
+    std::error_code ec;
+    ::lchown(path.c_str(), 0, 0);
+    for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec))
+      ::lchown(it->path().c_str(), 0, 0);  // never follows a link the app left
   }
 };
 
 // Task user ids are the machine's: their locks live where every edgeflow process run as root
-// sees them (/run is root's alone), else beside the tasks.
-std::string task_uid_lock_dir(const std::string& fallback) {
+// sees them (/run is root's alone), else beside the tasks (*machine_wide false).
+std::string task_uid_lock_dir(const std::string& fallback, bool* machine_wide) {
   const char* dir = "/run/edgeflow/task-uids";
-  if ((::mkdir("/run/edgeflow", 0755) == 0 || errno == EEXIST) &&
-      (::mkdir(dir, 0700) == 0 || errno == EEXIST)) {
-    return dir;
-  }
-  return fallback;
+  *machine_wide = (::mkdir("/run/edgeflow", 0755) == 0 || errno == EEXIST) &&
+                  (::mkdir(dir, 0700) == 0 || errno == EEXIST);
+  return *machine_wide ? dir : fallback;
 }
 
 RunResult refused(std::string cause) {
@@ -160,6 +170,8 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   if (!::mkdtemp(tmpl.data())) {
     throw AppError("cannot create a task folder in " + options_.work_root + ": " + err_text(errno));
   }
+  // Declared before the folder, so released after it is gone (or back to root).
+  std::unique_ptr<TaskUser> user;
   TaskDir task;
   task.keep = options_.keep_work_dirs;
   task.path = tmpl;
@@ -188,12 +200,17 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   exe.reset();
 
   const bool as_root = ::geteuid() == 0;
-  std::unique_ptr<TaskUser> user;  // held until the end of run: its id is this task's
   uid_t uid = kNobody;
+  bool machine_wide = true;
   if (as_root && options_.task_uids > 0) {
+    // All ids busy (more tasks at once than task_uids, on the whole machine): wait a little,
+    // as for a CPU slot, before giving up.
     std::string why;
-    user = TaskUser::take(options_.first_task_uid, options_.task_uids,
-                          task_uid_lock_dir(options_.work_root), &why);
+    const std::string lock_dir = task_uid_lock_dir(options_.work_root, &machine_wide);
+    for (int attempt = 0; attempt < 500 && !user && !(cancel && cancel->load()); ++attempt) {
+      user = TaskUser::take(options_.first_task_uid, options_.task_uids, lock_dir, &why);
+      if (!user) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     if (!user) throw AppError(why);
     uid = user->uid();
   }
@@ -208,6 +225,7 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
       }
     };
     give(task.path);
+    task.handed_over = true;
     for (fs::recursive_directory_iterator it(task.path, ec), end; !ec && it != end;
          it.increment(ec)) {
       give(it->path());
@@ -292,7 +310,13 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
   plan.address_space =
       make_limit(RLIMIT_AS, positive(lim.memory_bytes), positive(lim.memory_bytes));
   plan.parent = ::getpid();
-  std::vector<std::string> fallbacks;    // controls this platform could not give
+  std::vector<std::string> fallbacks;  // controls this platform could not give
+  if (!machine_wide) {
+    fallbacks.push_back("task user ids are locked in " + options_.work_root +
+                        ", not machine-wide in /run/edgeflow (not writable; under systemd: "
+                        "RuntimeDirectory=edgeflow): stages with other work_dirs may give two "
+                        "tasks the same id");
+  }
   std::unique_ptr<MemoryCgroup> cgroup;  // outlives the app: removed when run returns
   const std::string as_fallback =
       ": memory is limited per process, by address space (RLIMIT_AS), so processes the app "
@@ -464,10 +488,13 @@ RunResult Sandbox::run(const RunRequest& request, const std::atomic<bool>* cance
     }
     result.memory_cgroup = cgroup && ready->cgroup_err == 0;
     if (cgroup && ready->cgroup_err > 0) {
-      fallbacks.push_back("no memory cgroup (joining " + cgroup->path() + ": " +
-                          err_text(ready->cgroup_err) + ")" + as_fallback);
+      fallbacks.push_back("no memory cgroup (joining it: " + err_text(ready->cgroup_err) + ")" +
+                          as_fallback);
     }
   }
+  // Without a namespace or a cgroup to end them, what the app started outlives it: its user
+  // id is freed only after they are killed.
+  if (user && !result.pid_namespace && !result.memory_cgroup) user->end_processes_on_release();
   // Each fallback said once per sandbox: every task on this platform falls back the same way,
   // but a new one (a transient clone failure) is news.
   {

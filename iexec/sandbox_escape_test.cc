@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -55,14 +56,18 @@ class SandboxEscape : public ::testing::Test {
   }
 
   // Runs the probe; its one-line answer, or the cause when it did not answer.
-  std::string probe(std::vector<std::string> args, RunResult* out = nullptr) {
+  std::string probe(std::vector<std::string> args, RunResult* out = nullptr,
+                    const std::atomic<bool>* cancel = nullptr) {
     Sandbox sandbox(options_);
     RunRequest request;
     request.app = &app_;
     request.taskid = crypto::keccak256("escape-" + std::to_string(++tasks_));
     request.args = std::move(args);
-    RunResult r = sandbox.run(request);
-    work_dirs_.push_back(r.work_dir);
+    RunResult r = sandbox.run(request, cancel);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      work_dirs_.push_back(r.work_dir);
+    }
     // Each control asked for applied (and none that was not).
     EXPECT_EQ(r.pid_namespace, options_.pid_namespace) << r.warning;
     EXPECT_EQ(r.syscalls_filtered, options_.filter_syscalls) << r.warning;
@@ -77,11 +82,23 @@ class SandboxEscape : public ::testing::Test {
   SandboxOptions options_;
   AppSpec app_;
   std::atomic<int> tasks_{0};
+  std::mutex mu_;
   std::vector<std::string> work_dirs_;
 };
 
 TEST_F(SandboxEscape, ProcessesInANewSessionEndWithTheTask) {
   // Each child calls setsid, so a kill of the app's process group would miss all of them.
+  RunResult r;
+  EXPECT_EQ(probe({"fork", "3"}, &r), "3");
+  EXPECT_EQ(processes_with(r.work_dir), std::vector<pid_t>{})
+      << "children of the app outlived its task";
+}
+
+// With neither a PID namespace nor a cgroup (a container without the rights), the task's user
+// id is freed only after its processes are killed: the next task never meets them.
+TEST_F(SandboxEscape, WithoutNamespaceOrCgroupTheTaskUsersProcessesEndWithIt) {
+  options_.pid_namespace = false;
+  options_.memory_cgroup = false;
   RunResult r;
   EXPECT_EQ(probe({"fork", "3"}, &r), "3");
   EXPECT_EQ(processes_with(r.work_dir), std::vector<pid_t>{})
@@ -147,7 +164,13 @@ TEST_F(SandboxEscape, TasksRunningAtOnceHaveUsersOfTheirOwn) {
   options_.confine_files = false;
   options_.first_task_uid = 61000;  // a range no other test uses: the ids are the machine's
   options_.task_uids = 8;
-  std::thread first([&] { EXPECT_EQ(probe({"sleep", "3000"}), "ok"); });
+  // The first one sleeps until the checks are done, then is cancelled.
+  std::atomic<bool> stop{false};
+  std::thread first([&] {
+    RunResult r;
+    probe({"sleep", "60000"}, &r, &stop);
+    EXPECT_NE(r.cause.find("was cancelled"), std::string::npos) << r.cause;
+  });
   fs::path first_dir;
   struct stat st {};
   for (int i = 0; i < 500 && first_dir.empty(); ++i) {  // its folder, handed over, within 5 s
@@ -162,6 +185,7 @@ TEST_F(SandboxEscape, TasksRunningAtOnceHaveUsersOfTheirOwn) {
   // While the first one sleeps: the next id, and no way into the first one's folder.
   EXPECT_EQ(probe({"uid"}), std::to_string(options_.first_task_uid + 1));
   EXPECT_EQ(probe({"write", (first_dir / "iexec_out" / "planted").string()}), "EACCES");
+  stop = true;
   first.join();
   EXPECT_EQ(probe({"uid"}), std::to_string(options_.first_task_uid));  // free again
 }
@@ -234,6 +258,7 @@ TEST_F(SandboxEscape, ReadPathsTakeFilesAndFolders) {
 TEST_F(SandboxEscape, WithTheControlsOffTheSameProbesGetThrough) {
   options_.pid_namespace = options_.filter_syscalls = options_.confine_files = false;
   options_.memory_cgroup = false;
+  options_.task_uids = 0;  // all as nobody: no task user whose processes end with it
   fs::path open_dir = root_ / "world-writable";
   fs::create_directories(open_dir);
   fs::permissions(open_dir, fs::perms(0777));

@@ -1,8 +1,13 @@
 #include "iexec/task_users.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,10 +18,35 @@ namespace edgeflow::iexec {
 
 namespace {
 
-bool named(uid_t uid) {
-  struct passwd pw, *found = nullptr;
-  std::vector<char> buf(4096);
-  return ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found;
+// A user or a group of that number exists (the task runs with gid = uid). An answer the
+// database cannot give (a buffer too small, an NSS error) counts as named: not taken.
+bool named(uid_t id) {
+  std::vector<char> buf(16384);
+  struct passwd pw, *user = nullptr;
+  struct group gr, *group = nullptr;
+  if (::getpwuid_r(id, &pw, buf.data(), buf.size(), &user) != 0 || user) return true;
+  return ::getgrgid_r(static_cast<gid_t>(id), &gr, buf.data(), buf.size(), &group) != 0 || group;
+}
+
+// A child takes the id and signals everything it may (kill(-1) spares the caller), until
+// nothing is left, as isolate does for a box's uid. Raw system calls: this process may have
+// threads, whose locks a forked child must not touch.
+void kill_all_of(uid_t uid) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0 || ::syscall(SYS_setresgid, uid, uid, uid) != 0 ||
+        ::syscall(SYS_setresuid, uid, uid, uid) != 0)
+      ::_exit(1);
+    for (int i = 0; i < 1000; ++i) {
+      if (::kill(-1, SIGKILL) != 0 && errno == ESRCH) ::_exit(0);
+      struct timespec ts = {0, 1000000};
+      ::nanosleep(&ts, nullptr);
+    }
+    ::_exit(2);
+  }
+  int status = 0;
+  while (pid > 0 && ::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
 }
 
 }  // namespace
@@ -43,13 +73,18 @@ std::unique_ptr<TaskUser> TaskUser::take(uid_t first, int count, const std::stri
   }
   *why = "no free task user id in " + std::to_string(first) + ".." +
          std::to_string(first + static_cast<uid_t>(count) - 1) + " (" + std::to_string(count) +
-         " ids, " + std::to_string(skipped) + " of them named users";
-  if (last_err)
-    *why += std::string(", lock files in ") + lock_dir + ": " + strerrordesc_np(last_err);
+         " ids, " + std::to_string(skipped) + " of them named users or groups";
+  if (last_err) {
+    const char* d = strerrordesc_np(last_err);
+    *why += ", lock files in " + lock_dir + ": " + (d ? d : "error " + std::to_string(last_err));
+  }
   *why += "); raise task_uids or move first_task_uid";
   return nullptr;
 }
 
-TaskUser::~TaskUser() { ::close(lock_fd_); }
+TaskUser::~TaskUser() {
+  if (sweep_) kill_all_of(uid_);
+  ::close(lock_fd_);
+}
 
 }  // namespace edgeflow::iexec
