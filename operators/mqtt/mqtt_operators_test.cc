@@ -119,6 +119,39 @@ TEST_P(MqttOperatorsTest, OversizePayloadIsCountedAndTheNextOneArrives) {
   EXPECT_EQ(*find_field(h->output()[0]->fields, "v"), Value(int64_t{1}));
 }
 
+// Sensors that are not edgeflow nodes: each message's origin from a topic level or a field,
+// so per-origin windows downstream keep them apart; a message without one is an error.
+TEST_P(MqttOperatorsTest, OriginComesFromATopicLevelOrAField) {
+  auto by_topic = harness("mqtt.subscribe", "{topic: sensors/+/reading, origin: \"topic[2]\"}");
+  by_topic->open();
+  mosquitto_pub("sensors/ab12/reading", R"({"t": 20.5})");
+  mosquitto_pub("sensors/cd34/reading", R"({"t": 21.5})");
+  ASSERT_TRUE(pump(*by_topic, 2));
+  ASSERT_EQ(by_topic->output().size(), 2u);
+  EXPECT_EQ(by_topic->output()[0]->origin, "ab12");
+  EXPECT_EQ(by_topic->output()[1]->origin, "cd34");
+  by_topic.reset();  // the same client id as the next one's
+
+  auto by_field = harness("mqtt.subscribe", "{topic: f/#, origin: field.sensor_id}");
+  by_field->open();
+  mosquitto_pub("f/x", R"({"sensor_id": "s-7", "t": 1})");
+  mosquitto_pub("f/x", R"({"sensor_id": 42, "t": 2})");
+  mosquitto_pub("f/x", R"({"t": 3})");
+  mosquitto_pub("f/x", R"({"sensor_id": ")" + std::string(200, 'x') + R"("})");
+  mosquitto_pub("f/x", R"({"sensor_id": "s-8", "t": 4})");
+  ASSERT_TRUE(pump(*by_field, 5));
+  ASSERT_EQ(by_field->output().size(), 3u);
+  EXPECT_EQ(by_field->output()[0]->origin, "s-7");
+  EXPECT_EQ(by_field->output()[1]->origin, "42");
+  EXPECT_EQ(by_field->output()[2]->origin, "s-8");
+  ASSERT_EQ(by_field->errors().size(), 2u);
+  EXPECT_NE(by_field->errors()[0].find("no text or integer field 'sensor_id' for origin"),
+            std::string::npos)
+      << by_field->errors()[0];
+  EXPECT_NE(by_field->errors()[1].find("origin of 200 bytes, more than 128"), std::string::npos)
+      << by_field->errors()[1];
+}
+
 TEST_P(MqttOperatorsTest, SubscribeReadsTimeFieldMsgpackAndRaw) {
   auto json = harness("mqtt.subscribe", "{topic: j, time_field: time}", "edge", "json");
   auto pack = harness("mqtt.subscribe", "{topic: p, format: msgpack}", "edge", "pack");
@@ -297,6 +330,12 @@ TEST(MqttOperatorOptions, BadOptionsAreRejected) {
       problems("mqtt.subscribe", "{topic: a, broker: \"http://x:1883\"}").find("http://x:1883"),
       std::string::npos);
   EXPECT_NE(problems("mqtt.subscribe", "{topic: a, format: raw, time_field: t}"), "");
+  EXPECT_EQ(problems("mqtt.subscribe", "{topic: a/+, origin: \"topic[2]\"}"), "");
+  EXPECT_NE(problems("mqtt.subscribe", "{topic: a, origin: \"topic[0]\"}").find("from 1"),
+            std::string::npos);
+  EXPECT_NE(problems("mqtt.subscribe", "{topic: a, origin: sensor}").find("topic[N]"),
+            std::string::npos);
+  EXPECT_NE(problems("mqtt.subscribe", "{topic: a, format: raw, origin: field.id}"), "");
 
   EXPECT_EQ(problems("mqtt.publish", "{topic: \"w/{origin}/{field.room}\"}"), "");
   EXPECT_NE(problems("mqtt.publish", "{topic: \"w/{nope}\"}").find("unknown placeholder {nope}"),

@@ -11,14 +11,19 @@
 // back-pressure towards the broker), time_field (payload field holding the event time:
 // seconds since the epoch or ISO 8601 text; default: the time of reception), max_payload
 // (bytes; a larger payload is dropped on arrival and reported, so a hostile or broken
-// publisher cannot fill memory). The queue also holds at most 64 MiB of payloads.
+// publisher cannot fill memory), origin (where each message's origin comes from, for sensors
+// that are not edgeflow nodes: topic[N], the Nth level of its topic counting from 1, or
+// field.NAME, a payload field; default: this node). The queue also holds at most 64 MiB of
+// payloads.
 // A payload that is not valid JSON, not a JSON object, or not a msgpack map, or is over
 // max_payload, goes to the error output with its topic; the stage keeps running. At stop, the
 // subscription ends first and every message already received is still emitted.
 //
 //   - id: readings
 //     op: mqtt.subscribe
-//     with: { topic: "sensors/+/reading", qos: 1, time_field: time }
+//     with: { topic: "sensors/+/reading", qos: 1, time_field: time, origin: "topic[2]" }
+#include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -40,6 +45,9 @@ constexpr size_t kMaxPerCall = 256;
 // payloads would not fit a small device. One payload is always let in.
 constexpr size_t kMaxQueuedBytes = size_t{64} << 20;
 constexpr int64_t kIdleWakeUs = 1'000'000;
+// An origin is a key of per-origin state downstream (windows, de-duplication): bounded, so a
+// publisher cannot make one key hold a payload's worth of memory.
+constexpr size_t kMaxOriginBytes = 128;
 
 class MqttSubscribe : public Operator {
   struct Incoming {
@@ -94,6 +102,10 @@ class MqttSubscribe : public Operator {
             .def("1048576")
             .at_least(1)
             .at_most(268435455),  // the largest MQTT packet
+        opt_string("origin",
+                   "where each message's origin comes from: topic[N] (the Nth level of its "
+                   "topic, from 1: topic[2] of sensors/ab12/reading is ab12) or field.NAME (a "
+                   "text or integer payload field); default: this node"),
     };
     for (OptionSpec& sec : mqttop::security_options()) s.options.push_back(std::move(sec));
     return s;
@@ -121,6 +133,7 @@ class MqttSubscribe : public Operator {
     mqttop::check_broker_option(choice_.broker);
     if (!time_field_.empty() && format_ == Format::kRaw)
       throw OptionError("time_field", "needs format json or msgpack (raw payloads have no fields)");
+    if (o.has("origin")) parse_origin(o.get_string("origin"));
   }
 
   ~MqttSubscribe() override {
@@ -266,7 +279,13 @@ class MqttSubscribe : public Operator {
       if (!us) return bad(r, "time field '" + time_field_ + "': " + problem, ctx);
       event_time = *us;
     }
+    std::optional<std::string> origin;
+    if (origin_level_ > 0 || !origin_field_.empty()) {
+      origin = origin_of(r.topic, fields, &problem);
+      if (!origin) return bad(r, problem, ctx);
+    }
     auto m = ctx.make_message(event_time);
+    if (origin) m->origin = std::move(*origin);
     m->fields = std::move(fields);
     set_field(m->fields, "topic", std::move(r.topic));
     if (format_ == Format::kRaw) {
@@ -274,6 +293,65 @@ class MqttSubscribe : public Operator {
       m->blob.bytes = std::make_shared<const std::string>(std::move(r.payload));
     }
     ctx.emit(std::move(m));
+  }
+
+  void parse_origin(const std::string& spec) {
+    static const char* kFix = "write origin: topic[2] (a topic level, from 1) or origin: field.id";
+    if (spec.starts_with("topic[") && spec.size() > 7 && spec.back() == ']') {
+      const char* first = spec.data() + 6;
+      const char* last = spec.data() + spec.size() - 1;
+      int level = 0;
+      auto [end, ec] = std::from_chars(first, last, level);
+      if (ec != std::errc() || end != last || level < 1)
+        throw OptionError("origin", "'" + spec + "': the level must be a number from 1", kFix);
+      origin_level_ = level;
+    } else if (spec.starts_with("field.") && spec.size() > 6) {
+      if (format_ == Format::kRaw)
+        throw OptionError("origin", "field." + spec.substr(6) + " needs format json or msgpack",
+                          "raw payloads have no fields; use topic[N]");
+      origin_field_ = spec.substr(6);
+    } else {
+      throw OptionError("origin", "'" + spec + "' is neither topic[N] nor field.NAME", kFix);
+    }
+  }
+
+  // The origin of a message from its topic or a field; nullopt with *problem when it has none.
+  std::optional<std::string> origin_of(const std::string& topic, const Fields& fields,
+                                       std::string* problem) const {
+    std::string origin;
+    if (origin_level_ > 0) {
+      size_t start = 0;
+      for (int level = 1; level < origin_level_ && start != std::string::npos; ++level) {
+        start = topic.find('/', start);
+        if (start != std::string::npos) ++start;
+      }
+      if (start != std::string::npos) origin = topic.substr(start, topic.find('/', start) - start);
+      if (origin.empty()) {
+        *problem = "no level " + std::to_string(origin_level_) + " in its topic for origin";
+        return std::nullopt;
+      }
+    } else {
+      const Value* v = find_field(fields, origin_field_);
+      if (v && v->string()) {
+        origin = *v->string();
+      } else if (v && std::holds_alternative<int64_t>(v->v)) {
+        origin = std::to_string(std::get<int64_t>(v->v));
+      } else if (v && std::holds_alternative<double>(v->v) &&
+                 std::get<double>(v->v) == std::trunc(std::get<double>(v->v)) &&
+                 std::abs(std::get<double>(v->v)) < 9.0e15) {
+        origin = std::to_string(static_cast<int64_t>(std::get<double>(v->v)));
+      }
+      if (origin.empty()) {
+        *problem = "no text or integer field '" + origin_field_ + "' for origin";
+        return std::nullopt;
+      }
+    }
+    if (origin.size() > kMaxOriginBytes) {
+      *problem = "origin of " + std::to_string(origin.size()) + " bytes, more than " +
+                 std::to_string(kMaxOriginBytes);
+      return std::nullopt;
+    }
+    return origin;
   }
 
   void bad(const mqtt::Received& r, const std::string& problem, Context& ctx) {
@@ -287,6 +365,8 @@ class MqttSubscribe : public Operator {
   size_t capacity_;
   size_t max_payload_;
   std::string time_field_;
+  int origin_level_ = 0;      // origin: topic[N], N from 1; 0: not from the topic
+  std::string origin_field_;  // origin: field.NAME
   mqttop::ClientChoice choice_;
 
   std::function<void()> waker_;
