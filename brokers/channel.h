@@ -42,6 +42,10 @@ class FrameReceiver {
   // acknowledgement is not lost with a connection closed the moment the end arrived.
   virtual void finish() { stop(); }
   virtual uint64_t reconnects() const = 0;
+  // Senders kept out: ZeroMQ with CURVE counts handshakes it refused (a plaintext sender, an
+  // unknown key) and frames under another sender's identity. Thread-safe, a counter's read:
+  // the link metrics sample it, nothing per frame. 0 where the transport refuses nobody.
+  virtual uint64_t refused() const { return 0; }
 };
 
 // Estimated TCP/IP cost of `bytes` of stream data: 52 bytes of Ethernet-less IPv4 + TCP

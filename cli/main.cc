@@ -169,8 +169,9 @@ std::string status_line(const PipelineSpec& p, const std::vector<StageMetrics>& 
     total_errors += errors[s];
   }
   line += " | errors " + std::to_string(total_errors);
-  uint64_t sent = 0, wire = 0, reconnects = 0;
+  uint64_t sent = 0, wire = 0, reconnects = 0, refused = 0;
   for (const LinkMetrics& l : links) {
+    refused += l.refused;
     if (l.direction != "send") continue;
     sent += l.messages;
     wire += l.wire_bytes;
@@ -179,6 +180,7 @@ std::string status_line(const PipelineSpec& p, const std::vector<StageMetrics>& 
   if (!links.empty()) {
     line += " | links " + std::to_string(sent) + " msg " + human_bytes(static_cast<double>(wire));
     if (reconnects) line += " " + std::to_string(reconnects) + " reconnects";
+    if (refused) line += " " + std::to_string(refused) + " refused";
   }
   if (line.size() > width) line.resize(width);
   return line;
@@ -216,7 +218,8 @@ bool write_report(const std::string& path, const PipelineSpec& p,
                      {"reconnects", l.reconnects},
                      {"duplicates_dropped", l.duplicates},
                      {"bad_frames", l.errors},
-                     {"unacknowledged", l.unacknowledged}});
+                     {"unacknowledged", l.unacknowledged},
+                     {"refused", l.refused}});
   }
   // Per node: CPU, traffic and, through the node's device profile, watts and Wh/day, in the
   // run's wall time (a source replaying time faster than real time inflates them alike).
@@ -332,10 +335,8 @@ int cmd_run(const RunArgs& args) {
     if (!args.quiet)
       logger().info(
           "embedded broker on {}, for clients with the credentials in {} (watch it: "
-          "mosquitto_sub -p {} -u edgeflow -P \"$(sed -n 's/^password: //p' {})\" -t '#' -v; "
-          "link frames on edgeflow/... are msgpack)",
-          broker.broker->uri(), broker.credentials_file, broker.broker->port(),
-          broker.credentials_file);
+          "XDG_CONFIG_HOME={} mosquitto_sub -t '#' -v; link frames on edgeflow/... are msgpack)",
+          broker.broker->uri(), broker.credentials_file, broker.client_config_dir);
   }
   std::unique_ptr<LinkTransport> transport;
   if (use_links) transport = make_link_transport(pipeline, plan);
@@ -393,6 +394,8 @@ int cmd_run(const RunArgs& args) {
                   args.node.empty() ? "" : " node '" + args.node + "'", ended_by, elapsed(),
                   errors);
   }
+  for (const LinkMetrics& l : link_metrics())  // a security matter: said even with --quiet
+    if (l.refused) logger().warn("{}", refused_note(l));
   if (!args.report.empty() &&
       !write_report(args.report, pipeline, metrics, link_metrics(), args.node, elapsed(), ended_by))
     return kExitFailure;

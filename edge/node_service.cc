@@ -387,7 +387,8 @@ class NodeService {
                          {"messages", m.messages},
                          {"backlog", m.unacknowledged},
                          {"reconnects", m.reconnects},
-                         {"duplicates_dropped", m.duplicates}});
+                         {"duplicates_dropped", m.duplicates},
+                         {"refused", m.refused}});
       }
     }
     s["links"] = links;

@@ -37,6 +37,9 @@ struct LinkMetrics {
   uint64_t duplicates = 0;      // receive: batches delivered twice by the transport, dropped
   uint64_t errors = 0;          // receive: frames that did not decode
   uint64_t unacknowledged = 0;  // send: batches the transport has not confirmed yet
+  uint64_t refused = 0;  // receive, ZeroMQ with CURVE: senders' handshakes refused (plaintext,
+                         // a key not in links.zmq.curve.peers) and frames under another
+                         // sender's identity; nothing of theirs was delivered
 };
 
 class LinkTransport {

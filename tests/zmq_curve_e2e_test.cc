@@ -1,6 +1,8 @@
 // ZeroMQ links with CURVE, end to end with the edgeflow binary: keys from `edgeflow keys zmq`,
-// one process per node, every reading aggregated once; and the mistakes a user makes (a key
-// file others may read, a node missing from peers) stop the run with the file and the fix.
+// one process per node, every reading aggregated once; a plaintext node or one with a key the
+// cloud does not pin gets nothing through, and the cloud reports the refusals; and the
+// mistakes a user makes (a key file others may read, a node missing from peers) stop the run
+// with the file and the fix.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -71,6 +73,37 @@ class ZmqCurve : public ::testing::Test {
     return "pi-1: \"" + public_["pi-1"] + "\", cloud: \"" + public_["cloud"] + "\"";
   }
 
+  // The receive end of the link in a report of `run --report`.
+  static nlohmann::json receive_end(const std::string& report) {
+    const nlohmann::json j = nlohmann::json::parse(report);
+    for (const nlohmann::json& l : j.at("links"))
+      if (l.at("direction") == "receive") return l;
+    return nlohmann::json::object();
+  }
+
+  // The cloud runs `file`, pi-1 `sender_file`, which the cloud refuses: nothing arrives, and
+  // the cloud, stopped, reports the refusals on the link's receive end and says what to fix.
+  void expect_refused_and_reported(const std::string& file, const std::string& sender_file) {
+    const std::string report = dir_ + "/cloud.json";
+    Process cloud({edgeflow_binary(), "run", file, "--node", "cloud", "--report", report});
+    Process pi({edgeflow_binary(), "run", sender_file, "--node", "pi-1"});
+    EXPECT_TRUE(pi.wait_for_err("the receiver refused the handshake", 60)) << pi.err();
+    EXPECT_TRUE(cloud.wait_for_err("refused a sender's handshake", 60)) << cloud.err();
+    pi.signal(SIGKILL);
+    pi.wait(30);
+    cloud.signal(SIGTERM);  // a clean stop: the summary and the report
+    ASSERT_TRUE(cloud.wait(60)) << cloud.err();
+    EXPECT_EQ(cloud.exit_code(), 128 + SIGTERM) << cloud.err();
+    EXPECT_EQ(read_file(dir_ + "/out.jsonl"), "");
+    nlohmann::json rx = receive_end(read_file(report));
+    ASSERT_TRUE(rx.contains("refused")) << rx.dump();
+    EXPECT_GE(rx["refused"].get<uint64_t>(), 1u) << rx.dump();
+    EXPECT_EQ(rx["messages"], 0) << rx.dump();
+    const std::string err = cloud.err();
+    EXPECT_NE(err.find("link minute->out on 'cloud': refused "), std::string::npos) << err;
+    EXPECT_NE(err.find("in links.zmq.curve.peers"), std::string::npos) << err;
+  }
+
   std::string dir_;
   std::map<std::string, std::string> public_;
 };
@@ -78,8 +111,8 @@ class ZmqCurve : public ::testing::Test {
 TEST_F(ZmqCurve, NodesWithTheirKeysCarryEveryReading) {
   std::string file = pipeline(all_peers());
   auto node = [&](const std::string& name) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{edgeflow_binary(), "run", file, "--node", name});
+    return std::make_unique<Process>(std::vector<std::string>{
+        edgeflow_binary(), "run", file, "--node", name, "--report", dir_ + "/" + name + ".json"});
   };
   auto cloud = node("cloud");
   auto pi = node("pi-1");
@@ -96,24 +129,33 @@ TEST_F(ZmqCurve, NodesWithTheirKeysCarryEveryReading) {
   EXPECT_EQ(windows, kCount / 60);
   EXPECT_EQ(readings, kCount);
   EXPECT_EQ(cloud->err().find("refused"), std::string::npos) << cloud->err();
+  nlohmann::json rx = receive_end(read_file(dir_ + "/cloud.json"));
+  EXPECT_EQ(rx["messages"], kCount / 60) << rx.dump();
+  EXPECT_EQ(rx["refused"], 0) << rx.dump();
 }
 
 // The same pipeline without curve: on the edge, a plaintext sender; the cloud refuses it and
-// receives nothing. This is what tells the test above from one where curve: was ignored.
+// receives nothing, and reports the refusals (`refused` in --report, a line with the fix).
+// This is what tells the test above from one where curve: was ignored.
 TEST_F(ZmqCurve, APlaintextNodeGetsNothingThrough) {
   std::string file = pipeline(all_peers());
   std::string plain = read_file(file);
   plain.replace(plain.find("    curve:"), plain.find("stages:") - plain.find("    curve:"), "");
   write_file(dir_ + "/plain.yaml", plain);
-  Process cloud({edgeflow_binary(), "run", file, "--node", "cloud"});
-  Process pi({edgeflow_binary(), "run", dir_ + "/plain.yaml", "--node", "pi-1"});
-  EXPECT_TRUE(pi.wait_for_err("the receiver refused the handshake", 60)) << pi.err();
-  EXPECT_TRUE(cloud.wait_for_err("refused", 60)) << cloud.err();
-  pi.signal(SIGKILL);
-  cloud.signal(SIGKILL);
-  pi.wait(30);
-  cloud.wait(30);
-  EXPECT_EQ(read_file(dir_ + "/out.jsonl"), "");
+  expect_refused_and_reported(file, dir_ + "/plain.yaml");
+}
+
+// A node with CURVE keys the cloud's pipeline file does not pin: refused, counted, reported.
+TEST_F(ZmqCurve, ANodeWithAnUnpinnedKeyGetsNothingThrough) {
+  std::string file = pipeline(all_peers());
+  ProcessResult r =
+      run_process({edgeflow_binary(), "keys", "zmq", "pi-1", "--out", dir_ + "/stranger"}, 30);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string stranger = read_file(file);
+  stranger.replace(stranger.find(public_["pi-1"]), 40, r.out.substr(0, 40));
+  stranger.replace(stranger.find("keys/{node}"), 4, "stranger");
+  write_file(dir_ + "/stranger.yaml", stranger);
+  expect_refused_and_reported(file, dir_ + "/stranger.yaml");
 }
 
 TEST_F(ZmqCurve, APeersKeyThatIsNotTheKeyFilesIsNamed) {

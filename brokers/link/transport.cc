@@ -362,6 +362,7 @@ class LinkReceiver final : public Operator {
         std::lock_guard<std::mutex> lock(shared_->mu);
         shared_->zmq_bound[{link_.id, node_}] = zmq_channel().bound_endpoint(*rx_);
       }
+      counters_->watch(rx_.get());  // its refusals, read when the metrics are sampled
     } catch (const OperatorError&) {
       throw;
     } catch (const std::exception& e) {
@@ -427,6 +428,7 @@ class LinkReceiver final : public Operator {
     if (rx_) {
       rx_->stop();
       counters_->reconnects = rx_->reconnects();
+      counters_->release();  // keeps its last count of refusals
     }
   }
 
@@ -515,6 +517,7 @@ class Transport final : public LinkTransport {
       m.duplicates = c->duplicates;
       m.errors = c->errors;
       m.unacknowledged = c->unacknowledged;
+      m.refused = c->refused();
       out.push_back(std::move(m));
     }
     return out;
@@ -547,6 +550,16 @@ class Transport final : public LinkTransport {
 };
 
 }  // namespace
+
+std::string refused_note(const LinkMetrics& m) {
+  if (m.refused == 0) return "";
+  return "link " + m.link + " on '" + m.node + "': refused " + std::to_string(m.refused) +
+         (m.refused == 1 ? " handshake or frame" : " handshakes or frames") +
+         " of ZeroMQ senders it does not admit (plaintext, or a CURVE key not pinned for one of "
+         "the link's senders); nothing they sent was delivered. If such a sender is one of your "
+         "nodes, give it links.zmq.curve with its key file and pin its public key (`edgeflow "
+         "keys zmq NODE` prints it) in links.zmq.curve.peers of this node's pipeline file";
+}
 
 bool link_spools(const PipelineSpec& pipeline, const LinkPlan& link) {
   const StageSpec& to = pipeline.stages[link.to_stage];

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "brokers/spool/spool.h"
 #include "runtime/link.h"
@@ -23,6 +24,9 @@ std::unique_ptr<LinkTransport> make_link_transport(const PipelineSpec& pipeline,
 // What a frame of `payload` bytes on `link` costs on the network, headers and acknowledgement
 // included: the figure its sender adds to wire_bytes_estimate, for the planner's prediction.
 uint64_t link_wire_bytes(const PipelineSpec& pipeline, const LinkPlan& link, uint64_t payload);
+// For the run's summary: one line naming a link end that refused senders (LinkMetrics::
+// refused) and the fix (links.zmq.curve, links.zmq.curve.peers); "" when it refused none.
+std::string refused_note(const LinkMetrics& m);
 // Whether `link` keeps its frames in the spool when there is one.
 bool link_spools(const PipelineSpec& pipeline, const LinkPlan& link);
 

@@ -544,6 +544,7 @@ class ZmqReceiver final : public FrameReceiver {
   }
 
   uint64_t reconnects() const override { return reconnects_.load(); }
+  uint64_t refused() const override { return refused_.load(); }
 
   const std::string& endpoint() const { return endpoint_; }
 

@@ -69,6 +69,7 @@ class Curve : public ::testing::TestWithParam<Mode> {
     const uint64_t before = receiver_stats(*rx_).refused;
     for (int i = 0; i < 5; ++i) EXPECT_TRUE(tx->send("intruder" + std::to_string(i), 1000));
     EXPECT_TRUE(refused_more_than(*rx_, before));
+    EXPECT_GT(rx_->refused(), before);  // what the link metrics read (FrameReceiver::refused)
     tx.reset();
     for (const std::string& f : collector_.frames())
       EXPECT_EQ(f.find("intruder"), std::string::npos);
@@ -89,6 +90,7 @@ TEST_P(Curve, AKnownSenderDeliversEveryFrameInOrder) {
   ASSERT_TRUE(collector_.wait_for(sent.size()));
   EXPECT_EQ(collector_.frames(), sent);
   EXPECT_EQ(receiver_stats(*rx_).refused, 0u);
+  EXPECT_EQ(rx_->refused(), 0u);
 }
 
 TEST_P(Curve, ASenderWithAnUnknownKeyIsRefused) {
