@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -33,8 +34,8 @@ Keys keypair() {
 }
 
 // Waits (bounded) until the receiver has refused more than `before` handshakes.
-bool refused_more_than(const FrameReceiver& rx, uint64_t before) {
-  for (int i = 0; i < kWaitMs / 10; ++i) {
+bool refused_more_than(const FrameReceiver& rx, uint64_t before, int wait_ms = kWaitMs) {
+  for (int i = 0; i < wait_ms / 10; ++i) {
     if (receiver_stats(rx).refused > before) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -64,13 +65,20 @@ class Curve : public ::testing::TestWithParam<Mode> {
     if (!server_key.empty()) o.curve = {server_key, own.pub, own.sec};
     return make_sender(o);
   }
-  // `tx` sends; nothing arrives, and the receiver counts a refused handshake.
-  void expect_refused(std::unique_ptr<FrameSender> tx) {
+  // A sender made by `make` sends; nothing arrives, and the receiver counts a refused
+  // handshake. libzmq ends a peer's session at a handshake failure, without reconnecting, and
+  // now and then (about 1 run in 20 here) that one handshake leaves the receiver no failure
+  // event: up to three connections are tried, as a peer that retries would make.
+  void expect_refused(const std::function<std::unique_ptr<FrameSender>()>& make) {
     const uint64_t before = receiver_stats(*rx_).refused;
-    for (int i = 0; i < 5; ++i) EXPECT_TRUE(tx->send("intruder" + std::to_string(i), 1000));
-    EXPECT_TRUE(refused_more_than(*rx_, before));
+    bool counted = false;
+    for (int attempt = 0; attempt < 3 && !counted; ++attempt) {
+      std::unique_ptr<FrameSender> tx = make();
+      for (int i = 0; i < 5; ++i) EXPECT_TRUE(tx->send("intruder" + std::to_string(i), 1000));
+      counted = refused_more_than(*rx_, before, kWaitMs / 3);
+    }
+    EXPECT_TRUE(counted);
     EXPECT_GT(rx_->refused(), before);  // what the link metrics read (FrameReceiver::refused)
-    tx.reset();
     for (const std::string& f : collector_.frames())
       EXPECT_EQ(f.find("intruder"), std::string::npos);
   }
@@ -94,13 +102,15 @@ TEST_P(Curve, AKnownSenderDeliversEveryFrameInOrder) {
 }
 
 TEST_P(Curve, ASenderWithAnUnknownKeyIsRefused) {
-  expect_refused(sender(keypair(), server_.pub, "stranger"));
+  expect_refused([&] { return sender(keypair(), server_.pub, "stranger"); });
 }
 
-TEST_P(Curve, APlaintextSenderIsRefused) { expect_refused(sender(Keys{}, "", "plain")); }
+TEST_P(Curve, APlaintextSenderIsRefused) {
+  expect_refused([&] { return sender(Keys{}, "", "plain"); });
+}
 
 TEST_P(Curve, ASenderPinningAnotherReceiverKeyGetsNothingThrough) {
-  expect_refused(sender(known_, keypair().pub, "misled"));
+  expect_refused([&] { return sender(known_, keypair().pub, "misled"); });
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, Curve, ::testing::Values(Mode::kAcked, Mode::kPush),
