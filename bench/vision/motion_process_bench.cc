@@ -93,7 +93,9 @@ size_t count_lines(const std::string& path) {
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
+  if (v.empty()) return 0;
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 }  // namespace
@@ -113,7 +115,8 @@ int main(int argc, char** argv) {
     } else if (a == "--rounds" && i + 1 < argc) {
       rounds = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: motion_process_bench [--frames N] [--rounds R] [--quick] [--keep]\n");
+      std::fprintf(stderr,
+                   "usage: motion_process_bench [--frames N] [--rounds R] [--quick] [--keep]\n");
       return 2;
     }
   }

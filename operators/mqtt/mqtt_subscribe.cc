@@ -346,6 +346,12 @@ class MqttSubscribe : public Operator {
         return std::nullopt;
       }
     }
+    for (char c : origin) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        *problem = "origin with a control character";  // it reaches logs and topics
+        return std::nullopt;
+      }
+    }
     if (origin.size() > kMaxOriginBytes) {
       *problem = "origin of " + std::to_string(origin.size()) + " bytes, more than " +
                  std::to_string(kMaxOriginBytes);
