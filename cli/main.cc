@@ -24,6 +24,7 @@
 #include "cloud/cloud_service.h"
 #include "cloud/fleet_commands.h"
 #include "edge/node_service.h"
+#include "loadgen/loadgen.h"
 #include "planner/measure.h"
 #include "planner/plan_commands.h"
 #include "runtime/duration.h"
@@ -570,6 +571,26 @@ int main(int argc, char** argv) {
   plan->add_option("--compare", pl.compare,
                    "a report of run --report on this placement: prediction beside it");
 
+  loadgen::Options lg;
+  std::string lg_clients = "shared";
+  auto* load = app.add_subcommand(
+      "loadgen", "Publish like a fleet of plain MQTT sensors: JSON readings, a topic each");
+  load->add_option("--broker", lg.broker, "MQTT broker URI")->required();
+  load->add_option("--sensors", lg.sensors, "how many sensors (default 1000)");
+  load->add_option("--rate", lg.rate, "readings per second of each sensor (default 1)");
+  auto* lg_seconds = load->add_option("--seconds", lg.seconds, "how long to publish (default 10)");
+  load->add_option("--count", lg.count, "readings per sensor, then stop (instead of --seconds)")
+      ->excludes(lg_seconds);
+  load->add_option("--topic", lg.topic, "topic of each sensor (default sensors/{id}/reading)");
+  load->add_option("--qos", lg.qos, "0 or 1 (default 0)")->check(CLI::Range(0, 1));
+  load->add_option("--clients", lg_clients,
+                   "shared: one connection for all (default); per-sensor: a client id each "
+                   "(at most 300)")
+      ->check(CLI::IsMember({"shared", "per-sensor"}));
+  load->add_option("--seed", lg.seed, "seed of the readings' values (default 1)");
+  load->add_option("--tls-ca", lg.tls_ca, "CA file for an mqtts:// broker");
+  load->add_option("--credentials", lg.credentials, "YAML file with username and password");
+
   // Build step of each plugin (hidden): writes FILE.so.ops beside it.
   std::string manifest_plugin, manifest_out;
   auto* manifest = app.add_subcommand("plugin-manifest", "");
@@ -577,8 +598,8 @@ int main(int argc, char** argv) {
   manifest->add_option("PLUGIN", manifest_plugin)->required();
   manifest->add_option("--out", manifest_out)->required();
 
-  for (CLI::App* sub :
-       {validate, run, ops, wallet, task, edge, cloud, deploy, undeploy, nodes, profile, plan})
+  for (CLI::App* sub : {validate, run, ops, wallet, task, edge, cloud, deploy, undeploy, nodes,
+                        profile, plan, load})
     sub->set_version_flag("--version", std::string("edgeflow ") + EDGEFLOW_VERSION);
 
   try {
@@ -598,6 +619,10 @@ int main(int argc, char** argv) {
   if (*deploy) return cmd_deploy(da);
   if (*undeploy) return cmd_undeploy(ua);
   if (*nodes) return cmd_nodes(na);
+  if (*load) {
+    lg.per_sensor_clients = lg_clients == "per-sensor";
+    return loadgen::cmd_loadgen(lg);
+  }
   if (*profile) return cmd_profile(pa);
   if (*plan) return cmd_plan(pl);
   if (*broker_config) return security::cmd_broker_config(bc);
