@@ -586,8 +586,29 @@ TEST(PocoAssign, OnlyWorkersThatRunTheApp) {
 namespace edgeflow::iexec {
 namespace {
 
-// The portable 128-bit helpers against the compiler's own 128-bit integers (x86-64 has them;
-// armhf, where the helpers matter, does not).
+// The portable 128-bit helpers against known answers, on every target.
+TEST(WideMath, KnownProductsAndQuotients) {
+  const uint64_t max = 0xffffffffffffffffu;
+  EXPECT_EQ(mul_u64(max, max).hi, 0xfffffffffffffffeu);
+  EXPECT_EQ(mul_u64(max, max).lo, 1u);
+  EXPECT_EQ(mul_u64(0x100000000u, 0x100000000u).hi, 1u);
+  EXPECT_EQ(mul_u64(0x100000000u, 0x100000000u).lo, 0u);
+  EXPECT_EQ(mul_u64(0x123456789abcdef0u, 0x10u).hi, 1u);
+  EXPECT_EQ(mul_u64(0x123456789abcdef0u, 0x10u).lo, 0x23456789abcdef00u);
+  EXPECT_EQ(mul_u64(999999999999999999u, 1000000000000000000u).hi, 0xc097ce7bc90715u);
+  EXPECT_EQ(mul_u64(999999999999999999u, 1000000000000000000u).lo, 0xa56ae85c589c0000u);
+  EXPECT_EQ(mul_div_u64(max, max, max), max);
+  EXPECT_EQ(mul_div_u64(1000000000000000000u, 999999999999999999u, 1000000000000000000u),
+            999999999999999999u);
+  EXPECT_EQ(mul_div_u64(7, 3, 2), 10u);
+  EXPECT_EQ(mul_div_u64(0x7fffffffffffffffu, 4, 8), 0x3fffffffffffffffu);
+  EXPECT_EQ(mul_div_u64(0x123456789abcdef0u, 0xfedcba9876543210u, max), 0x121fa00ad77d7422u);
+  EXPECT_EQ(mul_div_u64(max, 0xffffffffu, 0x100000000u), 0xfffffffeffffffffu);
+}
+
+#ifdef __SIZEOF_INT128__
+// And against the compiler's own 128-bit integers where it has them (x86-64, arm64; not
+// armhf, where the helpers matter).
 TEST(WideMath, ProductsAndQuotientsMatchInt128) {
   const uint64_t values[] = {0,
                              1,
@@ -615,6 +636,7 @@ TEST(WideMath, ProductsAndQuotientsMatchInt128) {
   EXPECT_TRUE(mul_u64(3, 5) > mul_u64(2, 7));
   EXPECT_FALSE(mul_u64(2, 7) > mul_u64(2, 7));
 }
+#endif  // __SIZEOF_INT128__
 
 }  // namespace
 }  // namespace edgeflow::iexec
