@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/vision/raw_motion.h"
 #include "operators/camera/synthetic_scene.h"
 #include "operators/image/frame.h"
 #include "operators/vision/motion_detector.h"
@@ -87,10 +88,6 @@ class BenchEvents : public Operator {
 };
 EF_REGISTER_OPERATOR(BenchEvents)
 
-// vision.motion's defaults, spelled out for the raw loop.
-constexpr int kBlur = 5, kErode = 1, kDilate = 3, kMinArea = 150, kMergeGap = 8, kWarmup = 10;
-constexpr int kStartAfter = 2, kEndAfter = 10;
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -106,59 +103,10 @@ double process_cpu_seconds() {
 // The work of vision.motion written as a plain OpenCV loop. Returns start + end messages.
 int64_t raw_loop(const std::vector<cv::Mat>& frames, int64_t count, bool mog2, double& seconds) {
   auto t0 = std::chrono::steady_clock::now();
-  cv::Ptr<cv::BackgroundSubtractor> bg;
-  if (mog2) bg = cv::createBackgroundSubtractorMOG2(500, 16, false);
-  cv::Mat kernel = cv::getStructuringElement(cv::MORPH_RECT, cv::Size(3, 3));
-  cv::Mat gray, blurred, previous, diff, mask, labels, stats, centroids;
-  int64_t messages = 0;
-  bool active = false;
-  int run = 0, quiet = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    const cv::Mat& frame = frames[static_cast<size_t>(i) % frames.size()];
-    cv::cvtColor(frame, gray, cv::COLOR_BGR2GRAY);
-    cv::GaussianBlur(gray, blurred, cv::Size(kBlur, kBlur), 0);
-    if (mog2) {
-      bg->apply(blurred, mask, -1);
-    } else {
-      if (previous.empty()) {
-        mask = cv::Mat::zeros(blurred.size(), CV_8U);
-      } else {
-        cv::absdiff(blurred, previous, diff);
-        cv::threshold(diff, mask, 25, 255, cv::THRESH_BINARY);
-      }
-      blurred.copyTo(previous);
-    }
-    if (i < kWarmup) continue;
-    cv::erode(mask, mask, kernel, cv::Point(-1, -1), kErode);
-    cv::dilate(mask, mask, kernel, cv::Point(-1, -1), kDilate);
-    int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
-    std::vector<cv::Rect> boxes;
-    for (int k = 1; k < n; ++k) {
-      const int* s = stats.ptr<int>(k);
-      if (s[cv::CC_STAT_AREA] >= kMinArea)
-        boxes.emplace_back(s[cv::CC_STAT_LEFT], s[cv::CC_STAT_TOP], s[cv::CC_STAT_WIDTH],
-                           s[cv::CC_STAT_HEIGHT]);
-    }
-    boxes = merge_boxes(std::move(boxes), kMergeGap);
-    bool moving = !boxes.empty();
-    if (active) {
-      quiet = moving ? 0 : quiet + 1;
-      if (quiet >= kEndAfter) {
-        active = false;
-        quiet = 0;
-        ++messages;
-      }
-    } else if (!moving) {
-      run = 0;
-    } else if (++run >= kStartAfter) {
-      active = true;
-      run = 0;
-      ++messages;
-    }
-  }
-  if (active) ++messages;
+  bench::RawMotion loop(mog2);
+  for (int64_t i = 0; i < count; ++i) loop.frame(frames[static_cast<size_t>(i) % frames.size()]);
   seconds = seconds_since(t0);
-  return messages;
+  return loop.messages();
 }
 
 int64_t pipeline_run(int64_t count, const char* method, int threads, double& seconds) {
