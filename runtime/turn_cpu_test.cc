@@ -54,7 +54,10 @@ TEST(TurnCpu, ABusyTurnIsChargedTheCpuItUsed) {
     turn(idle, owner, 0, 20);      // an idle turn between takes nothing from the busy one
     turn_cpu::settle(owner);
     const int64_t used = thread_cpu_ns() - cpu0;
-    EXPECT_GE(c.ns.load(), 6'000'000);
+    // The second turn is read on the CPU clock: at least its 3 ms. The first is its elapsed
+    // time cut back in proportion to the thread's CPU, so a stall in it (a loaded machine,
+    // qemu) charges it less; 6 ms was seen to fail 1 run in 30 natively.
+    EXPECT_GE(c.ns.load(), 3'000'000);
     EXPECT_LE(c.ns.load() + idle.ns.load(), used + 1'000'000);
     EXPECT_LT(idle.ns.load(), 5'000'000);
   }).join();
