@@ -14,14 +14,13 @@
 #include <utility>
 #include <vector>
 
+#include "iexec/sandbox_files.h"
+
 namespace edgeflow::iexec {
 
 namespace {
 
-std::string err_text(int err) {
-  const char* d = strerrordesc_np(err);
-  return d ? d : "error " + std::to_string(err);
-}
+using sandbox::err_text;
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;

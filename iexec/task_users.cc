@@ -14,6 +14,8 @@
 #include <cstring>
 #include <vector>
 
+#include "iexec/sandbox_files.h"
+
 namespace edgeflow::iexec {
 
 namespace {
@@ -75,8 +77,7 @@ std::unique_ptr<TaskUser> TaskUser::take(uid_t first, int count, const std::stri
          std::to_string(first + static_cast<uid_t>(count) - 1) + " (" + std::to_string(count) +
          " ids, " + std::to_string(skipped) + " of them named users or groups";
   if (last_err) {
-    const char* d = strerrordesc_np(last_err);
-    *why += ", lock files in " + lock_dir + ": " + (d ? d : "error " + std::to_string(last_err));
+    *why += ", lock files in " + lock_dir + ": " + sandbox::err_text(last_err);
   }
   *why += "); raise task_uids or move first_task_uid";
   return nullptr;
