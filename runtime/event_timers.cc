@@ -20,6 +20,13 @@ void EventTimers::observe(const std::string& origin, int64_t event_time_us, Due&
   }
 }
 
+void EventTimers::clear(const std::string& origin) {
+  auto found = origins_.find(origin);
+  if (found == origins_.end()) return;
+  pending_ -= found->second.timers.size();
+  origins_.erase(found);
+}
+
 void EventTimers::drain(Due& due) {
   size_t first = due.size();
   for (auto& [origin, o] : origins_) {

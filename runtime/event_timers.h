@@ -21,6 +21,9 @@ class EventTimers {
   void observe(const std::string& origin, int64_t event_time_us, Due& due);
   // End of input: every remaining timer, in time order.
   void drain(Due& due);
+  // Forgets the origin: its timers and watermark (an operator that freed its state). Its next
+  // event time starts a new watermark.
+  void clear(const std::string& origin);
   bool empty() const { return pending_ == 0; }
 
  private:

@@ -193,6 +193,7 @@ struct Instance final : public Context {
     if (!targets[error_port].empty())
       outbox[error_port].push_back(make_error_record(spec->id, node_name, about, what, now_us()));
   }
+  void clear_timers(const std::string& origin) override { timers.clear(origin); }
   void set_timer(const std::string& origin, int64_t event_time_us) override {
     timers.set(origin, event_time_us);
   }

@@ -50,6 +50,9 @@ class Context {
   // Event-time timer: on_timer(origin, t) runs once the watermark of `origin` on this stage
   // (the highest event time seen from it) reaches t, and at end of input for all that remain.
   virtual void set_timer(const std::string& origin, int64_t event_time_us) = 0;
+  // Cancels the origin's timers and forgets its watermark: an operator that freed the state of
+  // an idle origin frees what the runtime keeps for it too.
+  virtual void clear_timers(const std::string& origin) = 0;
 
   // A new message stamped with this stage as stream, this node as origin, and the next
   // sequence number of this stage.

@@ -12,7 +12,9 @@
 // error output.
 // Options: window (duration), slide (duration, default = window: tumbling), fields (list),
 // stats (count, min, max, mean, stddev, sum, first, last; default [min, mean, max]),
-// allowed_lateness (how long after its end a window waits for stragglers, default 0s).
+// allowed_lateness (how long after its end a window waits for stragglers, default 0s),
+// idle_timeout (wall time after which a silent origin's windows are closed and its state
+// freed; default twice window + allowed_lateness, 0s: never).
 //
 //   - id: minute
 //     op: weather.aggregate
@@ -60,6 +62,10 @@ WeatherWindow::Config window_config(const Options& o) {
   c.slide_us = o.has("slide") ? o.get_duration_us("slide") : c.window_us;
   c.allowed_lateness_us = o.get_duration_us("allowed_lateness");
   c.fields = o.get_list("fields");
+  // Twice what a window stays open, so a sensor whose next reading is a little late keeps its
+  // window; 0s keeps every origin until end of input.
+  c.idle_timeout_us = o.has("idle_timeout") ? o.get_duration_us("idle_timeout")
+                                            : 2 * (c.window_us + c.allowed_lateness_us);
   if (c.slide_us > c.window_us) {
     throw OptionError("slide",
                       "must be <= window (got slide " + format_duration(c.slide_us) + ", window " +
@@ -130,6 +136,10 @@ class WeatherAggregate : public Operator {
                      "how long after its end a window still accepts out-of-order readings")
             .def("0s")
             .at_least(0),
+        opt_duration("idle_timeout",
+                     "wall time without a reading after which an origin's windows are closed "
+                     "and its state freed (default: twice window + allowed_lateness; 0s: never)")
+            .at_least(0),
     };
     return s;
   }
@@ -148,6 +158,8 @@ class WeatherAggregate : public Operator {
   }
 
   void process(int, MessagePtr m, Context& ctx) override {
+    const int64_t now = ctx.now_us();
+    if (window_.has_idle(now)) forget_idle(now, ctx);
     const auto& fields = window_.config().fields;
     bool any = false;
     for (size_t i = 0; i < fields.size(); ++i) {
@@ -163,11 +175,11 @@ class WeatherAggregate : public Operator {
       }
     }
     if (!any) {
-      window_.observe(m->origin, m->event_time_us);
+      window_.observe(m->origin, m->event_time_us, now);
       ctx.error(m.get(), missing_fields_message(*m));
       return;
     }
-    WeatherWindow::Placement p = window_.add(m->origin, m->event_time_us, values_);
+    WeatherWindow::Placement p = window_.add(m->origin, m->event_time_us, values_, now);
     if (p.late) {
       ctx.error(m.get(), late_message(*m, p));
       return;
@@ -186,6 +198,14 @@ class WeatherAggregate : public Operator {
   }
 
  private:
+  // Silent origins: their windows are emitted as if their watermark had passed them, and the
+  // runtime's timers for them go too.
+  void forget_idle(int64_t now, Context& ctx) {
+    std::vector<std::string> forgotten;  // not kept: a wave of 100,000 would stay allocated
+    for (WindowResult& r : window_.forget_idle(now, &forgotten)) emit(r, ctx);
+    for (const std::string& origin : forgotten) ctx.clear_timers(origin);
+  }
+
   void emit(const WindowResult& r, Context& ctx) {
     auto out = ctx.make_message(r.end_us);
     out->origin = r.origin;
@@ -247,6 +267,12 @@ class WeatherAggregate : public Operator {
                        format_iso8601(p.window_start_us) + ", " + format_iso8601(p.window_end_us) +
                        "), already closed";
     if (p.frontier_us == INT64_MAX) return text + " at end of input";
+    if (p.closed_idle) {
+      return text + " when the origin had sent nothing for idle_timeout (" +
+             format_duration(window_.config().idle_timeout_us) +
+             " of wall time); raise idle_timeout for sensors that go quiet that long and then "
+             "send older readings";
+    }
     // The window would still have been open had allowed_lateness exceeded this.
     int64_t needed = p.frontier_us - p.window_end_us;
     return text + " (watermark " + format_iso8601(p.frontier_us) + ", allowed_lateness " +

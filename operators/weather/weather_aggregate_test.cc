@@ -148,6 +148,34 @@ TEST(WeatherAggregate, InterleavedOriginsGetTheirOwnWindows) {
   }
 }
 
+TEST(WeatherAggregate, ASilentSensorsWindowIsEmittedAfterIdleTimeoutAndOnlyOnce) {
+  OperatorHarness h("weather.aggregate",
+                    "{window: 60s, fields: [temperature], stats: [mean], idle_timeout: 90s}",
+                    "cloud");
+  h.set_clock(kT0);
+  h.push_reading(kT0 + 5 * kS, {{"temperature", 10.0}}, "sensor-1");  // then silent
+  h.push_reading(kT0 + 6 * kS, {{"temperature", 20.0}}, "sensor-2");
+  h.advance_clock(89 * kS);
+  h.push_reading(kT0 + 95 * kS, {{"temperature", 21.0}}, "sensor-2");
+  ASSERT_EQ(h.output().size(), 1u);  // sensor-2's first minute, by its own watermark
+  EXPECT_EQ(h.output()[0]->origin, "sensor-2");
+  h.advance_clock(1 * kS);  // sensor-1 silent for 90 s of wall time
+  h.push_reading(kT0 + 96 * kS, {{"temperature", 22.0}}, "sensor-2");
+  ASSERT_EQ(h.output().size(), 2u);
+  EXPECT_EQ(h.output()[1]->origin, "sensor-1");
+  EXPECT_DOUBLE_EQ(number(*h.output()[1], "temperature_mean"), 10.0);
+  // A redelivery of sensor-1's reading is late, not a second aggregate of that minute.
+  h.push_reading(kT0 + 5 * kS, {{"temperature", 10.0}}, "sensor-1");
+  ASSERT_EQ(h.errors().size(), 1u);
+  EXPECT_NE(h.errors()[0].find("late reading"), std::string::npos) << h.errors()[0];
+  EXPECT_NE(h.errors()[0].find("raise idle_timeout"), std::string::npos) << h.errors()[0];
+  h.finish();
+  // End of input: sensor-2's second minute only; sensor-1's timer went with its state.
+  ASSERT_EQ(h.output().size(), 3u);
+  EXPECT_EQ(h.output()[2]->origin, "sensor-2");
+  EXPECT_DOUBLE_EQ(number(*h.output()[2], "temperature_mean"), 21.5);
+}
+
 TEST(WeatherAggregate, LateReadingGoesToTheErrorOutput) {
   OperatorHarness h("weather.aggregate",
                     "{window: 60s, allowed_lateness: 10s, fields: [temperature], stats: [mean]}");

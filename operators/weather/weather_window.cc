@@ -54,9 +54,30 @@ WeatherWindow::WeatherWindow(Config config) : config_(std::move(config)) {
   if (config_.fields.empty()) throw std::invalid_argument("no fields to aggregate");
 }
 
+WeatherWindow::OriginState& WeatherWindow::touch(const std::string& origin, int64_t now_us) {
+  auto [it, created] = origins_.try_emplace(origin);
+  OriginState& o = it->second;
+  if (config_.idle_timeout_us <= 0) return o;
+  if (created) {
+    if (!tombstones_.empty()) {
+      auto stone = tombstones_.find(std::hash<std::string>{}(origin));
+      if (stone != tombstones_.end()) {
+        o.closed_through_us = o.idle_closed_through_us = stone->second.frontier_us;
+        tombstones_.erase(stone);  // its entry in tombstone_order_ is skipped when it expires
+      }
+    }
+    o.idle_pos = idle_order_.insert(idle_order_.end(), IdleEntry{&it->first, now_us});
+  } else {
+    o.idle_pos->last_seen_us = now_us;
+    idle_order_.splice(idle_order_.end(), idle_order_, o.idle_pos);
+  }
+  return o;
+}
+
 WeatherWindow::Placement WeatherWindow::add(const std::string& origin, int64_t t,
-                                            std::span<const std::optional<double>> values) {
-  OriginState& o = origins_[origin];
+                                            std::span<const std::optional<double>> values,
+                                            int64_t now_us) {
+  OriginState& o = touch(origin, now_us);
   const int64_t frontier = std::max(o.watermark_us, o.closed_through_us);
   const int64_t window = config_.window_us, slide = config_.slide_us;
   Placement p;
@@ -83,14 +104,15 @@ WeatherWindow::Placement WeatherWindow::add(const std::string& origin, int64_t t
   if (!accepted) {
     p.late = true;
     p.frontier_us = frontier;
+    p.closed_idle = close_time(p.window_end_us) <= o.idle_closed_through_us;
   }
   o.watermark_us = std::max(o.watermark_us, t);
   o.seen = true;
   return p;
 }
 
-void WeatherWindow::observe(const std::string& origin, int64_t event_time_us) {
-  OriginState& o = origins_[origin];
+void WeatherWindow::observe(const std::string& origin, int64_t event_time_us, int64_t now_us) {
+  OriginState& o = touch(origin, now_us);
   o.watermark_us = std::max(o.watermark_us, event_time_us);
   o.seen = true;
 }
@@ -129,10 +151,48 @@ std::vector<WindowResult> WeatherWindow::close_due(const std::string& origin) {
   return close_until(origin, found->second.watermark_us);
 }
 
-std::vector<WindowResult> WeatherWindow::close_all() {
+std::vector<WindowResult> WeatherWindow::forget_idle(int64_t now_us,
+                                                     std::vector<std::string>* forgotten) {
   std::vector<WindowResult> closed;
-  for (auto& [origin, o] : origins_) {
-    for (auto& [start, acc] : o.windows) closed.push_back(result(origin, start, std::move(acc)));
+  const int64_t idle = config_.idle_timeout_us;
+  if (idle <= 0) return closed;
+  while (!tombstone_order_.empty() && now_us - tombstone_order_.front().second >= idle) {
+    auto stone = tombstones_.find(tombstone_order_.front().first);
+    // Only the tombstone this entry made: the origin may have come back and been forgotten
+    // again since, with a newer one.
+    if (stone != tombstones_.end() && stone->second.forgotten_us == tombstone_order_.front().second)
+      tombstones_.erase(stone);
+    tombstone_order_.pop_front();
+  }
+  while (has_idle(now_us)) {
+    auto found = origins_.find(*idle_order_.front().origin);
+    OriginState& o = found->second;
+    int64_t frontier = std::max(o.watermark_us, o.closed_through_us);
+    for (auto& [start, acc] : o.windows) {
+      frontier = std::max(frontier, close_time(start + config_.window_us));
+      closed.push_back(result(found->first, start, std::move(acc)));
+    }
+    const uint64_t hash = std::hash<std::string>{}(found->first);
+    if (frontier != INT64_MIN) {
+      tombstones_[hash] = Tombstone{frontier, now_us};
+      tombstone_order_.emplace_back(hash, now_us);
+    }
+    if (forgotten) forgotten->push_back(found->first);
+    idle_order_.pop_front();
+    origins_.erase(found);
+  }
+  return closed;
+}
+
+std::vector<WindowResult> WeatherWindow::close_all() {
+  // By origin, then time: output at end of input is the same on every run.
+  std::vector<const std::string*> names;
+  for (auto& [origin, o] : origins_) names.push_back(&origin);
+  std::sort(names.begin(), names.end(), [](auto* a, auto* b) { return *a < *b; });
+  std::vector<WindowResult> closed;
+  for (const std::string* origin : names) {
+    OriginState& o = origins_.find(*origin)->second;
+    for (auto& [start, acc] : o.windows) closed.push_back(result(*origin, start, std::move(acc)));
     o.windows.clear();
     o.closed_through_us = INT64_MAX;
   }

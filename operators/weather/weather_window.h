@@ -12,13 +12,23 @@
 // window_end + allowed_lateness. A reading all of whose windows have closed is late: add()
 // reports it and aggregates nothing. A reading some of whose (sliding) windows have closed
 // goes into the open ones only.
+//
+// Idle origins (thousands of plain sensors, some of which go quiet): an origin with no reading
+// for idle_timeout of wall time has its open windows closed and its state freed, so memory
+// follows the origins that are active, not every origin ever seen. What stays is a tombstone
+// (a hash of its name and how far its windows were closed, 16 bytes of payload) for another
+// idle_timeout, so a redelivered old reading is still recognised as late rather than opening a
+// window that was already emitted; an origin that comes back starts from its tombstone.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <list>
 #include <map>
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace edgeflow {
@@ -69,6 +79,7 @@ class WeatherWindow {
     int64_t slide_us = 0;             // 0 < slide <= window; 0 = window (tumbling)
     int64_t allowed_lateness_us = 0;  // >= 0
     std::vector<std::string> fields;  // names of the values add() receives, in order
+    int64_t idle_timeout_us = 0;      // wall time without a reading; 0: origins stay forever
   };
 
   // What add() did with one reading.
@@ -82,6 +93,8 @@ class WeatherWindow {
     int64_t window_start_us = 0;
     int64_t window_end_us = 0;
     int64_t frontier_us = 0;
+    // Late because the origin was forgotten as idle, which closed the window early.
+    bool closed_idle = false;
   };
 
   // Throws std::invalid_argument for a window or slide <= 0, slide > window, a negative
@@ -92,11 +105,23 @@ class WeatherWindow {
 
   // One reading: `values[i]` is the value of config().fields[i], or nullopt when the reading
   // lacks it. Also advances the origin's watermark.
+  // `now_us` is the wall clock, for idle_timeout.
   Placement add(const std::string& origin, int64_t event_time_us,
-                std::span<const std::optional<double>> values);
+                std::span<const std::optional<double>> values, int64_t now_us = 0);
   // Advances the origin's watermark without a reading (a message that carried no values), so
   // the window's notion of time stays the same as the runtime's.
-  void observe(const std::string& origin, int64_t event_time_us);
+  void observe(const std::string& origin, int64_t event_time_us, int64_t now_us = 0);
+
+  // True when forget_idle(now_us) has an origin to forget; cheap enough to ask per reading.
+  bool has_idle(int64_t now_us) const {
+    return config_.idle_timeout_us > 0 && !idle_order_.empty() &&
+           now_us - idle_order_.front().last_seen_us >= config_.idle_timeout_us;
+  }
+  // Closes every window of each origin idle for idle_timeout and frees its state; returns the
+  // closed windows, per origin in time order, and appends the names of the forgotten origins
+  // to `forgotten` (the caller frees what it keeps for them). Also drops tombstones older than
+  // another idle_timeout.
+  std::vector<WindowResult> forget_idle(int64_t now_us, std::vector<std::string>* forgotten);
 
   // Closes the windows of `origin` whose close time (end + allowed_lateness) is <= the given
   // time, and returns the non-empty ones in time order. From then on those windows stay
@@ -113,26 +138,46 @@ class WeatherWindow {
   // are closed.
   std::optional<int64_t> frontier_us(const std::string& origin) const;
   size_t open_windows() const;
+  size_t origins() const { return origins_.size(); }        // with state (active)
+  size_t tombstones() const { return tombstones_.size(); }  // forgotten, still recognised
 
  private:
   struct Accumulator {
     int64_t count = 0;
     std::vector<FieldStats> fields;
   };
+  struct IdleEntry {
+    const std::string* origin;  // the key in origins_ (stable: a node-based map)
+    int64_t last_seen_us;       // wall clock of its last message
+  };
   struct OriginState {
     int64_t watermark_us = INT64_MIN;
     int64_t closed_through_us = INT64_MIN;
+    int64_t idle_closed_through_us = INT64_MIN;  // from a tombstone: closed by idle_timeout
     bool seen = false;
-    std::map<int64_t, Accumulator> windows;  // by start: close times rise with starts
+    std::map<int64_t, Accumulator> windows;        // by start: close times rise with starts
+    std::list<IdleEntry>::iterator idle_pos = {};  // its place in idle_order_
+  };
+  struct Tombstone {
+    int64_t frontier_us;   // readings whose windows closed at or before this are late
+    int64_t forgotten_us;  // wall clock when it was forgotten
   };
 
   int64_t close_time(int64_t window_end_us) const {
     return window_end_us + config_.allowed_lateness_us;
   }
   WindowResult result(const std::string& origin, int64_t start_us, Accumulator&& acc) const;
+  // The origin's state, created (from its tombstone, if any) on first use, and marked seen now.
+  OriginState& touch(const std::string& origin, int64_t now_us);
 
   Config config_;
-  std::map<std::string, OriginState, std::less<>> origins_;
+  std::unordered_map<std::string, OriginState> origins_;
+  // Origins by last message, least recent first (when idle_timeout is set).
+  std::list<IdleEntry> idle_order_;
+  // Forgotten origins by hash of their name (a collision, ~1e-10 at 100,000 origins, would
+  // only make a reading of the other origin late), and in the order they were forgotten.
+  std::unordered_map<uint64_t, Tombstone> tombstones_;
+  std::deque<std::pair<uint64_t, int64_t>> tombstone_order_;  // hash, forgotten_us
 };
 
 }  // namespace edgeflow

@@ -230,5 +230,104 @@ TEST(WeatherWindow, RejectsBadConfigs) {
   EXPECT_EQ(make_window(60, 0, 0).config().slide_us, 60 * kS);
 }
 
+WeatherWindow idle_window(int64_t window_s, int64_t idle_s) {
+  WeatherWindow::Config c{window_s * kS, window_s * kS, 0, {"x"}};
+  c.idle_timeout_us = idle_s * kS;
+  return WeatherWindow(c);
+}
+
+TEST(WeatherWindowIdle, ASilentOriginsWindowsCloseAndItsStateIsFreed) {
+  WeatherWindow w = idle_window(60, 120);
+  w.add("quiet", 5 * kS, Values{1.0}, /*now_us=*/0);
+  w.add("busy", 5 * kS, Values{2.0}, 0);
+  w.add("busy", 65 * kS, Values{3.0}, 100 * kS);  // busy was seen at 100 s
+  EXPECT_FALSE(w.has_idle(119 * kS));
+  ASSERT_TRUE(w.has_idle(120 * kS));
+
+  std::vector<std::string> forgotten;
+  std::vector<WindowResult> closed = w.forget_idle(120 * kS, &forgotten);
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].origin, "quiet");
+  EXPECT_EQ(closed[0].start_us, 0);
+  EXPECT_EQ(closed[0].count, 1);
+  EXPECT_EQ(forgotten, std::vector<std::string>{"quiet"});
+  EXPECT_EQ(w.origins(), 1u);
+  EXPECT_EQ(w.tombstones(), 1u);
+  EXPECT_FALSE(w.watermark("quiet"));
+  EXPECT_EQ(w.open_windows(), 2u);  // busy's two minutes, untouched
+}
+
+TEST(WeatherWindowIdle, AForgottenOriginsOldReadingIsLateAndItsNewOneOpensAWindow) {
+  WeatherWindow w = idle_window(60, 120);
+  w.add("s1", 5 * kS, Values{1.0}, 0);
+  std::vector<std::string> forgotten;
+  ASSERT_EQ(w.forget_idle(120 * kS, &forgotten).size(), 1u);
+
+  // A redelivery of a reading of the minute already emitted: late, not a second aggregate.
+  WeatherWindow::Placement old = w.add("s1", 30 * kS, Values{9.0}, 130 * kS);
+  EXPECT_TRUE(old.late);
+  EXPECT_EQ(old.window_start_us, 0);
+  // The sensor's next reading, in a later minute, starts from the tombstone.
+  WeatherWindow::Placement next = w.add("s1", 200 * kS, Values{4.0}, 131 * kS);
+  EXPECT_FALSE(next.late);
+  EXPECT_EQ(w.tombstones(), 0u);
+  EXPECT_EQ(w.origins(), 1u);
+}
+
+TEST(WeatherWindowIdle, TombstonesExpireAfterAnotherIdleTimeout) {
+  WeatherWindow w = idle_window(60, 120);
+  w.add("s1", 5 * kS, Values{1.0}, 0);
+  std::vector<std::string> forgotten;
+  w.forget_idle(120 * kS, &forgotten);
+  w.forget_idle(239 * kS, &forgotten);
+  EXPECT_EQ(w.tombstones(), 1u);
+  w.forget_idle(240 * kS, &forgotten);
+  EXPECT_EQ(w.tombstones(), 0u);
+  // Past the tombstone, a reading that old is taken as new: the documented limit.
+  EXPECT_FALSE(w.add("s1", 30 * kS, Values{9.0}, 241 * kS).late);
+}
+
+TEST(WeatherWindowIdle, AnOriginForgottenTwiceRemembersItsLaterWindows) {
+  WeatherWindow w = idle_window(60, 100);
+  std::vector<std::string> forgotten;
+  w.add("s1", 5 * kS, Values{1.0}, 0);
+  w.forget_idle(100 * kS, &forgotten);             // tombstone at 100 s: frontier 60 s
+  w.add("s1", 70 * kS, Values{2.0}, 150 * kS);     // back
+  w.forget_idle(250 * kS, &forgotten);             // forgotten again: frontier 120 s
+  w.forget_idle(200 * kS + 100 * kS, &forgotten);  // the first tombstone's expiry time
+  EXPECT_EQ(w.tombstones(), 1u);
+  EXPECT_TRUE(w.add("s1", 90 * kS, Values{3.0}, 301 * kS).late);
+}
+
+TEST(WeatherWindowIdle, MemoryFollowsActiveOriginsNotEveryOriginEverSeen) {
+  WeatherWindow w = idle_window(60, 120);
+  std::vector<std::string> forgotten;
+  // 20 waves of 5,000 sensors, each wave silent after its minute: 100,000 origins in all.
+  size_t most_origins = 0, most_tombstones = 0, closed = 0;
+  for (int wave = 0; wave < 20; ++wave) {
+    const int64_t now = wave * 60 * kS;
+    closed += w.forget_idle(now, &forgotten).size();
+    for (int i = 0; i < 5000; ++i) {
+      w.add("sensor-" + std::to_string(wave * 5000 + i), now + kS, Values{1.0 * i}, now);
+    }
+    most_origins = std::max(most_origins, w.origins());
+    most_tombstones = std::max(most_tombstones, w.tombstones());
+  }
+  closed += w.close_all().size();
+  EXPECT_EQ(closed, 100000u) << "every sensor's minute was emitted exactly once";
+  EXPECT_LE(most_origins, 15000u);  // the waves of the last idle_timeout
+  EXPECT_LE(most_tombstones, 15000u);
+  EXPECT_EQ(forgotten.size(), 100000u - w.origins());
+}
+
+TEST(WeatherWindowIdle, ZeroIdleTimeoutKeepsEveryOrigin) {
+  WeatherWindow w = idle_window(60, 0);
+  w.add("s1", 5 * kS, Values{1.0}, 0);
+  EXPECT_FALSE(w.has_idle(1'000'000 * kS));
+  std::vector<std::string> forgotten;
+  EXPECT_TRUE(w.forget_idle(1'000'000 * kS, &forgotten).empty());
+  EXPECT_EQ(w.origins(), 1u);
+}
+
 }  // namespace
 }  // namespace edgeflow

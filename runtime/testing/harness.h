@@ -58,6 +58,7 @@ class OperatorHarness : public Context {
   void emit(int port, MessagePtr message) override;
   void error(const Message* about, const std::string& what) override;
   void set_timer(const std::string& origin, int64_t event_time_us) override;
+  void clear_timers(const std::string& origin) override { timers_.clear(origin); }
   std::shared_ptr<Message> make_message(int64_t event_time_us) override;
   const std::string& pipeline() const override { return pipeline_; }
   const LinkDefaults& links() const override { return links_; }
