@@ -142,8 +142,24 @@ TEST(FrameDedup, RedeliveriesRestartsAndGaps) {
   // An old-session frame redelivered after the restart's first frame is still a duplicate.
   EXPECT_EQ(d.accept("pi-1", 7, 2), FrameDedup::kDuplicate);
   EXPECT_EQ(d.accept("pi-1", 9, 2), FrameDedup::kNext);
-  EXPECT_EQ(d.accept("pi-1", 9, 5), FrameDedup::kGap);  // QoS 0 or pubsub lost 3 and 4
+  EXPECT_EQ(d.accept("pi-1", 9, 5), FrameDedup::kGap);   // 3 and 4 lost, or still to come
+  EXPECT_EQ(d.accept("pi-1", 9, 4), FrameDedup::kLate);  // a redelivery after newer frames
   EXPECT_EQ(d.accept("pi-1", 9, 4), FrameDedup::kDuplicate);
+  EXPECT_EQ(d.accept("pi-1", 9, 3), FrameDedup::kLate);
+  EXPECT_EQ(d.accept("pi-1", 9, 3), FrameDedup::kDuplicate);
+  // A session whose first frame comes second: the first is still taken, once.
+  EXPECT_EQ(d.accept("pi-3", 1, 2), FrameDedup::kNewSession);
+  EXPECT_EQ(d.accept("pi-3", 1, 1), FrameDedup::kLate);
+  EXPECT_EQ(d.accept("pi-3", 1, 1), FrameDedup::kDuplicate);
+}
+
+TEST(FrameDedup, AwaitedNumbersAreBoundedAfterALongLoss) {
+  FrameDedup d;
+  EXPECT_EQ(d.accept("pi-1", 1, 1), FrameDedup::kNewSession);
+  EXPECT_EQ(d.accept("pi-1", 1, 1'000'000'000), FrameDedup::kGap);  // returns at once
+  EXPECT_EQ(d.accept("pi-1", 1, 1'000'000'000 - 4096), FrameDedup::kLate);
+  EXPECT_EQ(d.accept("pi-1", 1, 1'000'000'000 - 4097), FrameDedup::kDuplicate);  // forgotten
+  EXPECT_EQ(d.accept("pi-1", 1, 2), FrameDedup::kDuplicate);
 }
 
 }  // namespace
