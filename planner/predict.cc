@@ -35,6 +35,12 @@ double stream_bytes(const PipelineSpec& p, const LinkPlan& l, double payload) {
     const double topic = static_cast<double>(("edgeflow/" + p.name + "/" + path).size());
     return payload + topic + 2 + (p.links.mqtt_qos > 0 ? 2 : 0) + 1 + (payload < 16000 ? 2 : 3);
   }
+  if (l.via == "nats") {
+    // HPUB with its message id header and the stream's acknowledgement on one side; the
+    // delivery (HMSG) and the consumer's acknowledgement on the other (nats_wire_bytes).
+    const double subject = static_cast<double>(("edgeflow." + p.name + "." + l.name).size());
+    return payload + subject + 125;
+  }
   return payload + 2 + 26 + 18;  // ZeroMQ acked: the payload part, header part and the ack
 }
 

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace edgeflow {
 
@@ -83,6 +84,11 @@ struct LinkDefaults {
   int zmq_port = 0;                // first port of ZeroMQ links; 0 = free ports (one process only)
   std::string zmq_mode = "acked";  // acked | push | pubsub
   ZmqCurve zmq_curve;
+  // via: nats (brokers/nats/nats_channel.h): JetStream on these servers, any of a cluster's.
+  std::vector<std::string> nats_servers;
+  int nats_replicas = 1;         // of the pipeline's stream (3 on a 3-server cluster)
+  int nats_ack_wait_ms = 10000;  // until an unacknowledged frame is delivered again
+  bool nats_retry = false;       // servers unreachable at start: keep trying
   // A link sends what a turn of its sending stage produced as one batch, cut at these bounds.
   int batch_messages = 1000;
   int batch_bytes = 256 * 1024;

@@ -278,7 +278,8 @@ class Loader {
       if (s["via"].IsDefined()) {
         if (auto v = scalar(s["via"], sid, "'via'")) {
           if (std::find(kVias.begin(), kVias.end(), *v) == kVias.end())
-            diags_.add(mark_of(s["via"]), sid, "'via' must be mqtt or zmq (got '" + *v + "')");
+            diags_.add(mark_of(s["via"]), sid,
+                       "'via' must be mqtt, zmq or nats (got '" + *v + "')");
           stage.via = *v;
         }
       }

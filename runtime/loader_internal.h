@@ -15,7 +15,7 @@
 namespace edgeflow {
 
 inline const std::vector<std::string> kTiers = {"edge", "cloud"};
-inline const std::vector<std::string> kVias = {"mqtt", "zmq"};
+inline const std::vector<std::string> kVias = {"mqtt", "zmq", "nats"};
 
 // Names of pipelines, nodes and stages become parts of MQTT topics and client ids.
 bool valid_name(const std::string& s);

@@ -33,6 +33,49 @@ void link_int(LoadContext& cx, const YAML::Node& node, const std::string& what, 
                    std::to_string(hi) + " (got '" + *text + "')");
 }
 
+void load_nats(LoadContext& cx, const YAML::Node& nats) {
+  if (!nats.IsDefined()) return;
+  const char* example = "links 'nats' must be a map like {servers: [\"nats://127.0.0.1:4222\"]}";
+  if (!nats.IsMap()) {
+    cx.diags.add(mark_of(nats), "", example);
+    return;
+  }
+  cx.check_keys(nats, {"servers", "replicas", "ack_wait", "retry"}, "", "links.nats key");
+  LinkDefaults& l = cx.spec.links;
+  YAML::Node servers = nats["servers"];
+  if (servers.IsScalar()) {
+    if (auto v = cx.scalar(servers, "", "nats servers")) l.nats_servers.push_back(*v);
+  } else if (servers.IsSequence() && servers.size() > 0) {
+    for (const auto& s : servers)
+      if (auto v = cx.scalar(s, "", "nats server")) l.nats_servers.push_back(*v);
+  } else {
+    cx.diags.add(mark_of(servers.IsDefined() ? servers : nats), "", example);
+  }
+  for (const std::string& s : l.nats_servers)
+    if (s.rfind("nats://", 0) != 0 && s.rfind("tls://", 0) != 0)
+      cx.diags.add(mark_of(servers), "",
+                   "links.nats server '" + s + "' must be a URL like nats://127.0.0.1:4222");
+  link_int(cx, nats["replicas"], "links nats 'replicas'", 1, 5, l.nats_replicas);
+  if (nats["ack_wait"].IsDefined())
+    if (auto t = cx.scalar(nats["ack_wait"], "", "nats ack_wait")) {
+      auto us = parse_duration_us(*t);
+      if (us && *us >= 1'000'000 && *us <= 3'600'000'000)
+        l.nats_ack_wait_ms = static_cast<int>(*us / 1000);
+      else
+        cx.diags.add(
+            mark_of(nats["ack_wait"]), "",
+            "links.nats 'ack_wait' must be a duration from 1s to 1h like 10s (got '" + *t + "')");
+    }
+  if (nats["retry"].IsDefined())
+    if (auto r = cx.scalar(nats["retry"], "", "nats retry")) {
+      if (*r == "true" || *r == "false")
+        l.nats_retry = *r == "true";
+      else
+        cx.diags.add(mark_of(nats["retry"]), "",
+                     "links.nats 'retry' must be true or false (got '" + *r + "')");
+    }
+}
+
 }  // namespace
 
 void load_links(LoadContext& cx, const YAML::Node& links) {
@@ -41,7 +84,7 @@ void load_links(LoadContext& cx, const YAML::Node& links) {
     cx.diags.add(mark_of(links), "", "'links' must be a map like {via: mqtt}");
     return;
   }
-  cx.check_keys(links, {"via", "mqtt", "zmq", "batch", "drain_timeout"}, "", "links key");
+  cx.check_keys(links, {"via", "mqtt", "zmq", "nats", "batch", "drain_timeout"}, "", "links key");
   if (links["drain_timeout"].IsDefined())
     if (auto t = cx.scalar(links["drain_timeout"], "", "links drain_timeout")) {
       auto us = parse_duration_us(*t);
@@ -68,7 +111,7 @@ void load_links(LoadContext& cx, const YAML::Node& links) {
     if (auto v = cx.scalar(links["via"], "", "links via")) {
       if (std::find(kVias.begin(), kVias.end(), *v) == kVias.end())
         cx.diags.add(mark_of(links["via"]), "",
-                     "links 'via' must be mqtt or zmq (got '" + *v + "')");
+                     "links 'via' must be mqtt, zmq or nats (got '" + *v + "')");
       cx.spec.links.via = *v;
     }
   }
@@ -132,6 +175,11 @@ void load_links(LoadContext& cx, const YAML::Node& links) {
       }
     }
   }
+  load_nats(cx, links["nats"]);
+  if (cx.spec.links.via == "nats" && cx.spec.links.nats_servers.empty())
+    cx.diags.add(mark_of(links["via"]), "",
+                 "links via nats needs the servers: links: {via: nats, nats: {servers: "
+                 "[\"nats://127.0.0.1:4222\"]}} (scripts/nats-cluster.sh starts a local cluster)");
   YAML::Node zmq = links["zmq"];
   if (zmq.IsDefined() && !zmq.IsMap() && !zmq.IsNull())
     cx.diags.add(mark_of(zmq), "", "links 'zmq' must be a map like {port: 5600}");

@@ -19,6 +19,7 @@
 #include "brokers/link/spooled_link.h"
 #include "brokers/link/zmq_keys.h"
 #include "brokers/link/zmq_links.h"
+#include "brokers/nats/nats_channel.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
 
@@ -70,6 +71,11 @@ std::string sender_identity(const std::string& pipeline, int link, const std::st
 
 using Counters = LinkCounters;
 
+// Who confirms a link's frames, for messages.
+std::string peer_word(const std::string& via) {
+  return via == "mqtt" ? "broker" : via == "nats" ? "NATS servers" : "receiver";
+}
+
 struct Shared {
   const PipelineSpec* pipeline = nullptr;
   const Plan* plan = nullptr;
@@ -114,6 +120,38 @@ struct Shared {
     o.node = node;
     o.link = l.name;
     return o;
+  }
+
+  // One end of a link over NATS JetStream; `end` is "tx" or "rx" (part of the client name).
+  NatsLinkOptions nats_options(Context& ctx, const LinkPlan& l, const std::string& node,
+                               const char* end) const {
+    const LinkDefaults& d = ctx.links();
+    if (d.nats_servers.empty())
+      throw OperatorError("link " + l.name +
+                          " goes via nats, but links.nats.servers names no server: add links: "
+                          "{nats: {servers: [\"nats://127.0.0.1:4222\"]}}");
+    NatsLinkOptions o;
+    o.servers = d.nats_servers;
+    const std::string pipeline_token = nats_token(ctx.pipeline());
+    o.stream = "EDGEFLOW_" + pipeline_token;
+    o.stream_subjects = "edgeflow." + pipeline_token + ".>";
+    const size_t arrow = l.name.find("->");
+    o.subject = "edgeflow." + pipeline_token + "." + nats_token(l.name.substr(0, arrow)) + "." +
+                nats_token(l.name.substr(arrow + 2));
+    o.replicas = d.nats_replicas;
+    o.ack_wait_ms = d.nats_ack_wait_ms;
+    o.retry = d.nats_retry;
+    o.name = "ef-" + ctx.pipeline() + "-l" + std::to_string(l.id) + "-" + node + "-" + end;
+    o.node = node;
+    o.link = l.name;
+    return o;
+  }
+  // The durable consumer of `receiver` on link `l`: named by the link's stages, not its
+  // number, so it outlives edits elsewhere in the file.
+  static std::string nats_consumer(const LinkPlan& l, const std::string& receiver) {
+    std::string path = link_path(l);
+    path.replace(path.find('/'), 1, "-");
+    return nats_token(path + "-" + receiver);
   }
 
   static std::string link_path(const LinkPlan& l) {
@@ -203,6 +241,11 @@ class LinkSender final : public Operator {
         MqttLinkOptions o = shared_->mqtt_options(ctx, link_, node_, "tx");
         o.receivers = link_.receivers;
         tx_ = make_mqtt_sender(o);
+      } else if (link_.via == "nats") {
+        NatsLinkOptions o = shared_->nats_options(ctx, link_, node_, "tx");
+        for (const std::string& r : link_.receivers)
+          o.consumers.push_back(Shared::nats_consumer(link_, r));
+        tx_ = make_nats_sender(o);
       } else {
         std::vector<std::unique_ptr<FrameSender>> each;
         std::optional<ZmqKeyPair> keys;
@@ -253,8 +296,7 @@ class LinkSender final : public Operator {
                             : static_cast<int>(std::max<int64_t>(0, give_up_at_ - steady_ms()));
     if (!tx_->drain(timeout)) {
       ctx.error(nullptr, "link " + link_.name + ": " + std::to_string(tx_->unacknowledged()) +
-                             " batches not confirmed by the " +
-                             (link_.via == "mqtt" ? "broker" : "receiver") + " within " +
+                             " batches not confirmed by the " + peer_word(link_.via) + " within " +
                              std::to_string(timeout) + " ms; they may be lost");
     }
     counters_->unacknowledged = tx_->unacknowledged();
@@ -283,14 +325,14 @@ class LinkSender final : public Operator {
           ctx.error(nullptr, "link " + link_.name + ": " + std::to_string(n) +
                                  " messages not sent before shutdown: the " +
                                  (link_.via == "mqtt" ? "broker " + ctx.links().mqtt_broker
-                                                      : std::string("receiver")) +
+                                                      : peer_word(link_.via)) +
                                  " did not take them");
           return;
         }
       } else if (steady_ms() >= next_note) {
         next_note = steady_ms() + 10000;
         logger().warn("link {} on '{}': waiting to send {} messages (is the {} up?)", link_.name,
-                      node_, n, link_.via == "mqtt" ? "broker" : "receiver");
+                      node_, n, peer_word(link_.via));
       }
     }
     counters_->messages += n;
@@ -338,6 +380,10 @@ class LinkReceiver final : public Operator {
       if (link_.via == "mqtt") {
         MqttLinkOptions o = shared_->mqtt_options(ctx, link_, node_, "rx");
         rx_ = make_mqtt_receiver(o, std::move(handler));
+      } else if (link_.via == "nats") {
+        NatsLinkOptions o = shared_->nats_options(ctx, link_, node_, "rx");
+        o.consumers = {Shared::nats_consumer(link_, node_)};
+        rx_ = make_nats_receiver(o, std::move(handler));
       } else {
         zmqlink::ReceiverOptions o;
         o.endpoint = shared_->zmq_endpoint(link_, node_, true);
@@ -449,8 +495,14 @@ class LinkReceiver final : public Operator {
         ended_.erase(b.header.sender);  // a restarted sender is live again
         break;
       case FrameDedup::kGap:
-        logger().warn("link {} on '{}': batches from '{}' went missing before {}", link_.name,
-                      node_, b.header.sender, b.header.sequence);
+        logger().warn(
+            "link {} on '{}': batches from '{}' before {} have not come (lost, or a redelivery "
+            "still to come)",
+            link_.name, node_, b.header.sender, b.header.sequence);
+        break;
+      case FrameDedup::kLate:
+        logger().info("link {} on '{}': batch {} from '{}' came after newer ones", link_.name,
+                      node_, b.header.sequence, b.header.sender);
         break;
       case FrameDedup::kNext:
         break;
@@ -574,6 +626,11 @@ std::unique_ptr<LinkTransport> make_link_transport(const PipelineSpec& pipeline,
 }
 
 uint64_t link_wire_bytes(const PipelineSpec& pipeline, const LinkPlan& link, uint64_t payload) {
+  if (link.via == "nats") {
+    std::string path = link.name;
+    path.replace(path.find("->"), 2, ".");
+    return nats_wire_bytes("edgeflow." + pipeline.name + "." + path, payload);
+  }
   if (link.via == "mqtt") {
     std::string path = link.name;
     path.replace(path.find("->"), 2, "/");
