@@ -14,6 +14,7 @@ PACKAGES=(
   libsqlite3-dev libsystemd-dev
   libssl-dev openssl
   libseccomp-dev
+  libnats-dev nats-server
 )
 
 install_missing() {

@@ -37,7 +37,8 @@ START=$SECONDS
 
 # 1. The host's tools.
 # shellcheck disable=SC2034  # read by install_missing
-PACKAGES=(cmake make pkg-config g++-"$TRIPLE" qemu-user-static mosquitto mosquitto-clients)
+PACKAGES=(cmake make pkg-config g++-"$TRIPLE" qemu-user-static mosquitto mosquitto-clients
+  nats-server)
 install_missing
 
 # 2. The sysroot: what CMakeLists.txt finds (less OpenCV), as ARCH packages.
@@ -45,7 +46,7 @@ TARGET_PACKAGES=(
   libyaml-cpp-dev libmsgpack-cxx-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libmuparser-dev libgtest-dev libgmock-dev
   libmosquitto-dev libpaho-mqtt-dev libpaho-mqttpp-dev libzmq3-dev cppzmq-dev
-  nettle-dev libsecp256k1-dev libsqlite3-dev libsystemd-dev libseccomp-dev
+  nettle-dev libsecp256k1-dev libsqlite3-dev libsystemd-dev libseccomp-dev libnats-dev
   libssl-dev                   # PahoMqttCpp's CMake config finds OpenSSL
   libc6 libstdc++6 libgcc-s1   # for qemu -L: the loader and the run-time libraries
 )

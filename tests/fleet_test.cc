@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/nats_cluster.h"
 #include "tests/support/process.h"
 
 namespace edgeflow {
@@ -39,13 +40,22 @@ std::vector<double> csv_temps(const std::string& path) {
 
 class Fleet : public ::testing::Test {
  protected:
+  // FleetOverNats: the services reach a NATS server through its MQTT interface instead.
+  virtual bool over_nats() const { return false; }
+
   void SetUp() override {
     dir_ = make_temp_dir();
-    port_ = free_tcp_port();
-    broker_uri_ = "tcp://127.0.0.1:" + std::to_string(port_);
-    write_file(dir_ + "/mosquitto.conf",
-               "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\n");
-    start_broker();
+    if (over_nats()) {
+      nats_ = std::make_unique<NatsCluster>(1);
+      ASSERT_TRUE(nats_->ok()) << nats_->error();
+      broker_uri_ = nats_->mqtt_uri(1);
+    } else {
+      port_ = free_tcp_port();
+      broker_uri_ = "tcp://127.0.0.1:" + std::to_string(port_);
+      write_file(dir_ + "/mosquitto.conf",
+                 "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\n");
+      start_broker();
+    }
     ASSERT_EQ(run_process({edgeflow_binary(), "wallet", "new", dir_ + "/cloud.key"}).exit_code, 0);
     auto a = run_process({edgeflow_binary(), "wallet", "address", dir_ + "/cloud.key"});
     trust_ = a.out.substr(0, a.out.find('\n'));
@@ -88,6 +98,7 @@ stages:
     }
     services_.clear();
     broker_.reset();
+    nats_.reset();
     std::error_code ec;
     if (!HasFailure()) std::filesystem::remove_all(dir_, ec);
   }
@@ -149,6 +160,7 @@ stages:
   std::string dir_, broker_uri_, trust_, csv_;
   int port_ = 0;
   std::unique_ptr<Process> broker_;
+  std::unique_ptr<NatsCluster> nats_;
   std::map<std::string, std::unique_ptr<Process>> services_;
   std::map<std::string, std::string> earlier_;  // what services killed and started again said
 };
@@ -195,6 +207,27 @@ TEST_F(Fleet, EveryReadingArrivesOnceInOrderThroughOutagesKillsAndARedeploy) {
   // Nothing is left waiting in any spool.
   std::this_thread::sleep_for(2s);
   for (auto& [node, s] : nodes()) EXPECT_EQ(s["spool_backlog"], 0) << node;
+}
+
+// The same services, deploy and nodes against nats-server's MQTT interface (JetStream keeps
+// the sessions): what a fleet on a NATS cluster runs at the edge.
+class FleetOverNats : public Fleet {
+ protected:
+  bool over_nats() const override { return true; }
+};
+
+TEST_F(FleetOverNats, DeployedPartsDeliverEveryReadingOnceInOrder) {
+  start_all();
+  const std::vector<double> expected = csv_temps(csv_);
+  auto d = deploy({"--wait", "30s"});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  wait_for_lines(3 * expected.size(), 120);
+  auto got = received();
+  for (const char* node : {"pi-1", "pi-2", "pi-3"})
+    EXPECT_EQ(got[node], expected) << node << ": lost, repeated or reordered readings";
+  auto n = nodes();
+  ASSERT_EQ(n.size(), 4u);
+  for (auto& [node, st] : n) EXPECT_EQ(st["pipeline"], "fleet-test") << node << st.dump();
 }
 
 TEST_F(Fleet, ForgedPartIsRefusedAndAPartThatFailsRollsBack) {

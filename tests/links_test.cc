@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "brokers/mqtt/embedded_broker.h"
+#include "tests/support/nats_cluster.h"
 #include "tests/support/process.h"
 
 namespace edgeflow {
@@ -19,6 +20,7 @@ namespace {
 
 using edgeflow::testing::edgeflow_binary;
 using edgeflow::testing::make_temp_dir;
+using edgeflow::testing::NatsCluster;
 using edgeflow::testing::Process;
 using edgeflow::testing::ProcessResult;
 using edgeflow::testing::read_file;
@@ -64,7 +66,7 @@ std::string weather_pipeline(const Transport& t, const std::string& links_extra,
        "  cloud: {tier: cloud, address: 127.0.0.1}\n"
        "links: {via: "
     << t.via << (t.client.empty() ? "" : ", mqtt: {client: " + t.client + links_extra + "}")
-    << (t.via == "zmq" ? links_extra : "")
+    << (t.client.empty() ? links_extra : "")  // zmq: {...}, nats: {...}
     << "}\n"
        "stages:\n"
        "  - id: sensors\n"
@@ -331,6 +333,144 @@ TEST_P(MqttLinks, InterruptWithTheBrokerDownEndsAfterTheDrainTimeout) {
 
 INSTANTIATE_TEST_SUITE_P(Clients, MqttLinks, ::testing::Values("mosquitto", "paho"),
                          [](const auto& info) { return info.param; });
+
+// ---- NATS JetStream (links: {via: nats}), servers from scripts/nats-cluster.sh ----
+
+const Transport kNats{"Nats", "nats", ""};
+
+// `servers`: the YAML list of servers to name (default: every server of the cluster).
+std::string nats_links(const NatsCluster& c, int replicas, const std::string& servers = "") {
+  return ", nats: {servers: " + (servers.empty() ? c.servers_yaml() : servers) +
+         ", replicas: " + std::to_string(replicas) + ", ack_wait: 5s}";
+}
+
+TEST(NatsLinks, OneProcessAggregatesEveryReadingExactlyOnce) {
+  NatsCluster nats(1);
+  ASSERT_TRUE(nats.ok()) << nats.error();
+  const int kCount = 3000;
+  std::string yaml = weather_pipeline(kNats, nats_links(nats, 1), kCount, 0);
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", yaml);
+  ProcessResult r = run_process(
+      {edgeflow_binary(), "run", dir + "/p.yaml", "--report", dir + "/report.json"}, 120);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto got = by_origin(json_lines(read_file(dir + "/out.jsonl")));
+  for (const char* node : {"pi-1", "pi-2"}) EXPECT_EQ(total_count(got[node]), kCount) << node;
+  EXPECT_EQ(got, by_origin(reference_run(yaml)));
+  json report = json::parse(read_file(dir + "/report.json"));
+  uint64_t sent = 0, received = 0, wire = 0, payload = 0;
+  for (const json& l : report["links"]) {
+    EXPECT_EQ(l["via"], "nats");
+    if (l["direction"] == "send") {
+      sent += l["messages"].get<uint64_t>();
+      wire += l["wire_bytes_estimate"].get<uint64_t>();
+      payload += l["payload_bytes"].get<uint64_t>();
+      EXPECT_EQ(l["unacknowledged"], 0);
+    } else {
+      received += l["messages"].get<uint64_t>();
+    }
+  }
+  EXPECT_EQ(sent, 2u * kCount / 60);
+  EXPECT_EQ(received, sent);
+  EXPECT_GT(wire, payload);
+}
+
+// JetStream keeps the frames: the edges run to their end and exit before the cloud starts,
+// and the cloud still gets every aggregate.
+TEST(NatsLinks, EdgesFinishBeforeTheCloudStartsAndNothingIsLost) {
+  NatsCluster nats(1);
+  ASSERT_TRUE(nats.ok()) << nats.error();
+  const int kCount = 1200;
+  std::string yaml = weather_pipeline(kNats, nats_links(nats, 1), kCount, 0);
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", yaml);
+  auto node = [&](const std::string& name) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{edgeflow_binary(), "run", dir + "/p.yaml", "--node", name});
+  };
+  auto pi1 = node("pi-1");
+  auto pi2 = node("pi-2");
+  ASSERT_TRUE(pi1->wait(60)) << pi1->err();
+  ASSERT_TRUE(pi2->wait(60)) << pi2->err();
+  EXPECT_EQ(pi1->exit_code(), 0) << pi1->err();
+  EXPECT_EQ(pi2->exit_code(), 0) << pi2->err();
+  auto cloud = node("cloud");
+  ASSERT_TRUE(cloud->wait(60)) << cloud->err();
+  EXPECT_EQ(cloud->exit_code(), 0) << cloud->err();
+  auto got = by_origin(json_lines(read_file(dir + "/out.jsonl")));
+  for (const char* n : {"pi-1", "pi-2"}) EXPECT_EQ(total_count(got[n]), kCount) << n;
+  EXPECT_EQ(got, by_origin(reference_run(yaml)));
+}
+
+// Three servers, the stream replicated on all three; the one server every process was told
+// of is killed while the edges send: the clients move to the others (learnt from the
+// cluster), a new leader takes over, frames not acknowledged are published or delivered
+// again, and every aggregate still arrives exactly once.
+TEST(NatsLinks, AClusterServerKilledMidRunLosesNothingAndDuplicatesNothing) {
+  NatsCluster nats(3);
+  ASSERT_TRUE(nats.ok()) << nats.error();
+  const int kCount = 3600;  // per edge, 600 readings a second: six seconds of sending
+  const std::string first = nats.servers().substr(0, nats.servers().find(','));
+  std::string yaml =
+      weather_pipeline(kNats, nats_links(nats, 3, "[\"" + first + "\"]"), kCount, 600);
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", yaml);
+  auto node = [&](const std::string& name) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{edgeflow_binary(), "run", dir + "/p.yaml", "--node", name,
+                                 "--report", dir + "/" + name + ".json"});
+  };
+  auto cloud = node("cloud");
+  ASSERT_TRUE(cloud->wait_for_err("running 'links-test'", 60)) << cloud->err();
+  auto pi1 = node("pi-1");
+  auto pi2 = node("pi-2");
+  for (int i = 0; i < 300 && read_file(dir + "/out.jsonl").empty() && cloud->running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_FALSE(read_file(dir + "/out.jsonl").empty()) << cloud->err();
+  nats.kill(1);
+  ASSERT_TRUE(pi1->wait(90)) << pi1->err();
+  ASSERT_TRUE(pi2->wait(90)) << pi2->err();
+  ASSERT_TRUE(cloud->wait(90)) << cloud->err();
+  EXPECT_EQ(pi1->exit_code(), 0) << pi1->err();
+  EXPECT_EQ(pi2->exit_code(), 0) << pi2->err();
+  EXPECT_EQ(cloud->exit_code(), 0) << cloud->err();
+  auto got = by_origin(json_lines(read_file(dir + "/out.jsonl")));
+  for (const char* n : {"pi-1", "pi-2"}) {
+    EXPECT_EQ(got[n].size(), static_cast<size_t>(kCount / 60)) << n;
+    EXPECT_EQ(total_count(got[n]), kCount) << n;
+  }
+  EXPECT_EQ(got, by_origin(reference_run(yaml)));
+  // Every process had to move: the kill was felt.
+  for (const char* n : {"pi-1", "cloud"}) {
+    const json report = json::parse(read_file(dir + "/" + n + ".json"));
+    uint64_t reconnects = 0;
+    for (const json& l : report["links"]) reconnects += l["reconnects"].get<uint64_t>();
+    EXPECT_GE(reconnects, 1u) << n << ": " << report.dump();
+  }
+}
+
+TEST(NatsLinks, ServersDownIsAClearErrorNamingThemAndTheFix) {
+  const int port = edgeflow::testing::free_tcp_port();
+  std::string yaml = weather_pipeline(
+      kNats, ", nats: {servers: [\"nats://127.0.0.1:" + std::to_string(port) + "\"]}", 60, 0);
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", yaml);
+  ProcessResult r = run_process({edgeflow_binary(), "run", dir + "/p.yaml"}, 60);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cannot reach the NATS servers nats://127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("scripts/nats-cluster.sh"), std::string::npos) << r.err;
+}
+
+TEST(NatsLinks, ViaNatsWithoutServersIsALoadErrorWithTheFix) {
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", weather_pipeline(kNats, "", 60, 0));
+  ProcessResult r = run_process({edgeflow_binary(), "validate", dir + "/p.yaml"}, 60);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("links via nats needs the servers"), std::string::npos) << r.err;
+}
 
 }  // namespace
 }  // namespace edgeflow
