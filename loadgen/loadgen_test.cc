@@ -11,44 +11,18 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "brokers/mqtt/client.h"
 #include "brokers/mqtt/embedded_broker.h"
+#include "tests/support/mqtt_collector.h"
 
 namespace edgeflow {
 namespace {
 
-class Collector {
- public:
-  explicit Collector(const std::string& uri) {
-    mqtt::ClientOptions o;
-    o.uri = uri;
-    o.client_id = "loadgen-test-collector";
-    client_ = mqtt::make_client("mosquitto", o, [this](mqtt::Received&& r) {
-      std::lock_guard<std::mutex> lock(mu_);
-      got_.push_back(std::move(r));
-      cv_.notify_all();
-    });
-    client_->connect();
-    client_->subscribe("sensors/+/reading", 1);
-  }
-  // Waits (bounded) until `n` messages arrived; returns them.
-  std::vector<mqtt::Received> wait_for(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(30), [&] { return got_.size() >= n; });
-    return got_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<mqtt::Received> got_;
-  std::unique_ptr<mqtt::Client> client_;
-};
+using testing::MqttCollector;
 
 void check_fleet(const loadgen::Options& o) {
   mqtt::EmbeddedBroker broker;
   broker.start();
-  Collector collector(broker.uri());
+  MqttCollector collector(broker.uri(), "sensors/+/reading");
   loadgen::Options opts = o;
   opts.broker = broker.uri();
   const loadgen::Result r = loadgen::run(opts, nullptr);
