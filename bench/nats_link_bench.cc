@@ -1,0 +1,290 @@
+// An edge-to-cloud link over NATS (links: {via: nats}) against the NATS C client moving the
+// same readings in the same frames, on one server and on a 3-server cluster with the stream
+// replicated three times, and against core NATS (no JetStream) for the servers' own limit:
+//
+//   n1  the link, one server                    n3  the link, 3 servers, replicas 3
+//   r1  raw JetStream, one server               r3  raw JetStream, 3 servers, replicas 3
+//   c1  raw core NATS publish -> subscribe, one server (nothing stored, nothing acknowledged)
+//
+// Raw JetStream: a publisher encodes readings with BatchWriter in frames of 256 (what the link
+// sends: an executor turn), publishes asynchronously with 64 frames unacknowledged (the link's
+// window) into an interest stream, and a pull consumer fetches 16 at a time, decodes and
+// acknowledges each. Servers come from scripts/nats-cluster.sh, fresh for every run; each
+// variant runs in a forked child. Time runs from the first reading made to the last counted.
+//
+//   build/bench/nats_link_bench [--quick] [--count N] [--rounds R]
+#include <nats/nats.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_readings.h"
+#include "bench/bench_util.h"
+#include "brokers/link/batch.h"
+
+namespace edgeflow {
+namespace {
+
+using bench::now_ns;
+using bench::RunResult;
+
+constexpr int kFrame = 256, kWindow = 64, kFetch = 16;
+
+// A fresh cluster of `n` servers for one run, stopped when it goes.
+class Servers {
+ public:
+  explicit Servers(int n) {
+    dir_ = std::filesystem::temp_directory_path() / ("ef-nats-bench-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    const std::string cmd = std::string("bash ") + EDGEFLOW_SOURCE_DIR +
+                            "/scripts/nats-cluster.sh start " + dir_.string() + " " +
+                            std::to_string(n) + " > /dev/null";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("nats-cluster.sh start failed");
+    std::ifstream in(dir_ / "servers");
+    std::getline(in, list_);
+  }
+  ~Servers() {
+    const std::string cmd = std::string("bash ") + EDGEFLOW_SOURCE_DIR +
+                            "/scripts/nats-cluster.sh stop " + dir_.string();
+    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "nats-cluster.sh stop failed\n");
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  const std::string& list() const { return list_; }  // nats://...,nats://...
+  std::string yaml() const {
+    std::string out, rest = list_;
+    for (size_t at; !rest.empty(); rest = at == std::string::npos ? "" : rest.substr(at + 1)) {
+      at = rest.find(',');
+      out += (out.empty() ? "\"" : ", \"") + rest.substr(0, at) + "\"";
+    }
+    return "[" + out + "]";
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::string list_;
+};
+
+natsConnection* connect(const std::string& servers) {
+  natsOptions* o = nullptr;
+  natsOptions_Create(&o);
+  std::vector<std::string> urls;
+  for (size_t from = 0, at; from <= servers.size(); from = at + 1) {
+    at = servers.find(',', from);
+    if (at == std::string::npos) at = servers.size();
+    urls.push_back(servers.substr(from, at - from));
+  }
+  std::vector<const char*> ptrs;
+  for (const std::string& u : urls) ptrs.push_back(u.c_str());
+  natsOptions_SetServers(o, ptrs.data(), static_cast<int>(ptrs.size()));
+  natsConnection* nc = nullptr;
+  natsStatus s = natsConnection_Connect(&nc, o);
+  natsOptions_Destroy(o);
+  if (s != NATS_OK) throw std::runtime_error(std::string("connect: ") + natsStatus_GetText(s));
+  return nc;
+}
+
+void check(natsStatus s, const char* what) {
+  if (s != NATS_OK) throw std::runtime_error(std::string(what) + ": " + natsStatus_GetText(s));
+}
+
+// Encodes readings into frames of kFrame, calling send(frame, end) for each.
+template <typename Send>
+void make_frames(int64_t count, Send send) {
+  BatchWriter writer;
+  std::string frame, why;
+  uint64_t frames = 0;
+  auto finish = [&](bool end) {
+    BatchHeader h;
+    h.sender = "edge";
+    h.session = 42;
+    h.sequence = ++frames;
+    h.end = end;
+    writer.finish(h, frame);
+    send(frame);
+  };
+  for (int64_t n = 0; n < count; ++n) {
+    auto m = make_reading(n);
+    if (!writer.add(*m, why)) throw std::runtime_error(why);
+    if (writer.count() >= static_cast<size_t>(kFrame)) finish(false);
+  }
+  finish(true);
+}
+
+struct Counter {
+  std::atomic<int64_t> received{0}, bad{0}, last_ns{0};
+  void frame(const char* data, int size) {
+    DecodedBatch b = decode_batch(data, static_cast<size_t>(size));
+    if (!b.error.empty()) {
+      ++bad;
+      return;
+    }
+    received += static_cast<int64_t>(b.messages.size());
+    last_ns = now_ns();
+  }
+};
+
+RunResult finish_run(Counter& c, int64_t count, int64_t t0, int timeout_ms) {
+  RunResult res;
+  res.sent = static_cast<uint64_t>(count);
+  int64_t seen = -1, seen_at = now_ns();
+  const int64_t deadline = t0 + static_cast<int64_t>(timeout_ms) * 1'000'000;
+  while (c.received < count && now_ns() < deadline && now_ns() - seen_at < 10'000'000'000) {
+    if (c.received != seen) seen = c.received, seen_at = now_ns();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  res.delivered = static_cast<uint64_t>(c.received.load());
+  res.seconds = static_cast<double>(c.last_ns - t0) / 1e9;
+  res.ok = c.received == count && c.bad == 0;
+  if (c.bad) res.set_note(std::to_string(c.bad.load()) + " bad frames");
+  return res;
+}
+
+// Raw JetStream: async publish with a window, a pull consumer that acknowledges each frame.
+RunResult run_raw_jetstream(const std::string& servers, int replicas, int64_t count,
+                            int timeout_ms) {
+  natsConnection* pc = connect(servers);
+  natsConnection* sc = connect(servers);
+  jsCtx *pjs = nullptr, *sjs = nullptr;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.PublishAsync.MaxPending = kWindow;
+  check(natsConnection_JetStream(&pjs, pc, &jo), "jetstream");
+  check(natsConnection_JetStream(&sjs, sc, nullptr), "jetstream");
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = "RAW";
+  const char* subjects[] = {"raw.link"};
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Retention = js_InterestPolicy;
+  cfg.Storage = js_FileStorage;
+  cfg.Replicas = replicas;
+  jsErrCode code;
+  check(js_AddStream(nullptr, pjs, &cfg, nullptr, &code), "add stream");
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = "raw-cloud";
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = 10'000'000'000;
+  check(js_AddConsumer(nullptr, sjs, "RAW", &cc, nullptr, &code), "add consumer");
+  natsSubscription* sub = nullptr;
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = "RAW";
+  so.Consumer = "raw-cloud";
+  check(js_PullSubscribe(&sub, sjs, "raw.link", "raw-cloud", nullptr, &so, &code), "subscribe");
+  Counter c;
+  std::atomic<bool> done{false};
+  std::thread consumer([&] {
+    while (!done) {
+      natsMsgList list{};
+      if (natsSubscription_Fetch(&list, sub, kFetch, 500, &code) == NATS_OK) {
+        for (int i = 0; i < list.Count; ++i) {
+          c.frame(natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]));
+          natsMsg_Ack(list.Msgs[i], nullptr);
+        }
+      }
+      natsMsgList_Destroy(&list);
+    }
+  });
+  const int64_t t0 = now_ns();
+  make_frames(count, [&](const std::string& frame) {
+    // MaxPending is the window: a full one makes the call wait (StallWait) and retry.
+    while (js_PublishAsync(pjs, "raw.link", frame.data(), static_cast<int>(frame.size()),
+                           nullptr) == NATS_TIMEOUT) {
+    }
+  });
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = 30'000;
+  js_PublishAsyncComplete(pjs, &po);
+  RunResult res = finish_run(c, count, t0, timeout_ms);
+  done = true;
+  consumer.join();
+  natsSubscription_Destroy(sub);
+  jsCtx_Destroy(pjs);
+  jsCtx_Destroy(sjs);
+  natsConnection_Destroy(pc);
+  natsConnection_Destroy(sc);
+  return res;
+}
+
+// Core NATS: publish -> subscribe, nothing stored, the servers' own limit.
+RunResult run_raw_core(const std::string& servers, int64_t count, int timeout_ms) {
+  natsConnection* pc = connect(servers);
+  natsConnection* sc = connect(servers);
+  Counter c;
+  natsSubscription* sub = nullptr;
+  check(natsConnection_Subscribe(
+            &sub, sc, "raw.core",
+            [](natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+              static_cast<Counter*>(closure)->frame(natsMsg_GetData(m), natsMsg_GetDataLength(m));
+              natsMsg_Destroy(m);
+            },
+            &c),
+        "subscribe");
+  natsSubscription_SetPendingLimits(sub, -1, -1);  // a slow consumer is measured, not cut
+  natsConnection_Flush(sc);
+  const int64_t t0 = now_ns();
+  make_frames(count, [&](const std::string& frame) {
+    check(natsConnection_Publish(pc, "raw.core", frame.data(), static_cast<int>(frame.size())),
+          "publish");
+  });
+  natsConnection_Flush(pc);
+  RunResult res = finish_run(c, count, t0, timeout_ms);
+  natsSubscription_Destroy(sub);
+  natsConnection_Destroy(pc);
+  natsConnection_Destroy(sc);
+  return res;
+}
+
+}  // namespace
+}  // namespace edgeflow
+
+int main(int argc, char** argv) {
+  using namespace edgeflow;
+  using namespace edgeflow::bench;
+  Args args = parse_args(argc, argv, "nats_link_bench [--quick] [--count N] [--rounds R]");
+  const int64_t count = args.count ? args.count : args.quick ? 200'000 : 1'000'000;
+  const int timeout_ms = args.quick ? 60'000 : 300'000;
+  // The servers start in the parent (their memory is not the child's) and fresh per run.
+  auto variant = [=](int servers, char kind) {
+    return [=] {
+      Servers s(servers);
+      const int replicas = servers >= 3 ? 3 : 1;
+      return run_forked(
+          [&] {
+            if (kind == 'n') {
+              const std::string links = "{via: nats, nats: {servers: " + s.yaml() +
+                                        ", replicas: " + std::to_string(replicas) + "}}";
+              return run_readings_pipeline(count, links, true, "", timeout_ms);
+            }
+            if (kind == 'r') return run_raw_jetstream(s.list(), replicas, count, timeout_ms);
+            return run_raw_core(s.list(), count, timeout_ms);
+          },
+          timeout_ms + 15'000);
+    };
+  };
+  std::vector<Variant> vs;
+  vs.emplace_back("n1", "NATS link, one server", variant(1, 'n'));
+  vs.emplace_back("r1", "raw JetStream, one server, 256/frame", variant(1, 'r'));
+  vs.emplace_back("n3", "NATS link, 3 servers, replicas 3", variant(3, 'n'));
+  vs.emplace_back("r3", "raw JetStream, 3 servers, replicas 3", variant(3, 'r'));
+  vs.emplace_back("c1", "raw core NATS pub/sub, one server", variant(1, 'c'));
+  std::printf("nats_link_bench: %lld readings (3 numbers + origin) edge -> cloud, %s\n",
+              static_cast<long long>(count),
+              args.quick ? "quick: one round" : ("best of " + std::to_string(args.rounds)).c_str());
+  run_rounds(vs, args.rounds);
+  print_table(vs, "readings/s");
+  print_ratio(vs, "n1", "r1", "NATS link / raw JetStream, one server", 0.8);
+  print_ratio(vs, "n3", "r3", "NATS link / raw JetStream, 3 servers R3", 0.8);
+  print_ratio(vs, "r1", "c1", "raw JetStream / core NATS (what storing and acknowledging cost)");
+  print_ratio(vs, "n3", "n1", "NATS link, 3 servers R3 / one server");
+  return any_failed(vs) ? 1 : 0;
+}
