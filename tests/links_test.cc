@@ -117,6 +117,13 @@ std::vector<json> reference_run(const std::string& yaml) {
   return json_lines(read_file(dir + "/out.jsonl"));
 }
 
+// `edgeflow run DIR/p.yaml --node NAME`, its report in DIR/NAME.json.
+std::unique_ptr<Process> run_node(const std::string& dir, const std::string& name) {
+  return std::make_unique<Process>(
+      std::vector<std::string>{edgeflow_binary(), "run", dir + "/p.yaml", "--node", name,
+                               "--report", dir + "/" + name + ".json"});
+}
+
 class Links : public ::testing::TestWithParam<Transport> {};
 
 // One process, every node in it, joined by the real transport (an embedded mosquitto for
@@ -179,11 +186,7 @@ TEST_P(Links, ProcessPerNodeEdgesFirst) {
   std::string yaml = weather_pipeline(GetParam(), extra, kCount, 0);
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml", yaml);
-  auto node = [&](const std::string& name) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{edgeflow_binary(), "run", dir + "/p.yaml", "--node", name,
-                                 "--report", dir + "/" + name + ".json"});
-  };
+  auto node = [&](const std::string& name) { return run_node(dir, name); };
   auto pi1 = node("pi-1");
   auto pi2 = node("pi-2");
   // The edges are up (and holding their first frame for the cloud) before the cloud starts.
@@ -281,11 +284,7 @@ TEST_P(MqttLinks, BrokerRestartMidRunLosesNothing) {
   yaml.replace(yaml.find("    on: edge\n    from: sensors"), 12, "    on: cloud");
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml", yaml);
-  auto node = [&](const std::string& name) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{edgeflow_binary(), "run", dir + "/p.yaml", "--node", name,
-                                 "--report", dir + "/" + name + ".json"});
-  };
+  auto node = [&](const std::string& name) { return run_node(dir, name); };
   auto cloud = node("cloud");
   auto pi1 = node("pi-1");
   auto pi2 = node("pi-2");
@@ -384,10 +383,7 @@ TEST(NatsLinks, EdgesFinishBeforeTheCloudStartsAndNothingIsLost) {
   std::string yaml = weather_pipeline(kNats, nats_links(nats, 1), kCount, 0);
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml", yaml);
-  auto node = [&](const std::string& name) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{edgeflow_binary(), "run", dir + "/p.yaml", "--node", name});
-  };
+  auto node = [&](const std::string& name) { return run_node(dir, name); };
   auto pi1 = node("pi-1");
   auto pi2 = node("pi-2");
   ASSERT_TRUE(pi1->wait(60)) << pi1->err();
@@ -415,11 +411,7 @@ TEST(NatsLinks, AClusterServerKilledMidRunLosesNothingAndDuplicatesNothing) {
       weather_pipeline(kNats, nats_links(nats, 3, "[\"" + first + "\"]"), kCount, 600);
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml", yaml);
-  auto node = [&](const std::string& name) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{edgeflow_binary(), "run", dir + "/p.yaml", "--node", name,
-                                 "--report", dir + "/" + name + ".json"});
-  };
+  auto node = [&](const std::string& name) { return run_node(dir, name); };
   auto cloud = node("cloud");
   ASSERT_TRUE(cloud->wait_for_err("running 'links-test'", 60)) << cloud->err();
   auto pi1 = node("pi-1");
