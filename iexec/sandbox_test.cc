@@ -487,8 +487,9 @@ TEST_F(SandboxTest, NetworkIsolation) {
 
 TEST_F(SandboxTest, WithoutNetworkIsolationTheAppStillRuns) {
   options_.isolate_network = false;
-  // Only the network's warning is in question (not seccomp's or Landlock's, say under qemu).
-  options_.filter_syscalls = options_.confine_files = false;
+  // Only the network's warning is in question (not seccomp's, Landlock's or the PID
+  // namespace's, all three refused under qemu-user).
+  options_.filter_syscalls = options_.confine_files = options_.pid_namespace = false;
   AppSpec app =
       make_app("nonet", std::string("printf 'x' > \"$IEXEC_OUT/result.txt\"\n") + kComputed);
   RunResult r = run(app);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Cross build for ARCH (arm64 or armhf) with Debian's cross toolchain, and the tests run under
 # qemu-user. From a fresh Debian 12 machine:
-#   scripts/cross.sh arm64                 # unit and integration tests
-#   scripts/cross.sh armhf -L unit         # ctest options replace -L 'unit|integration'
+#   scripts/cross.sh arm64                 # unit and integration tests but SandboxEscape.*
+#   scripts/cross.sh armhf -L unit         # ctest options replace the default selection
 # Docs: docs/cross.md.
 # 1. installs what is missing on the host: g++-TRIPLE, qemu-user-static, cmake, pkg-config,
 #    mosquitto and mosquitto-clients (the integration tests start the host's broker);
@@ -27,7 +27,10 @@ case "$ARCH" in
   *) echo "usage: scripts/cross.sh arm64|armhf [ctest options]" >&2; exit 2 ;;
 esac
 shift
-[ $# -eq 0 ] && set -- -L 'unit|integration'
+# By default, less the sandbox tests qemu-user cannot pass: their probe is an ARCH program
+# the sandbox cannot exec without binfmt_misc, and qemu-user refuses CLONE_NEWPID, seccomp
+# and Landlock (docs/cross.md). They need a real device or qemu-system.
+[ $# -eq 0 ] && set -- -L 'unit|integration' -E '^SandboxEscape\.'
 
 CROSS_BUILD="${EDGEFLOW_CROSS_BUILD_DIR:-$ROOT/build-$ARCH}"
 SYSROOT="${EDGEFLOW_CROSS_SYSROOT:-$ROOT/build-$ARCH-sysroot}"
