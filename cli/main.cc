@@ -25,6 +25,8 @@
 #include "cloud/fleet_commands.h"
 #include "edge/node_service.h"
 #include "loadgen/loadgen.h"
+#include "metrics/metrics_server.h"
+#include "metrics/prometheus.h"
 #include "planner/measure.h"
 #include "planner/plan_commands.h"
 #include "runtime/duration.h"
@@ -246,7 +248,7 @@ bool write_report(const std::string& path, const PipelineSpec& p,
 }
 
 struct RunArgs {
-  std::string file, for_text, report, node, broker, mqtt_client;
+  std::string file, for_text, report, node, broker, mqtt_client, metrics;
   int threads = 2;
   bool quiet = false;
   bool local_links = false;
@@ -367,6 +369,20 @@ int cmd_run(const RunArgs& args) {
   };
   bool live = !args.quiet && isatty(STDERR_FILENO);
   auto link_metrics = [&] { return transport ? transport->metrics() : std::vector<LinkMetrics>{}; };
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (!args.metrics.empty()) {
+    try {
+      metrics_server = std::make_unique<metrics::MetricsServer>(args.metrics, [&] {
+        return metrics::prometheus_text({pipeline.name, executor.metrics(), link_metrics()});
+      });
+    } catch (const std::exception& e) {
+      logger().error("{}", e.what());
+      executor.request_stop();
+      executor.wait(-1);
+      return kExitInvalid;
+    }
+    logger().info("metrics for Prometheus on {}", metrics_server->url());
+  }
   std::string ended_by = "end of input";
   while (!executor.wait(250'000)) {
     if (run_for_us > 0 && elapsed() * 1e6 >= static_cast<double>(run_for_us) &&
@@ -432,6 +448,9 @@ int main(int argc, char** argv) {
   run->add_option("FILE", ra.file, "pipeline file")->required();
   run->add_option("--for", ra.for_text,
                   "stop after this long (e.g. 30s, 5m), finishing what was accepted");
+  run->add_option("--metrics", ra.metrics,
+                  "serve Prometheus metrics on http://ADDR/metrics while running: a port "
+                  "(127.0.0.1), HOST:PORT, or :PORT for every interface");
   run->add_option("--report", ra.report,
                   "write per-stage and per-link figures to this JSON file at the end");
   run->add_option("--threads", ra.threads, "worker threads")->check(CLI::Range(1, 64));

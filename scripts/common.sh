@@ -14,7 +14,7 @@ PACKAGES=(
   libsqlite3-dev libsystemd-dev
   libssl-dev openssl
   libseccomp-dev
-  libnats-dev nats-server
+  libnats-dev nats-server libcpp-httplib-dev
 )
 
 install_missing() {
