@@ -66,6 +66,13 @@ WeatherWindow::Config window_config(const Options& o) {
   // window; 0s keeps every origin until end of input.
   c.idle_timeout_us = o.has("idle_timeout") ? o.get_duration_us("idle_timeout")
                                             : 2 * (c.window_us + c.allowed_lateness_us);
+  if (c.idle_timeout_us > 0 && c.idle_timeout_us < c.window_us + c.allowed_lateness_us) {
+    throw OptionError("idle_timeout",
+                      "must be 0s or at least window + allowed_lateness (" +
+                          format_duration(c.window_us + c.allowed_lateness_us) +
+                          "): a shorter one would close the windows of sensors still sending",
+                      "leave it out (twice window + allowed_lateness) or raise it");
+  }
   if (c.slide_us > c.window_us) {
     throw OptionError("slide",
                       "must be <= window (got slide " + format_duration(c.slide_us) + ", window " +

@@ -176,6 +176,33 @@ TEST(WeatherAggregate, ASilentSensorsWindowIsEmittedAfterIdleTimeoutAndOnlyOnce)
   EXPECT_DOUBLE_EQ(number(*h.output()[2], "temperature_mean"), 21.5);
 }
 
+// A broker down or a link's backlog: nothing arrives for ten idle_timeouts, then the backlog
+// does. The sensors were not idle, the input was: their windows stay open and take it.
+TEST(WeatherAggregate, AStallOfTheWholeInputIsNotIdleness) {
+  OperatorHarness h("weather.aggregate",
+                    "{window: 60s, fields: [temperature], stats: [count], idle_timeout: 90s}",
+                    "cloud");
+  h.set_clock(kT0);
+  h.push_reading(kT0 + 5 * kS, {{"temperature", 10.0}}, "sensor-1");
+  h.push_reading(kT0 + 6 * kS, {{"temperature", 20.0}}, "sensor-2");
+  h.advance_clock(900 * kS);
+  h.push_reading(kT0 + 30 * kS, {{"temperature", 21.0}}, "sensor-2");
+  h.push_reading(kT0 + 31 * kS, {{"temperature", 11.0}}, "sensor-1");
+  EXPECT_TRUE(h.output().empty()) << "a window was closed by the stall";
+  EXPECT_TRUE(h.errors().empty()) << h.errors()[0];
+  h.finish();
+  ASSERT_EQ(h.output().size(), 2u);
+  for (const MessagePtr& m : h.output())
+    EXPECT_EQ(*find_field(m->fields, "temperature_count"), Value(int64_t{2})) << m->origin;
+}
+
+TEST(WeatherAggregate, IdleTimeoutShorterThanAWindowIsRefused) {
+  const std::string problems = OperatorHarness::option_problems(
+      "weather.aggregate", "{window: 60s, fields: [temperature], idle_timeout: 30s}");
+  EXPECT_NE(problems.find("must be 0s or at least window + allowed_lateness"), std::string::npos)
+      << problems;
+}
+
 TEST(WeatherAggregate, LateReadingGoesToTheErrorOutput) {
   OperatorHarness h("weather.aggregate",
                     "{window: 60s, allowed_lateness: 10s, fields: [temperature], stats: [mean]}");

@@ -58,6 +58,7 @@ WeatherWindow::OriginState& WeatherWindow::touch(const std::string& origin, int6
   auto [it, created] = origins_.try_emplace(origin);
   OriginState& o = it->second;
   if (config_.idle_timeout_us <= 0) return o;
+  now_us = active_us(now_us);
   if (created) {
     if (!tombstones_.empty()) {
       auto stone = tombstones_.find(std::hash<std::string>{}(origin));
@@ -156,6 +157,7 @@ std::vector<WindowResult> WeatherWindow::forget_idle(int64_t now_us,
   std::vector<WindowResult> closed;
   const int64_t idle = config_.idle_timeout_us;
   if (idle <= 0) return closed;
+  now_us = active_us(now_us);  // from here on, the active clock
   while (!tombstone_order_.empty() && now_us - tombstone_order_.front().second >= idle) {
     auto stone = tombstones_.find(tombstone_order_.front().first);
     // Only the tombstone this entry made: the origin may have come back and been forgotten
@@ -164,7 +166,7 @@ std::vector<WindowResult> WeatherWindow::forget_idle(int64_t now_us,
       tombstones_.erase(stone);
     tombstone_order_.pop_front();
   }
-  while (has_idle(now_us)) {
+  while (!idle_order_.empty() && now_us - idle_order_.front().last_seen_us >= idle) {
     auto found = origins_.find(*idle_order_.front().origin);
     OriginState& o = found->second;
     int64_t frontier = std::max(o.watermark_us, o.closed_through_us);

@@ -14,8 +14,11 @@
 // goes into the open ones only.
 //
 // Idle origins (thousands of plain sensors, some of which go quiet): an origin with no reading
-// for idle_timeout of wall time has its open windows closed and its state freed, so memory
-// follows the origins that are active, not every origin ever seen. What stays is a tombstone
+// for idle_timeout of wall time, while others' readings keep coming, has its open windows
+// closed and its state freed, so memory follows the origins that are active, not every
+// origin ever seen. A stall of the whole input (a broker down, a link's backlog) longer than
+// idle_timeout does not count: the time it lasted is taken off the clock idleness runs on,
+// so the backlog that follows finds its origins still open. What stays is a tombstone
 // (a hash of its name and how far its windows were closed, 16 bytes of payload) for another
 // idle_timeout, so a redelivered old reading is still recognised as late rather than opening a
 // window that was already emitted; an origin that comes back starts from its tombstone.
@@ -113,9 +116,9 @@ class WeatherWindow {
   void observe(const std::string& origin, int64_t event_time_us, int64_t now_us = 0);
 
   // True when forget_idle(now_us) has an origin to forget; cheap enough to ask per reading.
-  bool has_idle(int64_t now_us) const {
-    return config_.idle_timeout_us > 0 && !idle_order_.empty() &&
-           now_us - idle_order_.front().last_seen_us >= config_.idle_timeout_us;
+  bool has_idle(int64_t now_us) {
+    if (config_.idle_timeout_us <= 0 || idle_order_.empty()) return false;
+    return active_us(now_us) - idle_order_.front().last_seen_us >= config_.idle_timeout_us;
   }
   // Closes every window of each origin idle for idle_timeout and frees its state; returns the
   // closed windows, per origin in time order, and appends the names of the forgotten origins
@@ -169,6 +172,14 @@ class WeatherWindow {
   WindowResult result(const std::string& origin, int64_t start_us, Accumulator&& acc) const;
   // The origin's state, created (from its tombstone, if any) on first use, and marked seen now.
   OriginState& touch(const std::string& origin, int64_t now_us);
+  // The wall clock less every gap between two calls longer than idle_timeout (a stall of the
+  // whole input); the clock idleness is measured on.
+  int64_t active_us(int64_t now_us) {
+    if (last_now_us_ != INT64_MIN && now_us - last_now_us_ > config_.idle_timeout_us)
+      stalled_us_ += now_us - last_now_us_;
+    if (now_us > last_now_us_) last_now_us_ = now_us;
+    return now_us - stalled_us_;
+  }
 
   Config config_;
   std::unordered_map<std::string, OriginState> origins_;
@@ -178,6 +189,8 @@ class WeatherWindow {
   // only make a reading of the other origin late), and in the order they were forgotten.
   std::unordered_map<uint64_t, Tombstone> tombstones_;
   std::deque<std::pair<uint64_t, int64_t>> tombstone_order_;  // hash, forgotten_us
+  int64_t last_now_us_ = INT64_MIN;                           // the latest wall clock seen
+  int64_t stalled_us_ = 0;  // wall time the whole input stood still
 };
 
 }  // namespace edgeflow
