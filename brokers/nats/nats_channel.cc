@@ -56,6 +56,7 @@ class Connection {
     natsOptions_SetReconnectWait(opts, 250);
     natsOptions_SetDisconnectedCB(opts, &Connection::on_disconnected, this);
     natsOptions_SetReconnectedCB(opts, &Connection::on_reconnected, this);
+    natsOptions_SetClosedCB(opts, &Connection::on_closed, this);
     if (o.retry) natsOptions_SetRetryOnFailedConnect(opts, true, nullptr, nullptr);
     natsStatus s = natsConnection_Connect(&nc_, opts);
     natsOptions_Destroy(opts);
@@ -68,9 +69,15 @@ class Connection {
     }
   }
   ~Connection() {
-    closing_ = true;
+    close();
+    // libnats runs the connection's callbacks on a thread of its own, in order, after close
+    // returns: `this` must live until the last of them (closed) has run.
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      closed_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
+    }
     if (js_) jsCtx_Destroy(js_);
-    natsConnection_Destroy(nc_);  // closes
+    natsConnection_Destroy(nc_);
   }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -82,7 +89,7 @@ class Connection {
   }
   void close() {
     closing_ = true;  // our own close is no lost server
-    natsConnection_Close(nc_);
+    if (nc_) natsConnection_Close(nc_);
   }
   uint64_t reconnects() const { return reconnects_.load(); }
 
@@ -92,6 +99,12 @@ class Connection {
     if (!c->closing_ && !c->warned_.exchange(true))
       logger().warn("link {} on '{}': lost its NATS server; reconnecting to {}", c->o_.link,
                     c->o_.node, servers_text(c->o_));
+  }
+  static void on_closed(natsConnection*, void* closure) {
+    auto* c = static_cast<Connection*>(closure);
+    std::lock_guard<std::mutex> lock(c->mu_);
+    c->closed_ = true;
+    c->closed_cv_.notify_all();
   }
   static void on_reconnected(natsConnection*, void* closure) {
     auto* c = static_cast<Connection*>(closure);
@@ -105,13 +118,18 @@ class Connection {
   std::atomic<uint64_t> reconnects_{0};
   std::atomic<bool> warned_{false};
   std::atomic<bool> closing_{false};
+  std::mutex mu_;
+  std::condition_variable closed_cv_;
+  bool closed_ = false;
 };
 
 // JetStream administration may meet a cluster electing a leader: a few tries, a second apart.
 template <typename Call>
 void with_retries(const NatsLinkOptions& o, const std::string& what, Call call) {
   std::string last;
-  for (int attempt = 0; attempt < 10; ++attempt) {
+  // With retry, servers down at start get about ten minutes (each try waits up to 5 s).
+  const int attempts = o.retry ? 100 : 10;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = call(&code);
     if (s == NATS_OK) return;
@@ -143,7 +161,18 @@ void ensure_stream_and_consumers(jsCtx* js, const NatsLinkOptions& o) {
     jsStreamInfo* si = nullptr;
     natsStatus s = js_AddStream(&si, js, &cfg, nullptr, code);
     if (si) jsStreamInfo_Destroy(si);
-    if (s != NATS_OK && *code == JSStreamNameExistErr) s = NATS_OK;  // made by the other end
+    if (s != NATS_OK && *code == JSStreamNameExistErr) {
+      // Made by the other end or an earlier run: brought to this file's settings (replicas).
+      s = js_UpdateStream(&si, js, &cfg, nullptr, code);
+      if (si) jsStreamInfo_Destroy(si);
+      if (s != NATS_OK) {
+        logger().warn(
+            "link {}: the stream {} exists with other settings and cannot take "
+            "these ({}); delete it (nats stream rm) to change them",
+            o.link, o.stream, status_text(s, *code));
+        s = NATS_OK;
+      }
+    }
     return s;
   });
   for (const std::string& durable : o.consumers) {
@@ -160,8 +189,16 @@ void ensure_stream_and_consumers(jsCtx* js, const NatsLinkOptions& o) {
       jsConsumerInfo* ci = nullptr;
       natsStatus s = js_AddConsumer(&ci, js, o.stream.c_str(), &cc, nullptr, code);
       if (ci) jsConsumerInfo_Destroy(ci);
-      if (s != NATS_OK && (*code == JSConsumerNameExistErr || *code == JSConsumerExistingActiveErr))
-        s = NATS_OK;  // kept from an earlier run, with what it has not acknowledged
+      if (s != NATS_OK &&
+          (*code == JSConsumerNameExistErr || *code == JSConsumerExistingActiveErr)) {
+        // Kept from an earlier run with other settings (nats-server 2.9 cannot change a
+        // consumer): it keeps what it has not acknowledged, and its old ack_wait.
+        logger().warn(
+            "link {}: consumer {} exists with other settings (ack_wait?); it keeps "
+            "them until deleted",
+            o.link, durable);
+        s = NATS_OK;
+      }
       return s;
     });
   }
@@ -172,15 +209,25 @@ uint64_t random_id() {
   return (static_cast<uint64_t>(rd()) << 32) ^ rd();
 }
 
+// What the publish acknowledgements reach. libnats calls them on its reply subscription's
+// thread, which closing the connection does not join: a late one may come after the sender
+// is gone, so it goes through this gate (the sender clears `owner` under the lock on its way
+// out), and the gate itself is never freed (a few bytes per link end for the process's life).
+struct AckGate {
+  std::mutex mu;
+  class NatsSender* owner = nullptr;
+};
+
 class NatsSender final : public FrameSender {
  public:
-  explicit NatsSender(const NatsLinkOptions& o) : o_(o), conn_(o) {
+  explicit NatsSender(const NatsLinkOptions& o) : o_(o), conn_(o), gate_(new AckGate) {
+    gate_->owner = this;
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = 5000;
     jo.PublishAsync.MaxPending = o.max_inflight * 2;  // our own window is the bound
     jo.PublishAsync.AckHandler = &NatsSender::on_ack;
-    jo.PublishAsync.AckHandlerClosure = this;
+    jo.PublishAsync.AckHandlerClosure = gate_;
     js_ = conn_.jetstream(&jo);
     ensure_stream_and_consumers(js_, o);
     id_prefix_ = o.node + "-" + std::to_string(random_id()) + "-";
@@ -188,7 +235,11 @@ class NatsSender final : public FrameSender {
   ~NatsSender() override {
     closing_ = true;
     cv_.notify_all();
-    conn_.close();  // no ack callback runs after this
+    {
+      std::lock_guard<std::mutex> gate(gate_->mu);  // waits for a callback in progress
+      gate_->owner = nullptr;
+    }
+    conn_.close();
     std::lock_guard<std::mutex> lock(mu_);
     for (natsMsg* m : retry_) natsMsg_Destroy(m);
   }
@@ -269,7 +320,13 @@ class NatsSender final : public FrameSender {
   }
 
   static void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
-    auto* self = static_cast<NatsSender*>(closure);
+    auto* gate = static_cast<AckGate*>(closure);
+    std::lock_guard<std::mutex> gate_lock(gate->mu);
+    NatsSender* self = gate->owner;
+    if (!self) {  // the sender is gone
+      natsMsg_Destroy(msg);
+      return;
+    }
     std::lock_guard<std::mutex> lock(self->mu_);
     if (pa || !pae || self->closing_) {
       // Stored (a duplicate within the window was stored before: as good).
@@ -285,6 +342,7 @@ class NatsSender final : public FrameSender {
 
   const NatsLinkOptions o_;
   Connection conn_;
+  AckGate* gate_;  // never freed, see AckGate
   jsCtx* js_ = nullptr;
   std::string id_prefix_;
   uint64_t sequence_ = 0;  // the sender's thread only
