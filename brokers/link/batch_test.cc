@@ -157,8 +157,10 @@ TEST(FrameDedup, AwaitedNumbersAreBoundedAfterALongLoss) {
   FrameDedup d;
   EXPECT_EQ(d.accept("pi-1", 1, 1), FrameDedup::kNewSession);
   EXPECT_EQ(d.accept("pi-1", 1, 1'000'000'000), FrameDedup::kGap);  // returns at once
-  EXPECT_EQ(d.accept("pi-1", 1, 1'000'000'000 - 4096), FrameDedup::kLate);
-  EXPECT_EQ(d.accept("pi-1", 1, 1'000'000'000 - 4097), FrameDedup::kDuplicate);  // forgotten
+  EXPECT_EQ(d.awaiting("pi-1", 1), 1024u);
+  EXPECT_EQ(d.accept("pi-1", 1, 1'000'000'000 - 1024), FrameDedup::kLate);
+  EXPECT_EQ(d.accept("pi-1", 1, 1'000'000'000 - 1025), FrameDedup::kDuplicate);  // forgotten
+  EXPECT_EQ(d.awaiting("pi-1", 1), 1023u);
   EXPECT_EQ(d.accept("pi-1", 1, 2), FrameDedup::kDuplicate);
 }
 

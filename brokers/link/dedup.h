@@ -26,7 +26,11 @@ class FrameDedup {
     if (fresh) {
       note_missing(s, 1, sequence);
       s.highest = sequence;
-      // Bounded memory: a sender keeps at most a few sessions.
+      // Bounded memory: a sender keeps at most a few sessions, and only the newest awaits
+      // numbers (an older one's late frames are counted duplicates).
+      for (auto o = last_.lower_bound({sender, 0}); o != last_.end() && o->first.first == sender;
+           ++o)
+        if (o->first.second != session) o->second.missing.clear();
       if (++sessions_[sender] > kMaxSessions) forget_oldest(sender, session);
       return kNewSession;
     }
@@ -37,11 +41,17 @@ class FrameDedup {
     return gap ? kGap : kNext;
   }
 
+  // Numbers of the session skipped and still awaited.
+  size_t awaiting(const std::string& sender, uint64_t session) const {
+    auto it = last_.find({sender, session});
+    return it == last_.end() ? 0 : it->second.missing.size();
+  }
+
  private:
   static constexpr int kMaxSessions = 8;
-  // Numbers skipped and still awaited, per session: at most this many (the latest), so a lost
-  // stretch (QoS 0) costs bounded memory; one older than them counts as a duplicate.
-  static constexpr uint64_t kMaxMissing = 4096;
+  // Numbers skipped and still awaited, per sender: at most this many (the latest), so a lost
+  // stretch (QoS 0) costs bounded memory (~50 KB); one older than them counts as a duplicate.
+  static constexpr uint64_t kMaxMissing = 1024;
   struct Session {
     uint64_t highest = 0;
     std::set<uint64_t> missing;

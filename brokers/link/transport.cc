@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -148,10 +149,16 @@ struct Shared {
   }
   // The durable consumer of `receiver` on link `l`: named by the link's stages, not its
   // number, so it outlives edits elsewhere in the file.
+  // A hash of the names ends it ("a-b" + "c" and "a" + "b-c" read alike): FNV-1a, the same
+  // on every machine, since the sending edge and the receiving cloud both name it.
   static std::string nats_consumer(const LinkPlan& l, const std::string& receiver) {
     std::string path = link_path(l);
     path.replace(path.find('/'), 1, "-");
-    return nats_token(path + "-" + receiver);
+    uint32_t h = 2166136261u;
+    for (unsigned char c : l.name + '\n' + receiver) h = (h ^ c) * 16777619u;
+    char tag[16];
+    std::snprintf(tag, sizeof tag, "-%08x", h);
+    return nats_token(path + "-" + receiver) + tag;
   }
 
   static std::string link_path(const LinkPlan& l) {
@@ -290,10 +297,19 @@ class LinkSender final : public Operator {
 
   void close(Context& ctx) override {
     if (!tx_) return;
+    auto remaining = [&] {
+      return give_up_at_ < 0 ? ctx.links().drain_timeout_ms
+                             : static_cast<int>(std::max<int64_t>(0, give_up_at_ - steady_ms()));
+    };
+    if (link_.via == "nats") {
+      // NATS senders publish again, on their own, what a server did not acknowledge: such a
+      // frame must be stored before the end of input is, or it would arrive after it. So what
+      // precedes the end is confirmed first.
+      if (!writer_.empty()) flush(ctx, false);
+      tx_->drain(remaining());
+    }
     flush(ctx, true);
-    const int timeout = give_up_at_ < 0
-                            ? ctx.links().drain_timeout_ms
-                            : static_cast<int>(std::max<int64_t>(0, give_up_at_ - steady_ms()));
+    const int timeout = remaining();
     if (!tx_->drain(timeout)) {
       ctx.error(nullptr, "link " + link_.name + ": " + std::to_string(tx_->unacknowledged()) +
                              " batches not confirmed by the " + peer_word(link_.via) + " within " +
@@ -430,6 +446,17 @@ class LinkReceiver final : public Operator {
         stop_deadline_ = steady_ms() + ctx.links().drain_timeout_ms + 5000;  // progress
       if (!inbox_->empty()) return SourceStep::emitted();
     }
+    for (auto p = pending_end_.begin(); p != pending_end_.end();) {
+      if (steady_ms() < p->second.deadline_ms) {
+        ++p;
+        continue;
+      }
+      ctx.error(nullptr, "link " + link_.name + ": '" + p->first + "' ended with " +
+                             std::to_string(dedup_.awaiting(p->first, p->second.session)) +
+                             " batches that never came");
+      ended_.insert(p->first);
+      p = pending_end_.erase(p);
+    }
     if (senders_ended() >= link_.senders.size()) return SourceStep::done();
     if (stop_requested_) {
       if (!peers_local_) return SourceStep::done();  // channel stopped, inbox drained
@@ -493,6 +520,7 @@ class LinkReceiver final : public Operator {
         return 0;
       case FrameDedup::kNewSession:
         ended_.erase(b.header.sender);  // a restarted sender is live again
+        pending_end_.erase(b.header.sender);
         break;
       case FrameDedup::kGap:
         logger().warn(
@@ -511,7 +539,21 @@ class LinkReceiver final : public Operator {
     counters_->messages += b.messages.size();
     const size_t n = b.messages.size();
     for (MessagePtr& m : b.messages) ctx.emit(std::move(m));
-    if (b.header.end) ended_.insert(b.header.sender);
+    if (b.header.end) {
+      // Over NATS a frame may still come after the end (delivered again after ack_wait): the
+      // sender counts as ended once none of its numbers is awaited, or ack_wait later.
+      if (link_.via == "nats" && dedup_.awaiting(b.header.sender, b.header.session) > 0) {
+        pending_end_[b.header.sender] = {b.header.session,
+                                         steady_ms() + ctx.links().nats_ack_wait_ms + 10'000};
+      } else {
+        ended_.insert(b.header.sender);
+      }
+    }
+    if (auto p = pending_end_.find(b.header.sender);
+        p != pending_end_.end() && dedup_.awaiting(b.header.sender, p->second.session) == 0) {
+      ended_.insert(b.header.sender);
+      pending_end_.erase(p);
+    }
     return n;
   }
 
@@ -530,6 +572,11 @@ class LinkReceiver final : public Operator {
   std::unique_ptr<FrameReceiver> rx_;
   FrameDedup dedup_;
   std::set<std::string> ended_;
+  struct PendingEnd {
+    uint64_t session;
+    int64_t deadline_ms;
+  };
+  std::map<std::string, PendingEnd> pending_end_;  // ended, but frames still awaited
   bool stop_requested_ = false;
   int64_t stop_deadline_ = 0;
 };
