@@ -29,20 +29,22 @@ command -v nats-server > /dev/null || {
   exit 1
 }
 
-# A loopback port nobody listens on (nothing answers a connection to it), not picked before.
+# Sets PORT to a loopback port nobody listens on (nothing answers a connection to it), below
+# Linux's ephemeral range (32768-60999) and not picked before in this run. Runs in this shell
+# (not in $(...)), so `picked` remembers.
 picked=" "
 pick_port() {
   local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
+  for _ in $(seq 1 200); do
+    p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
     [[ $picked == *" $p "* ]] && continue
     if ! (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null; then
       picked+="$p "
-      echo "$p"
+      PORT=$p
       return 0
     fi
   done
-  echo "nats-cluster.sh: no free port found" >&2
+  echo "nats-cluster.sh: no free port found in 20000-31999" >&2
   return 1
 }
 
@@ -102,7 +104,12 @@ case $cmd in
     echo "$n" > "$dir/count"
     servers="" mqtts=""
     for i in $(seq 1 "$n"); do
-      echo "$(pick_port) $(pick_port) $(pick_port)" > "$dir/n$i.ports"
+      ports=()
+      for _ in 1 2 3; do # client, route, mqtt
+        pick_port
+        ports+=("$PORT")
+      done
+      echo "${ports[*]}" > "$dir/n$i.ports"
     done
     for i in $(seq 1 "$n"); do
       write_conf "$i" "$n"
@@ -156,6 +163,7 @@ case $cmd in
   kill)
     [[ $# -eq 3 ]] || usage
     kill -9 "$(cat "$dir/n$3.pid")" 2> /dev/null || true
+    rm -f "$dir/n$3.pid" # a later stop must not signal a pid reused since
     ;;
   restart)
     [[ $# -eq 3 ]] || usage
