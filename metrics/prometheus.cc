@@ -89,7 +89,54 @@ std::string process_text() {
   return out.str();
 }
 
-std::string prometheus_text(const Snapshot& s) {
+std::string prometheus_text(const Snapshot& s) { return pipeline_text(s) + process_text(); }
+
+std::string node_text(const NodeFigures& n) {
+  std::ostringstream out;
+  const std::string node = label("node", n.node);
+  auto one = [&](const char* name, const char* type, const char* help, const std::string& labels,
+                 double value) {
+    char number[64];
+    std::snprintf(number, sizeof number, "%.17g", value);
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
+        << name << "{" << labels << "} " << number << "\n";
+  };
+  one("edgeflow_node_info", "gauge", "The node's tier and the part it runs.",
+      node + "," + label("tier", n.tier) + "," + label("pipeline", n.pipeline) + "," +
+          label("part_hash", n.part_hash),
+      1);
+  out << "# HELP edgeflow_node_state 1 for the node's state, 0 for the others.\n"
+         "# TYPE edgeflow_node_state gauge\n";
+  for (const char* st : {"working", "waiting", "error"})
+    out << "edgeflow_node_state{" << node << "," << label("state", st) << "} "
+        << (n.state == st ? 1 : 0) << "\n";
+  one("edgeflow_spool_bytes", "gauge", "Bytes of frames kept in the spool until confirmed.", node,
+      static_cast<double>(n.spool_bytes));
+  one("edgeflow_spool_frames", "gauge", "Frames kept in the spool.", node,
+      static_cast<double>(n.spool_frames));
+  one("edgeflow_spool_oldest_age_seconds", "gauge", "Age of the oldest frame in the spool.", node,
+      n.spool_oldest_age_s);
+  one("edgeflow_spool_dropped_messages_total", "counter",
+      "Messages the spool dropped at its limits.", node,
+      static_cast<double>(n.spool_dropped_messages));
+  if (n.charge_ratio)
+    one("edgeflow_battery_charge_ratio", "gauge", "Battery charge, 0 to 1.", node, *n.charge_ratio);
+  if (n.watts)
+    one("edgeflow_power_draw_watts", "gauge", "Power the device draws (the energy model).", node,
+        *n.watts);
+  if (n.harvest_w)
+    one("edgeflow_power_harvest_watts", "gauge", "Power the panel harvests (the energy model).",
+        node, *n.harvest_w);
+  if (!n.fleet_states.empty()) {
+    out << "# HELP edgeflow_fleet_nodes Nodes of the fleet by state, as the cloud sees them.\n"
+           "# TYPE edgeflow_fleet_nodes gauge\n";
+    for (const auto& [st, count] : n.fleet_states)
+      out << "edgeflow_fleet_nodes{" << label("state", st) << "} " << count << "\n";
+  }
+  return out.str();
+}
+
+std::string pipeline_text(const Snapshot& s) {
   std::ostringstream out;
   const std::string pipeline = label("pipeline", s.pipeline);
   using S = StageMetrics;
@@ -150,7 +197,6 @@ std::string prometheus_text(const Snapshot& s) {
   family<L>(out, "edgeflow_link_unacknowledged_frames", "gauge",
             "Frames the transport has not confirmed yet (send).", s.links, link,
             [](const L& l) { return static_cast<double>(l.unacknowledged); });
-  out << process_text();
   return out.str();
 }
 
