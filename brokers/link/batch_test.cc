@@ -147,10 +147,18 @@ TEST(FrameDedup, RedeliveriesRestartsAndGaps) {
   EXPECT_EQ(d.accept("pi-1", 9, 4), FrameDedup::kDuplicate);
   EXPECT_EQ(d.accept("pi-1", 9, 3), FrameDedup::kLate);
   EXPECT_EQ(d.accept("pi-1", 9, 3), FrameDedup::kDuplicate);
-  // A session whose first frame comes second: the first is still taken, once.
+  // A session whose first frame comes second: the first is still taken, once, but nobody
+  // waits for it (an earlier run of the receiver may have had it).
   EXPECT_EQ(d.accept("pi-3", 1, 2), FrameDedup::kNewSession);
+  EXPECT_EQ(d.awaiting("pi-3", 1), 0u);
   EXPECT_EQ(d.accept("pi-3", 1, 1), FrameDedup::kLate);
   EXPECT_EQ(d.accept("pi-3", 1, 1), FrameDedup::kDuplicate);
+  // A new session keeps what the old one awaits: its redeliveries still come.
+  EXPECT_EQ(d.accept("pi-3", 1, 5), FrameDedup::kGap);
+  EXPECT_EQ(d.awaiting("pi-3", 1), 2u);
+  EXPECT_EQ(d.accept("pi-3", 2, 1), FrameDedup::kNewSession);
+  EXPECT_EQ(d.accept("pi-3", 1, 4), FrameDedup::kLate);
+  EXPECT_EQ(d.awaiting("pi-3", 1), 1u);
 }
 
 TEST(FrameDedup, AwaitedNumbersAreBoundedAfterALongLoss) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -24,13 +25,12 @@ class FrameDedup {
     auto [it, fresh] = last_.try_emplace({sender, session});
     Session& s = it->second;
     if (fresh) {
+      // Numbers below the first one this process sees may come late (a frame delivered
+      // again): they are taken when they come, but nobody waits for them, since an earlier
+      // run of this receiver may have had them.
       note_missing(s, 1, sequence);
-      s.highest = sequence;
-      // Bounded memory: a sender keeps at most a few sessions, and only the newest awaits
-      // numbers (an older one's late frames are counted duplicates).
-      for (auto o = last_.lower_bound({sender, 0}); o != last_.end() && o->first.first == sender;
-           ++o)
-        if (o->first.second != session) o->second.missing.clear();
+      s.highest = s.first = sequence;
+      // Bounded memory: a sender keeps at most a few sessions.
       if (++sessions_[sender] > kMaxSessions) forget_oldest(sender, session);
       return kNewSession;
     }
@@ -41,19 +41,23 @@ class FrameDedup {
     return gap ? kGap : kNext;
   }
 
-  // Numbers of the session skipped and still awaited.
+  // Numbers of the session skipped after the first one seen here, and still awaited.
   size_t awaiting(const std::string& sender, uint64_t session) const {
     auto it = last_.find({sender, session});
-    return it == last_.end() ? 0 : it->second.missing.size();
+    if (it == last_.end()) return 0;
+    const auto& m = it->second.missing;
+    return static_cast<size_t>(std::distance(m.upper_bound(it->second.first), m.end()));
   }
 
  private:
   static constexpr int kMaxSessions = 8;
-  // Numbers skipped and still awaited, per sender: at most this many (the latest), so a lost
-  // stretch (QoS 0) costs bounded memory (~50 KB); one older than them counts as a duplicate.
+  // Numbers skipped and still awaited, per session: at most this many (the latest), so a lost
+  // stretch (QoS 0) costs bounded memory (~50 KB a session, kMaxSessions a sender); one older
+  // than them counts as a duplicate.
   static constexpr uint64_t kMaxMissing = 1024;
   struct Session {
     uint64_t highest = 0;
+    uint64_t first = 0;  // the first number this process saw
     std::set<uint64_t> missing;
   };
   static void note_missing(Session& s, uint64_t from, uint64_t to) {  // [from, to)
