@@ -16,9 +16,9 @@
 // Idle origins (thousands of plain sensors, some of which go quiet): an origin with no reading
 // for idle_timeout of wall time, while others' readings keep coming, has its open windows
 // closed and its state freed, so memory follows the origins that are active, not every
-// origin ever seen. A stall of the whole input (a broker down, a link's backlog) longer than
-// idle_timeout does not count: the time it lasted is taken off the clock idleness runs on,
-// so the backlog that follows finds its origins still open. What stays is a tombstone
+// origin ever seen. A stall of the whole input (a broker down, a link's backlog) counts for
+// at most idle_timeout / 4: the rest of it is taken off the clock idleness runs on, so the
+// backlog that follows finds its origins still open. What stays is a tombstone
 // (a hash of its name and how far its windows were closed, 16 bytes of payload) for another
 // idle_timeout, so a redelivered old reading is still recognised as late rather than opening a
 // window that was already emitted; an origin that comes back starts from its tombstone.
@@ -115,10 +115,13 @@ class WeatherWindow {
   // the window's notion of time stays the same as the runtime's.
   void observe(const std::string& origin, int64_t event_time_us, int64_t now_us = 0);
 
-  // True when forget_idle(now_us) has an origin to forget; cheap enough to ask per reading.
+  // True when forget_idle(now_us) has an origin to forget or a tombstone to drop; cheap
+  // enough to ask per reading. Every call (and every add or observe) moves the idle clock.
   bool has_idle(int64_t now_us) {
-    if (config_.idle_timeout_us <= 0 || idle_order_.empty()) return false;
-    return active_us(now_us) - idle_order_.front().last_seen_us >= config_.idle_timeout_us;
+    if (config_.idle_timeout_us <= 0) return false;
+    const int64_t now = active_us(now_us), idle = config_.idle_timeout_us;
+    return (!idle_order_.empty() && now - idle_order_.front().last_seen_us >= idle) ||
+           (!tombstone_order_.empty() && now - tombstone_order_.front().second >= idle);
   }
   // Closes every window of each origin idle for idle_timeout and frees its state; returns the
   // closed windows, per origin in time order, and appends the names of the forgotten origins
@@ -172,12 +175,16 @@ class WeatherWindow {
   WindowResult result(const std::string& origin, int64_t start_us, Accumulator&& acc) const;
   // The origin's state, created (from its tombstone, if any) on first use, and marked seen now.
   OriginState& touch(const std::string& origin, int64_t now_us);
-  // The wall clock less every gap between two calls longer than idle_timeout (a stall of the
-  // whole input); the clock idleness is measured on.
+  // The clock idleness is measured on: the wall clock, less what any gap between two
+  // messages of the stage lasts beyond idle_timeout / 4 (a stall of the whole input), and
+  // never going back when the wall clock does.
   int64_t active_us(int64_t now_us) {
-    if (last_now_us_ != INT64_MIN && now_us - last_now_us_ > config_.idle_timeout_us)
-      stalled_us_ += now_us - last_now_us_;
-    if (now_us > last_now_us_) last_now_us_ = now_us;
+    if (last_now_us_ != INT64_MIN) {
+      const int64_t gap = now_us - last_now_us_, grace = config_.idle_timeout_us / 4;
+      if (gap < 0) stalled_us_ += gap;  // a step back: the active clock stands still
+      if (gap > grace) stalled_us_ += gap - grace;
+    }
+    last_now_us_ = now_us;
     return now_us - stalled_us_;
   }
 

@@ -236,10 +236,17 @@ WeatherWindow idle_window(int64_t window_s, int64_t idle_s) {
   return WeatherWindow(c);
 }
 
+// Wall time passing while other messages keep the stage busy (one every 5 s), from from_s
+// to to_s: a gap in the whole input would count for only a quarter of idle_timeout.
+void busy(WeatherWindow& w, int64_t from_s, int64_t to_s) {
+  for (int64_t t = from_s; t < to_s; t += 5) w.has_idle(t * kS);
+}
+
 TEST(WeatherWindowIdle, ASilentOriginsWindowsCloseAndItsStateIsFreed) {
   WeatherWindow w = idle_window(60, 120);
   w.add("quiet", 5 * kS, Values{1.0}, /*now_us=*/0);
   w.add("busy", 5 * kS, Values{2.0}, 0);
+  busy(w, 0, 100);
   w.add("busy", 65 * kS, Values{3.0}, 100 * kS);  // busy was seen at 100 s
   EXPECT_FALSE(w.has_idle(119 * kS));
   ASSERT_TRUE(w.has_idle(120 * kS));
@@ -261,6 +268,7 @@ TEST(WeatherWindowIdle, AForgottenOriginsOldReadingIsLateAndItsNewOneOpensAWindo
   WeatherWindow w = idle_window(60, 120);
   w.add("s1", 5 * kS, Values{1.0}, 0);
   std::vector<std::string> forgotten;
+  busy(w, 0, 120);
   ASSERT_EQ(w.forget_idle(120 * kS, &forgotten).size(), 1u);
 
   // A redelivery of a reading of the minute already emitted: late, not a second aggregate.
@@ -278,7 +286,9 @@ TEST(WeatherWindowIdle, TombstonesExpireAfterAnotherIdleTimeout) {
   WeatherWindow w = idle_window(60, 120);
   w.add("s1", 5 * kS, Values{1.0}, 0);
   std::vector<std::string> forgotten;
+  busy(w, 0, 120);
   w.forget_idle(120 * kS, &forgotten);
+  busy(w, 120, 239);
   w.forget_idle(239 * kS, &forgotten);
   EXPECT_EQ(w.tombstones(), 1u);
   w.forget_idle(240 * kS, &forgotten);
@@ -291,10 +301,14 @@ TEST(WeatherWindowIdle, AnOriginForgottenTwiceRemembersItsLaterWindows) {
   WeatherWindow w = idle_window(60, 100);
   std::vector<std::string> forgotten;
   w.add("s1", 5 * kS, Values{1.0}, 0);
-  w.forget_idle(100 * kS, &forgotten);             // tombstone at 100 s: frontier 60 s
-  w.add("s1", 70 * kS, Values{2.0}, 150 * kS);     // back
-  w.forget_idle(250 * kS, &forgotten);             // forgotten again: frontier 120 s
-  w.forget_idle(200 * kS + 100 * kS, &forgotten);  // the first tombstone's expiry time
+  busy(w, 0, 100);
+  w.forget_idle(100 * kS, &forgotten);  // tombstone at 100 s: frontier 60 s
+  busy(w, 100, 150);
+  w.add("s1", 70 * kS, Values{2.0}, 150 * kS);  // back
+  busy(w, 150, 250);
+  w.forget_idle(250 * kS, &forgotten);  // forgotten again: frontier 120 s
+  busy(w, 250, 300);
+  w.forget_idle(300 * kS, &forgotten);
   EXPECT_EQ(w.tombstones(), 1u);
   EXPECT_TRUE(w.add("s1", 90 * kS, Values{3.0}, 301 * kS).late);
 }
@@ -306,6 +320,7 @@ TEST(WeatherWindowIdle, MemoryFollowsActiveOriginsNotEveryOriginEverSeen) {
   size_t most_origins = 0, most_tombstones = 0, closed = 0;
   for (int wave = 0; wave < 20; ++wave) {
     const int64_t now = wave * 60 * kS;
+    if (wave > 0) busy(w, (wave - 1) * 60, wave * 60);
     closed += w.forget_idle(now, &forgotten).size();
     for (int i = 0; i < 5000; ++i) {
       w.add("sensor-" + std::to_string(wave * 5000 + i), now + kS, Values{1.0 * i}, now);
@@ -318,6 +333,21 @@ TEST(WeatherWindowIdle, MemoryFollowsActiveOriginsNotEveryOriginEverSeen) {
   EXPECT_LE(most_origins, 15000u);  // the waves of the last idle_timeout
   EXPECT_LE(most_tombstones, 15000u);
   EXPECT_EQ(forgotten.size(), 100000u - w.origins());
+}
+
+TEST(WeatherWindowIdle, AStallOfTheInputCountsForAQuarterOfIdleTimeout) {
+  WeatherWindow w = idle_window(60, 120);
+  std::vector<std::string> forgotten;
+  w.add("s1", 5 * kS, Values{1.0}, 0);
+  busy(w, 0, 30);
+  // Nothing for 100 s (a broker down), then the backlog: 30 + 30 s of idleness, not 130.
+  EXPECT_FALSE(w.has_idle(130 * kS));
+  EXPECT_TRUE(w.forget_idle(130 * kS, &forgotten).empty());
+  // The wall clock stepping back does not move the active clock back.
+  EXPECT_FALSE(w.has_idle(10 * kS));
+  busy(w, 10, 70);
+  EXPECT_FALSE(w.has_idle(70 * kS));  // 25 + 30 + 60 s
+  EXPECT_TRUE(w.has_idle(75 * kS));   // 120 s
 }
 
 TEST(WeatherWindowIdle, ZeroIdleTimeoutKeepsEveryOrigin) {
