@@ -348,6 +348,20 @@ int cmd_run(const RunArgs& args) {
   eo.links = transport.get();
   eo.only_node = args.node;
   Executor executor(pipeline, plan, eo);
+  auto link_metrics = [&] { return transport ? transport->metrics() : std::vector<LinkMetrics>{}; };
+  // Listening before the pipeline starts: an address that cannot be used stops nothing.
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (!args.metrics.empty()) {
+    try {
+      metrics_server = std::make_unique<metrics::MetricsServer>(args.metrics, [&] {
+        return metrics::prometheus_text({pipeline.name, executor.metrics(), link_metrics()});
+      });
+    } catch (const std::exception& e) {
+      logger().error("{}", e.what());
+      return kExitInvalid;
+    }
+    logger().info("metrics for Prometheus on {}", metrics_server->url());
+  }
   try {
     executor.start();
   } catch (const OperatorError& e) {
@@ -368,21 +382,6 @@ int cmd_run(const RunArgs& args) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   bool live = !args.quiet && isatty(STDERR_FILENO);
-  auto link_metrics = [&] { return transport ? transport->metrics() : std::vector<LinkMetrics>{}; };
-  std::unique_ptr<metrics::MetricsServer> metrics_server;
-  if (!args.metrics.empty()) {
-    try {
-      metrics_server = std::make_unique<metrics::MetricsServer>(args.metrics, [&] {
-        return metrics::prometheus_text({pipeline.name, executor.metrics(), link_metrics()});
-      });
-    } catch (const std::exception& e) {
-      logger().error("{}", e.what());
-      executor.request_stop();
-      executor.wait(-1);
-      return kExitInvalid;
-    }
-    logger().info("metrics for Prometheus on {}", metrics_server->url());
-  }
   std::string ended_by = "end of input";
   while (!executor.wait(250'000)) {
     if (run_for_us > 0 && elapsed() * 1e6 >= static_cast<double>(run_for_us) &&

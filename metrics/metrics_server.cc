@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <stdexcept>
 
 namespace edgeflow::metrics {
@@ -43,6 +44,10 @@ MetricsServer::MetricsServer(const std::string& address, std::function<std::stri
                              "pick another port or 0 for a free one");
   url_ = "http://" + host + ":" + std::to_string(bound) + "/metrics";
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // stop() does nothing before the server runs: a destructor right after this would wait on
+  // the thread for ever. So this returns once it runs (at most 5 s).
+  for (int i = 0; i < 500 && !server_->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 MetricsServer::~MetricsServer() {

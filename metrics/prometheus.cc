@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -10,6 +11,15 @@
 
 namespace edgeflow::metrics {
 namespace {
+
+// Prometheus spells the special values NaN, +Inf and -Inf.
+std::string sample_value(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char number[64];
+  std::snprintf(number, sizeof number, "%.17g", v);
+  return number;
+}
 
 // One metric family: its help and type once, then a sample per stage or link.
 template <typename Item>
@@ -19,9 +29,7 @@ void family(std::ostringstream& out, const char* name, const char* type, const c
   if (items.empty()) return;
   out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
   for (const Item& item : items) {
-    char number[64];
-    std::snprintf(number, sizeof number, "%.17g", value(item));
-    out << name << "{" << labels(item) << "} " << number << "\n";
+    out << name << "{" << labels(item) << "} " << sample_value(value(item)) << "\n";
   }
 }
 
@@ -90,51 +98,6 @@ std::string process_text() {
 }
 
 std::string prometheus_text(const Snapshot& s) { return pipeline_text(s) + process_text(); }
-
-std::string node_text(const NodeFigures& n) {
-  std::ostringstream out;
-  const std::string node = label("node", n.node);
-  auto one = [&](const char* name, const char* type, const char* help, const std::string& labels,
-                 double value) {
-    char number[64];
-    std::snprintf(number, sizeof number, "%.17g", value);
-    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
-        << name << "{" << labels << "} " << number << "\n";
-  };
-  one("edgeflow_node_info", "gauge", "The node's tier and the part it runs.",
-      node + "," + label("tier", n.tier) + "," + label("pipeline", n.pipeline) + "," +
-          label("part_hash", n.part_hash),
-      1);
-  out << "# HELP edgeflow_node_state 1 for the node's state, 0 for the others.\n"
-         "# TYPE edgeflow_node_state gauge\n";
-  for (const char* st : {"working", "waiting", "error"})
-    out << "edgeflow_node_state{" << node << "," << label("state", st) << "} "
-        << (n.state == st ? 1 : 0) << "\n";
-  one("edgeflow_spool_bytes", "gauge", "Bytes of frames kept in the spool until confirmed.", node,
-      static_cast<double>(n.spool_bytes));
-  one("edgeflow_spool_frames", "gauge", "Frames kept in the spool.", node,
-      static_cast<double>(n.spool_frames));
-  one("edgeflow_spool_oldest_age_seconds", "gauge", "Age of the oldest frame in the spool.", node,
-      n.spool_oldest_age_s);
-  one("edgeflow_spool_dropped_messages_total", "counter",
-      "Messages the spool dropped at its limits.", node,
-      static_cast<double>(n.spool_dropped_messages));
-  if (n.charge_ratio)
-    one("edgeflow_battery_charge_ratio", "gauge", "Battery charge, 0 to 1.", node, *n.charge_ratio);
-  if (n.watts)
-    one("edgeflow_power_draw_watts", "gauge", "Power the device draws (the energy model).", node,
-        *n.watts);
-  if (n.harvest_w)
-    one("edgeflow_power_harvest_watts", "gauge", "Power the panel harvests (the energy model).",
-        node, *n.harvest_w);
-  if (!n.fleet_states.empty()) {
-    out << "# HELP edgeflow_fleet_nodes Nodes of the fleet by state, as the cloud sees them.\n"
-           "# TYPE edgeflow_fleet_nodes gauge\n";
-    for (const auto& [st, count] : n.fleet_states)
-      out << "edgeflow_fleet_nodes{" << label("state", st) << "} " << count << "\n";
-  }
-  return out.str();
-}
 
 std::string pipeline_text(const Snapshot& s) {
   std::ostringstream out;

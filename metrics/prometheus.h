@@ -4,8 +4,6 @@
 // and link). Pure formatting: metrics_server.h serves it.
 #pragma once
 
-#include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,18 +27,6 @@ std::string process_text();
 std::string pipeline_text(const Snapshot& s);
 // pipeline_text() then process_text().
 std::string prometheus_text(const Snapshot& s);
-
-// What an edge or cloud service adds about itself (label `node` on each).
-struct NodeFigures {
-  std::string node, tier, state;  // state: alive, working, waiting, error, ...
-  std::string pipeline, part_hash;  // "" when no part runs
-  uint64_t spool_bytes = 0, spool_frames = 0, spool_dropped_messages = 0;
-  double spool_oldest_age_s = 0;
-  std::optional<double> charge_ratio;      // 0..1, when the battery is known
-  std::optional<double> watts, harvest_w;  // the energy model's, when it runs
-  std::map<std::string, int> fleet_states;  // the cloud's registry: state -> nodes
-};
-std::string node_text(const NodeFigures& n);
 
 // A label value with \, " and newline escaped.
 std::string escape_label(const std::string& value);
