@@ -297,10 +297,10 @@ class LinkSender final : public Operator {
 
   void close(Context& ctx) override {
     if (!tx_) return;
-    auto remaining = [&] {
-      return give_up_at_ < 0 ? ctx.links().drain_timeout_ms
-                             : static_cast<int>(std::max<int64_t>(0, give_up_at_ - steady_ms()));
-    };
+    // One drain_timeout for the whole close, however many drains it takes.
+    const int64_t deadline =
+        give_up_at_ < 0 ? steady_ms() + ctx.links().drain_timeout_ms : give_up_at_;
+    auto remaining = [&] { return static_cast<int>(std::max<int64_t>(0, deadline - steady_ms())); };
     if (link_.via == "nats") {
       // NATS senders publish again, on their own, what a server did not acknowledge: such a
       // frame must be stored before the end of input is, or it would arrive after it. So what
@@ -541,10 +541,10 @@ class LinkReceiver final : public Operator {
     for (MessagePtr& m : b.messages) ctx.emit(std::move(m));
     if (b.header.end) {
       // Over NATS a frame may still come after the end (delivered again after ack_wait): the
-      // sender counts as ended once none of its numbers is awaited, or ack_wait later.
+      // sender counts as ended once none of its numbers is awaited, or ack_wait + 2 s later.
       if (link_.via == "nats" && dedup_.awaiting(b.header.sender, b.header.session) > 0) {
         pending_end_[b.header.sender] = {b.header.session,
-                                         steady_ms() + ctx.links().nats_ack_wait_ms + 10'000};
+                                         steady_ms() + ctx.links().nats_ack_wait_ms + 2'000};
       } else {
         ended_.insert(b.header.sender);
       }

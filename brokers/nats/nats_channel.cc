@@ -57,7 +57,9 @@ class Connection {
     natsOptions_SetDisconnectedCB(opts, &Connection::on_disconnected, this);
     natsOptions_SetReconnectedCB(opts, &Connection::on_reconnected, this);
     natsOptions_SetClosedCB(opts, &Connection::on_closed, this);
-    if (o.retry) natsOptions_SetRetryOnFailedConnect(opts, true, nullptr, nullptr);
+    // With a connected callback, connect returns at once (NATS_NOT_YET_CONNECTED) and goes on
+    // trying in the background; without one it would block, with Ctrl-C not yet heard.
+    if (o.retry) natsOptions_SetRetryOnFailedConnect(opts, true, &Connection::on_connected, this);
     natsStatus s = natsConnection_Connect(&nc_, opts);
     natsOptions_Destroy(opts);
     if (s != NATS_OK && !(o.retry && s == NATS_NOT_YET_CONNECTED)) {
@@ -100,6 +102,10 @@ class Connection {
       logger().warn("link {} on '{}': lost its NATS server; reconnecting to {}", c->o_.link,
                     c->o_.node, servers_text(c->o_));
   }
+  static void on_connected(natsConnection*, void* closure) {
+    auto* c = static_cast<Connection*>(closure);
+    logger().info("link {} on '{}': reached the NATS servers", c->o_.link, c->o_.node);
+  }
   static void on_closed(natsConnection*, void* closure) {
     auto* c = static_cast<Connection*>(closure);
     std::lock_guard<std::mutex> lock(c->mu_);
@@ -127,9 +133,9 @@ class Connection {
 template <typename Call>
 void with_retries(const NatsLinkOptions& o, const std::string& what, Call call) {
   std::string last;
-  // With retry, servers down at start get about ten minutes (each try waits up to 5 s).
-  const int attempts = o.retry ? 100 : 10;
-  for (int attempt = 0; attempt < attempts; ++attempt) {
+  // With retry, servers down at start get ten minutes; without, an election gets 10 s.
+  const int64_t give_up = steady_ms() + (o.retry ? 600'000 : 10'000);
+  for (bool first = true; first || steady_ms() < give_up; first = false) {
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = call(&code);
     if (s == NATS_OK) return;
