@@ -1,14 +1,25 @@
 #include "metrics/metrics_server.h"
 
-#include <httplib.h>
+#include <civetweb.h>
 
-#include <chrono>
+#include <cstring>
 #include <stdexcept>
 
 namespace edgeflow::metrics {
+namespace {
+
+int serve_metrics(mg_connection* conn, void* cbdata) {
+  const std::string body = (*static_cast<std::function<std::string()>*>(cbdata))();
+  mg_send_http_ok(conn, "text/plain; version=0.0.4; charset=utf-8",
+                  static_cast<long long>(body.size()));
+  mg_write(conn, body.data(), body.size());
+  return 200;
+}
+
+}  // namespace
 
 MetricsServer::MetricsServer(const std::string& address, std::function<std::string()> render)
-    : server_(std::make_unique<httplib::Server>()) {
+    : render_(std::move(render)) {
   std::string host = "127.0.0.1", port_text = address;
   if (const size_t colon = address.rfind(':'); colon != std::string::npos) {
     host = address.substr(0, colon);
@@ -26,33 +37,30 @@ MetricsServer::MetricsServer(const std::string& address, std::function<std::stri
     throw std::runtime_error("--metrics '" + address +
                              "': give a port (9464), HOST:PORT (127.0.0.1:9464) or :PORT (every "
                              "interface)");
-  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a second process
-  // binds a port already served and the two split the scrapes between them, silently.
-  server_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  server_->Get("/metrics", [render](const httplib::Request&, httplib::Response& res) {
-    res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  const int bound = port == 0                           ? server_->bind_to_any_port(host)
-                    : server_->bind_to_port(host, port) ? port
-                                                        : -1;
-  if (bound < 0)
-    throw std::runtime_error("--metrics " + host + ":" + std::to_string(port) +
+  // civetweb (Debian's libcivetweb, which needs nothing but libc): two threads are plenty for
+  // a scrape every few seconds. It sets SO_REUSEADDR only, so a port another process serves
+  // is refused, not shared.
+  const std::string listen = host + ":" + std::to_string(port);
+  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "2", nullptr};
+  mg_callbacks callbacks;
+  std::memset(&callbacks, 0, sizeof callbacks);
+  mg_init_library(0);
+  ctx_ = mg_start(&callbacks, nullptr, options);
+  if (!ctx_) {
+    mg_exit_library();
+    throw std::runtime_error("--metrics " + listen +
                              ": cannot listen there (in use, or not an address of this machine); "
                              "pick another port or 0 for a free one");
+  }
+  mg_set_request_handler(ctx_, "/metrics", serve_metrics, &render_);
+  mg_server_port ports[1];
+  const int bound = mg_get_server_ports(ctx_, 1, ports) > 0 ? ports[0].port : port;
   url_ = "http://" + host + ":" + std::to_string(bound) + "/metrics";
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // stop() does nothing before the server runs: a destructor right after this would wait on
-  // the thread for ever. So this returns once it runs (at most 5 s).
-  for (int i = 0; i < 500 && !server_->is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 MetricsServer::~MetricsServer() {
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
+  mg_stop(ctx_);  // joins its threads
+  mg_exit_library();
 }
 
 }  // namespace edgeflow::metrics

@@ -1,15 +1,12 @@
-// GET /metrics over HTTP (cpp-httplib), for Prometheus to scrape: `run --metrics ADDR`. The
-// body is rendered on each scrape by the caller's function, on the server's thread.
+// GET /metrics over HTTP (civetweb), for Prometheus to scrape: `run --metrics ADDR`. The body
+// is rendered on each scrape by the caller's function, on one of the server's threads.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
-namespace httplib {
-class Server;
-}
+struct mg_context;
 
 namespace edgeflow::metrics {
 
@@ -26,8 +23,8 @@ class MetricsServer {
   const std::string& url() const { return url_; }
 
  private:
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::function<std::string()> render_;
+  mg_context* ctx_ = nullptr;
   std::string url_;
 };
 

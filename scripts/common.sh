@@ -14,7 +14,8 @@ PACKAGES=(
   libsqlite3-dev libsystemd-dev
   libssl-dev openssl
   libseccomp-dev
-  libnats-dev nats-server libcpp-httplib-dev
+  libnats-dev nats-server libcivetweb-dev
+  libcpp-httplib-dev  # the metrics test's HTTP client
 )
 
 install_missing() {

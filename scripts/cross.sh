@@ -50,7 +50,7 @@ TARGET_PACKAGES=(
   libmuparser-dev libgtest-dev libgmock-dev
   libmosquitto-dev libpaho-mqtt-dev libpaho-mqttpp-dev libzmq3-dev cppzmq-dev
   nettle-dev libsecp256k1-dev libsqlite3-dev libsystemd-dev libseccomp-dev libnats-dev
-  libcpp-httplib-dev
+  libcivetweb-dev libcpp-httplib-dev
   libssl-dev                   # PahoMqttCpp's CMake config finds OpenSSL
   libc6 libstdc++6 libgcc-s1   # for qemu -L: the loader and the run-time libraries
 )
