@@ -29,6 +29,7 @@
 #include "runtime/duration.h"
 #include "runtime/energy_rules.h"
 #include "runtime/log.h"
+#include "runtime/process_sample.h"
 
 #ifndef EDGEFLOW_VERSION
 #define EDGEFLOW_VERSION "dev"
@@ -44,24 +45,10 @@ struct HostSample {
   double load1 = 0;
 };
 HostSample sample_host() {
+  const ProcessSample p = sample_process();
   HostSample h;
-  std::ifstream stat("/proc/self/stat");
-  std::string line;
-  std::getline(stat, line);
-  auto close = line.rfind(')');
-  if (close != std::string::npos) {
-    std::istringstream in(line.substr(close + 2));
-    std::string f;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && in >> f; ++i) {
-      if (i == 14) utime = std::stoull(f);
-      if (i == 15) stime = std::stoull(f);
-    }
-    h.cpu_s = static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
-  }
-  std::ifstream status("/proc/self/status");
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0) h.rss = std::stoull(line.substr(6)) * 1024;
+  h.cpu_s = p.cpu_s;
+  h.rss = p.rss_bytes;
   std::ifstream load("/proc/loadavg");
   load >> h.load1;
   return h;

@@ -1,13 +1,12 @@
 #include "metrics/prometheus.h"
 
-#include <unistd.h>
-
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <sstream>
+
+#include "runtime/process_sample.h"
 
 namespace edgeflow::metrics {
 namespace {
@@ -56,31 +55,7 @@ std::string escape_label(const std::string& value) {
 
 std::string process_text() {
   std::ostringstream out;
-  // /proc/self/stat: utime and stime (fields 14, 15) in clock ticks, starttime (22) in ticks
-  // since boot; /proc/self/statm: resident pages (field 2).
-  std::ifstream stat("/proc/self/stat");
-  std::string line;
-  std::getline(stat, line);
-  const size_t close = line.rfind(')');
-  std::istringstream rest(close == std::string::npos ? "" : line.substr(close + 2));
-  std::string field;
-  double utime = 0, stime = 0, start_ticks = 0;
-  for (int i = 3; rest >> field; ++i) {
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) stime = std::stod(field);
-    if (i == 22) {
-      start_ticks = std::stod(field);
-      break;
-    }
-  }
-  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
-  long pages = 0, resident = 0;
-  std::ifstream statm("/proc/self/statm");
-  statm >> pages >> resident;
-  double boot = 0;
-  std::ifstream proc_stat("/proc/stat");
-  for (std::string l; std::getline(proc_stat, l);)
-    if (l.rfind("btime ", 0) == 0) boot = std::stod(l.substr(6));
+  const ProcessSample p = sample_process();
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "# HELP process_cpu_seconds_total User and system CPU time of the process.\n"
@@ -89,7 +64,7 @@ std::string process_text() {
                 "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
                 "# HELP process_start_time_seconds Start time of the process since the epoch.\n"
                 "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
-                (utime + stime) / hz, resident * sysconf(_SC_PAGESIZE), boot + start_ticks / hz);
+                p.cpu_s, static_cast<long>(p.rss_bytes), p.start_time_s);
   out << buf;
   out << "# HELP edgeflow_build_info The edgeflow version serving these metrics.\n"
          "# TYPE edgeflow_build_info gauge\nedgeflow_build_info{version=\""

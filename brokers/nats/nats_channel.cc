@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
@@ -20,12 +21,6 @@ namespace {
 constexpr int64_t kNsPerMs = 1'000'000;
 constexpr int64_t kDuplicateWindowMs = 120'000;  // JetStream's default, stated
 constexpr int kFetchBatch = 16;                  // frames per pull: at most 16 x 256 KiB held
-
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string servers_text(const NatsLinkOptions& o) {
   std::string s;
