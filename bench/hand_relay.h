@@ -144,7 +144,6 @@ inline mosquitto* relay_client(const char* id, HandRelay* r) {
 // The same relay as a pipeline: mqtt.subscribe {format: json} -> map {set: temp_f} ->
 // mqtt.publish {format: json}, on one node. It does a little more than the hand relays:
 // mqtt.subscribe adds a `topic` field and mqtt.publish's JSON adds `time` and `origin`.
-// A clean session, as the hand relays' clients have (persistent is the default at QoS 1).
 // ca_file: the broker is mqtts:// and both stages trust this CA.
 inline std::string relay_pipeline(const std::string& broker, int qos,
                                   const std::string& ca_file = "") {
@@ -157,8 +156,7 @@ inline std::string relay_pipeline(const std::string& broker, int qos,
          "    op: mqtt.subscribe\n"
          "    on: relay\n"
          "    with: {broker: \"" +
-         broker + "\", topic: " + kInTopic + ", qos: " + q + ", persistent: false" +
-         ", format: json" + tls +
+         broker + "\", topic: " + kInTopic + ", qos: " + q + ", format: json" + tls +
          "}\n"
          "  - id: add\n"
          "    op: map\n"

@@ -105,9 +105,7 @@ class Client {
   virtual void subscribe(const std::string& filter, int qos) = 0;
   // Thread-safe. Blocks while max_inflight QoS 1/2 messages are unacknowledged; returns false
   // when timeout_ms (< 0: no timeout) passes first or the client is shutting down. QoS 0 while
-  // disconnected is dropped and counted as not accepted (returns false). Called on the
-  // client's own network thread (from its message handler), a libmosquitto client never
-  // waits: that thread reads the acknowledgements, so the message is queued beyond the window.
+  // disconnected is dropped and counted as not accepted (returns false).
   virtual bool publish(const std::string& topic, const void* data, size_t size, int qos,
                        bool retain, int timeout_ms = -1) = 0;
   // Waits until every QoS 1/2 publish is acknowledged; false on timeout.
@@ -117,10 +115,6 @@ class Client {
   virtual bool connected() const = 0;
   virtual ClientStats stats() const = 0;
   virtual const ClientOptions& options() const = 0;
-  // True while max_inflight QoS 1/2 publishes are unacknowledged, so publish() would wait.
-  virtual bool window_full() const {
-    return stats().unacknowledged >= static_cast<uint64_t>(options().max_inflight);
-  }
 };
 
 // kind: "mosquitto" or "paho". Throws MqttError for another kind or a malformed URI.

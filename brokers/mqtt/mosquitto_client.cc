@@ -28,11 +28,6 @@
 #include "runtime/log.h"
 
 namespace edgeflow::mqtt::detail {
-
-namespace {
-// The client whose network thread this is: its publish() must not wait for the window there.
-thread_local const void* t_loop_of = nullptr;
-}  // namespace
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -199,13 +194,12 @@ class MosquittoClient : public Client {
       return true;
     }
     std::unique_lock<std::mutex> lock(mu_);
-    if (t_loop_of == this) {
-      // The message handler publishing (a relay's chain on a shared connection,
-      // operators/mqtt/mqtt_connections.h): waiting here would keep this thread from reading
-      // the very acknowledgements it waits for. libmosquitto keeps what is beyond its
-      // in-flight window queued and sends it as acknowledgements come; the subscriber stops
-      // running chains on this thread while the window is full, so the excess stays small.
-    } else if (!wait_for_room(lock, timeout_ms)) {
+    auto room = [&] {
+      return stopping_ || pending_.size() < static_cast<size_t>(options_.max_inflight);
+    };
+    if (timeout_ms < 0) {
+      cv_.wait(lock, room);
+    } else if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), room)) {
       return false;
     }
     if (stopping_) return false;
@@ -219,34 +213,6 @@ class MosquittoClient : public Client {
     stats_.unacknowledged.store(pending_.size(), std::memory_order_relaxed);
     stats_.published.fetch_add(1, std::memory_order_relaxed);
     stats_.published_bytes.fetch_add(size, std::memory_order_relaxed);
-    return true;
-  }
-
-  // Another thread than the network thread: waits until the window has room (true) or
-  // timeout_ms (< 0: none) passes (false). Also true once the network thread has been in the
-  // message handler for kStuckHandlerMs: on a shared connection that handler may be waiting
-  // for this very publisher (the subscriber's queue, or a relay's chain driven on that thread,
-  // held up by the publisher's full queue), and until it returns no acknowledgement is read,
-  // so waiting would never end. The excess is queued by libmosquitto and written when the
-  // handler returns; it is what the pipeline between them holds, which its queues bound.
-  static int64_t steady_ns(Clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  }
-
-  bool wait_for_room(std::unique_lock<std::mutex>& lock, int timeout_ms) {
-    const size_t window = static_cast<size_t>(options_.max_inflight);
-    auto room = [&] { return stopping_ || pending_.size() < window; };
-    const Clock::time_point deadline = timeout_ms < 0
-                                           ? Clock::time_point::max()
-                                           : Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!room()) {
-      const int64_t since = handler_since_ns_.load(std::memory_order_relaxed);
-      const auto now = Clock::now();
-      if (since != 0 && steady_ns(now) - since > int64_t{kStuckHandlerMs} * 1'000'000) return true;
-      if (now >= deadline) return false;
-      cv_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(kStuckHandlerMs)),
-                     room);
-    }
     return true;
   }
 
@@ -272,10 +238,6 @@ class MosquittoClient : public Client {
   }
 
   bool connected() const override { return connected_.load(); }
-  bool window_full() const override {
-    return stats_.unacknowledged.load(std::memory_order_relaxed) >=
-           static_cast<uint64_t>(options_.max_inflight);
-  }
   ClientStats stats() const override { return stats_.snapshot(); }
   const ClientOptions& options() const override { return options_; }
 
@@ -288,7 +250,6 @@ class MosquittoClient : public Client {
 
   // The network thread: runs the loop, reconnects with back-off until disconnect().
   void run(bool need_connect) {
-    t_loop_of = this;
     Clock::time_point stop_deadline{};
     while (true) {
       bool stopping;
@@ -437,13 +398,11 @@ class MosquittoClient : public Client {
     r.retained = m->retain;
     stats_.received.fetch_add(1, std::memory_order_relaxed);
     stats_.received_bytes.fetch_add(r.payload.size(), std::memory_order_relaxed);
-    handler_since_ns_.store(steady_ns(Clock::now()), std::memory_order_relaxed);
     try {
       handler_(std::move(r));
     } catch (const std::exception& e) {
       logger().error("MQTT message handler failed on topic '{}': {}", m->topic, e.what());
     }
-    handler_since_ns_.store(0, std::memory_order_relaxed);
   }
 
   ClientOptions options_;
@@ -457,9 +416,6 @@ class MosquittoClient : public Client {
   std::condition_variable cv_;  // window room, acks, SUBACKs, connection changes
   bool started_ = false, stopping_ = false, ever_connected_ = false;
   std::atomic<bool> connected_{false};
-  // When the network thread entered the message handler (steady ns), 0 when not in it.
-  std::atomic<int64_t> handler_since_ns_{0};
-  static constexpr int kStuckHandlerMs = 5;
   int failed_attempts_ = 0;
   std::string last_error_;
   std::unordered_set<int> pending_;         // mids of QoS 1/2 publishes not acknowledged

@@ -13,15 +13,10 @@
 // - no client_id and no last will set by hand;
 // - a subscriber with a clean session: a persistent one (QoS 1 by default) keeps a connection
 //   of its own, whose session is disconnected, not merely left, when the stage stops, so the
-//   broker keeps what arrives meanwhile.
-// QoS 1/2 publishers wait for acknowledgements that the shared network thread reads, and
-// that thread may be held up by the pipeline (the subscriber's full queue, or a relay's chain
-// driven on it waiting for room downstream). So a publish never waits on that thread: it
-// queues beyond the window (brokers/mqtt/mosquitto_client.cc), and while the window is full
-// the subscriber hands its chain to the source thread instead of running it there; and a
-// publisher on another thread stops waiting once the network thread has been held in the
-// handler for a few milliseconds, since no acknowledgement can come before it returns. What
-// is queued beyond the window meanwhile is what the pipeline's queues held.
+//   broker keeps what arrives meanwhile;
+// - QoS 0 publishers: a QoS 1 publisher waits for acknowledgements that the shared network
+//   thread reads, and that thread may itself wait for room in the subscriber's full queue,
+//   which the publisher's stage drains.
 #pragma once
 
 #include <memory>

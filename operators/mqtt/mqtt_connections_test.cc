@@ -1,6 +1,6 @@
 // Which mqtt.* stages share a connection (mqtt_connections.h), against a real mosquitto on a
-// free port: a relay's publisher rides on its clean subscriber's connection; a persistent
-// session, a client id set by hand and Paho keep their own.
+// free port: a relay's QoS 0 publisher rides on its clean subscriber's connection; a
+// persistent session, a client id set by hand, a QoS 1 publisher and Paho keep their own.
 #include "operators/mqtt/mqtt_connections.h"
 
 #include <gtest/gtest.h>
@@ -10,8 +10,6 @@
 
 #include "brokers/mqtt/embedded_broker.h"
 #include "brokers/mqtt/mqtt_test_util.h"
-#include "operators/mqtt/mqtt_payload.h"
-#include "runtime/testing/harness.h"
 
 namespace edgeflow {
 namespace {
@@ -70,98 +68,6 @@ TEST_F(MqttConnectionsTest, AQos0PublisherRidesOnTheCleanSubscribersConnection) 
   EXPECT_EQ(got2.load(), 0);
 }
 
-// A relay's chain runs on the shared network thread, which also reads the acknowledgements:
-// a QoS 1 publish from there queues beyond a full window instead of waiting for them.
-TEST_F(MqttConnectionsTest, AQos1PublishFromTheNetworkThreadNeverWaitsForItsOwnAcks) {
-  mqtt::ClientOptions o = options("sub");
-  o.max_inflight = 2;  // full at once
-  std::atomic<int> relayed{0}, refused{0};
-  mqtt::Client* shared = nullptr;
-  std::atomic<bool> ready{false};
-  auto sub = mqttop::connect_subscriber("p/n", "mosquitto", o, true, [&](mqtt::Received&& r) {
-    if (!ready.load()) return;
-    // Without the exception for its own thread this would wait 3 s and give up.
-    if (shared->publish("relay/out", r.payload.data(), r.payload.size(), 1, false, 3000))
-      ++relayed;
-    else
-      ++refused;
-  });
-  auto pub = mqttop::connect_publisher("p/n", "mosquitto", o, true);
-  ASSERT_EQ(pub.client(), sub.client());
-  shared = pub.client();
-  ready.store(true);
-  sub.client()->subscribe("relay/in", 0);
-
-  Inbox outside;
-  auto watcher = mqtt::make_client("mosquitto", options("watcher"), outside.handler());
-  watcher->connect();
-  watcher->subscribe("relay/out", 1);
-  auto source = mqtt::make_client("mosquitto", options("source"), [](mqtt::Received&&) {});
-  source->connect();
-  constexpr int kCount = 2000;
-  for (int i = 0; i < kCount; ++i) {
-    const std::string m = std::to_string(i);
-    ASSERT_TRUE(source->publish("relay/in", m.data(), m.size(), 1, false, 10000));
-  }
-  ASSERT_TRUE(outside.wait_for(kCount, 20000)) << outside.size() << " of " << kCount;
-  EXPECT_EQ(refused.load(), 0);
-  EXPECT_EQ(relayed.load(), kCount);
-  EXPECT_TRUE(shared->flush(10000));
-}
-
-// A publisher waiting on its own thread for a full window while the subscriber's network
-// thread is held up by a full queue (in a relay, by that very publisher): no acknowledgement
-// can be read until the handler returns, so the publisher must not wait for one.
-TEST_F(MqttConnectionsTest, APublisherIsNotStuckBehindTheSubscribersFullQueue) {
-  OperatorHarness h("mqtt.subscribe", "{topic: relay/in, qos: 1, persistent: false, queue: 2}",
-                    "edge", "in");
-  h.mutable_links().mqtt_broker = broker_.uri();
-  h.open();
-  mqtt::ClientOptions o = mqttop::client_options(mqttop::ClientChoice{}, h);
-  auto pub = mqttop::connect_publisher(h.pipeline() + "/" + h.node(), "mosquitto", o, true);
-  ASSERT_TRUE(pub.shared());
-
-  auto source = mqtt::make_client("mosquitto", options("source"), [](mqtt::Received&&) {});
-  source->connect();
-  constexpr int kIn = 50;
-  for (int i = 0; i < kIn; ++i) {
-    const std::string m = "{\"i\": " + std::to_string(i) + "}";
-    ASSERT_TRUE(source->publish("relay/in", m.data(), m.size(), 1, false, 10000));
-  }
-  ASSERT_TRUE(source->flush(10000));
-  // Nobody drains the subscriber: its queue of 2 is full and its network thread waits. It is
-  // the publisher's connection too (it has received what the subscriber got).
-  ASSERT_TRUE(wait_until([&] { return pub.client()->stats().received >= 3; }, 10000));
-
-  Inbox outside;
-  auto watcher = mqtt::make_client("mosquitto", options("watcher"), outside.handler());
-  watcher->connect();
-  watcher->subscribe("relay/out", 1);
-  // More than a window. Each publish may wait 5 s: a deadlock fails here, it does not hang.
-  const int kOut = o.max_inflight + 500;
-  int published = 0;
-  for (; published < kOut; ++published)
-    if (!pub.client()->publish("relay/out", "x", 1, 1, false, 5000)) break;
-  EXPECT_EQ(published, kOut);
-
-  // Once the subscriber is drained, everything received is emitted in order, and everything
-  // published reaches the broker.
-  ASSERT_TRUE(wait_until(
-      [&] {
-        SourceStep st = h.step();
-        if (h.output().size() >= static_cast<size_t>(kIn)) return true;
-        if (st.kind == SourceStep::kWaitUntil) h.wait_for_wake(50);
-        return false;
-      },
-      10000))
-      << h.output().size() << " of " << kIn;
-  for (int i = 0; i < kIn; ++i)
-    EXPECT_EQ(std::get<int64_t>(find_field(h.output()[i]->fields, "i")->v), i);
-  EXPECT_TRUE(outside.wait_for(static_cast<size_t>(published), 20000)) << outside.size();
-  EXPECT_TRUE(pub.client()->flush(10000));
-  h.finish();
-}
-
 // Stages of another pipeline or node in the same process never share a connection with these.
 TEST_F(MqttConnectionsTest, SharingStaysWithinOnePipelinesNode) {
   auto sub =
@@ -179,7 +85,7 @@ TEST_F(MqttConnectionsTest, WhatMustKeepItsOwnConnectionDoes) {
   auto sub2 = mqttop::connect_subscriber("p/n", "mosquitto", options("sub2"), true,
                                          [](mqtt::Received&&) {});
   EXPECT_NE(sub2.client(), sub.client());
-  // Not to be shared (a client id set by hand): a connection of its own.
+  // Not to be shared (a client id set by hand, a QoS 1 publisher): a connection of its own.
   auto own = mqttop::connect_publisher("p/n", "mosquitto", options("own"), false);
   EXPECT_FALSE(own.shared());
   EXPECT_NE(own.client(), sub.client());

@@ -65,8 +65,8 @@ class MqttPublish : public Operator {
                  "MQTT client library; default: links.mqtt.client"),
         opt_string("client_id",
                    "MQTT client id, unique per broker; default: edgeflow-PIPELINE-STAGE-NODE. "
-                   "Set, the stage keeps a connection of its own (else it shares the connection "
-                   "of a clean-session mqtt.subscribe of its node)"),
+                   "Set, the stage keeps a connection of its own (else a QoS 0 publisher shares "
+                   "a clean subscriber's)"),
         opt_duration("drain_timeout",
                      "at the end, how long to wait for the broker to acknowledge QoS 1/2 "
                      "messages")
@@ -93,11 +93,11 @@ class MqttPublish : public Operator {
   void open(Context& ctx) override {
     mqtt::ClientOptions co = mqttop::client_options(choice_, ctx);
     try {
-      // On the connection of a clean subscriber of this pipeline's node, where there is one:
-      // see mqtt_connections.h.
+      // QoS 0 on the connection of a subscriber of this process, where there is one: see
+      // mqtt_connections.h.
       lease_ = mqttop::connect_publisher(ctx.pipeline() + "/" + ctx.node(),
                                          mqttop::client_kind(choice_, ctx), co,
-                                         choice_.client_id.empty());
+                                         choice_.client_id.empty() && qos_ == 0);
       client_ = lease_.client();
     } catch (const mqtt::MqttError& e) {
       throw OperatorError(e.what());

@@ -22,7 +22,6 @@
 //   - id: readings
 //     op: mqtt.subscribe
 //     with: { topic: "sensors/+/reading", qos: 1, time_field: time, origin: "topic[2]" }
-#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
@@ -145,13 +144,12 @@ class MqttSubscribe : public Operator {
   void open(Context& ctx) override {
     // The network thread runs the turn itself when the source thread is idle: a message goes
     // to the sink with no hand-over between threads (Context::make_driver).
-    driver_ = ctx.make_driver();
-    waker_ = ctx.make_waker();
+    waker_ = ctx.make_driver();
     mqtt::ClientOptions co = mqttop::client_options(choice_, ctx);
     co.clean_session = !persistent_;
     try {
-      // A clean session may share its connection with this process's publishers to the
-      // same broker, so a relay's publish is written by this network thread: see
+      // A clean session may share its connection with this process's QoS 0 publishers to
+      // the same broker, so a relay's publish is written by this network thread: see
       // mqtt_connections.h.
       lease_ = mqttop::connect_subscriber(
           ctx.pipeline() + "/" + ctx.node(), mqttop::client_kind(choice_, ctx), co,
@@ -159,7 +157,6 @@ class MqttSubscribe : public Operator {
       // After connect: subscribe() then waits for the broker's SUBACK, so whatever is
       // published once open() returns is received. (Unconnected, with links.mqtt.retry, the
       // client subscribes when it gets through.)
-      client_.store(lease_.client());
       for (const std::string& f : filters_) lease_.client()->subscribe(f, qos_);
     } catch (const mqtt::MqttError& e) {
       lease_.release();
@@ -221,13 +218,7 @@ class MqttSubscribe : public Operator {
       queued_bytes_ += bytes;
       queue_.push_back(std::move(in));
     }
-    if (!was_empty) return;
-    // The chain runs on this thread unless a publisher of this connection has its window
-    // full: its publish would then queue beyond the window (it cannot wait here), so the
-    // source thread runs that turn and waits instead.
-    mqtt::Client* const client = client_.load();
-    auto& wake = client && client->window_full() ? waker_ : driver_;
-    if (wake) wake();
+    if (was_empty && waker_) waker_();
   }
 
   void stop_client() {
@@ -237,7 +228,6 @@ class MqttSubscribe : public Operator {
     }
     room_.notify_all();
     lease_.detach();  // waits for a handler call in progress: no handler after this
-    client_.store(nullptr);
     lease_.release();
   }
 
@@ -385,10 +375,9 @@ class MqttSubscribe : public Operator {
   std::string origin_field_;  // origin: field.NAME
   mqttop::ClientChoice choice_;
 
-  std::function<void()> driver_, waker_;  // Context::make_driver(), make_waker()
+  std::function<void()> waker_;
   mqttop::ConnectionLease lease_;
-  std::atomic<mqtt::Client*> client_{nullptr};  // lease_'s, for the network thread
-  bool stopping_ = false;                       // on_stop() was called (source thread only)
+  bool stopping_ = false;  // on_stop() was called (source thread only)
 
   std::mutex mu_;
   std::condition_variable room_;
