@@ -504,13 +504,18 @@ int main(int argc, char** argv) {
   submit->add_option("--wait", ta.wait, "wait this long for the result and print it (e.g. 60s)");
   submit->add_option("--id", ta.id, "request id (0x + 64 hex): the same id is the same task");
 
-  std::string service_config;
+  std::string service_config, service_metrics;
+  const char* service_metrics_help =
+      "serve Prometheus metrics on http://ADDR/metrics: a port (on 127.0.0.1), HOST:PORT or "
+      ":PORT (every interface); overrides the config's metrics:";
   auto* edge = app.add_subcommand(
       "edge", "The edge runtime service: runs the part the cloud deploys to this node");
   edge->add_option("--config", service_config, "service config (YAML)")->required();
+  edge->add_option("--metrics", service_metrics, service_metrics_help);
   auto* cloud = app.add_subcommand(
       "cloud", "The cloud service: the fleet's registry and the cloud parts deployed to it");
   cloud->add_option("--config", service_config, "service config (YAML)")->required();
+  cloud->add_option("--metrics", service_metrics, service_metrics_help);
 
   DeployArgs da;
   auto* deploy = app.add_subcommand(
@@ -632,8 +637,12 @@ int main(int argc, char** argv) {
   if (*wallet_new) return cmd_wallet_new(wallet_file);
   if (*wallet_address) return cmd_wallet_address(wallet_file);
   if (*submit) return cmd_task_submit(ta);
-  if (*edge) return run_node_service(service_config, NodeServiceHooks{});
-  if (*cloud) return run_cloud_service(service_config);
+  if (*edge) {
+    NodeServiceHooks hooks;
+    hooks.metrics_address = service_metrics;
+    return run_node_service(service_config, hooks);
+  }
+  if (*cloud) return run_cloud_service(service_config, service_metrics);
   if (*deploy) return cmd_deploy(da);
   if (*undeploy) return cmd_undeploy(ua);
   if (*nodes) return cmd_nodes(na);

@@ -7,12 +7,40 @@
 #include "cloud/registry.h"
 #include "edge/node_config.h"
 #include "edge/node_service.h"
+#include "metrics/service_metrics.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
 
-int run_cloud_service(const std::string& config_path) {
+namespace {
+
+// What /metrics says of each node, from its last status message.
+std::vector<metrics::FleetNodeFigures> fleet_figures(const NodeRegistry& registry) {
+  std::vector<metrics::FleetNodeFigures> out;
+  for (const auto& [node, s] : registry.nodes()) {
+    metrics::FleetNodeFigures f;
+    f.node = node;
+    f.state = s.value("state", "");
+    f.tier = s.value("tier", "");
+    f.version = s.value("version", "");
+    if (s.contains("pipeline") && s["pipeline"].is_string()) f.pipeline = s["pipeline"];
+    if (s.contains("last_seen_ms") && s["last_seen_ms"].is_number_integer())
+      f.last_seen_ms = s["last_seen_ms"];
+    const nlohmann::json& energy = s.contains("energy") ? s["energy"] : nlohmann::json();
+    if (energy.is_object() && energy.contains("charge_pct") && energy["charge_pct"].is_number())
+      f.charge_pct = energy["charge_pct"].get<double>();
+    const nlohmann::json& spool = s.contains("spool") ? s["spool"] : nlohmann::json();
+    if (spool.is_object() && spool.contains("bytes") && spool["bytes"].is_number())
+      f.spool_bytes = spool["bytes"].get<double>();
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_cloud_service(const std::string& config_path, const std::string& metrics_address) {
   std::string data_dir;
   try {
     data_dir = load_node_config(config_path, false).data_dir;
@@ -39,6 +67,8 @@ int run_cloud_service(const std::string& config_path) {
     publish = p;
     registry->check_lost(wall_ms());
   };
+  hooks.metrics_text = [registry] { return metrics::fleet_text(fleet_figures(*registry)); };
+  hooks.metrics_address = metrics_address;
   return run_node_service(config_path, hooks);
 }
 

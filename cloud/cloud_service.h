@@ -6,6 +6,7 @@
 
 namespace edgeflow {
 
-int run_cloud_service(const std::string& config_path);
+// metrics_address: `--metrics ADDR` ("" = the config's `metrics:`, if any).
+int run_cloud_service(const std::string& config_path, const std::string& metrics_address = "");
 
 }  // namespace edgeflow

@@ -38,8 +38,9 @@ NodeConfig load_node_config(const std::string& path, bool require_trust) {
   if (!root.IsMap())
     throw ConfigError(path + ": the config must be a map (node: ..., broker: ...)");
   static const std::vector<std::string> known = {
-      "node",   "broker", "data_dir",  "trust", "credentials", "status_period", "keepalive",
-      "labels", "device", "files_dir", "spool", "sysfs_root",  "battery",       "tls"};
+      "node",          "broker",     "data_dir", "trust",  "credentials",
+      "status_period", "keepalive",  "labels",   "device", "files_dir",
+      "spool",         "sysfs_root", "battery",  "tls",    "metrics"};
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -88,6 +89,7 @@ NodeConfig load_node_config(const std::string& path, bool require_trust) {
                       "'keepalive' must be from 5s to 1h (MQTT clients refuse less than 5 s)");
   }
   c.device = text("device", false);
+  c.metrics = text("metrics", false);
   c.files_dir = text("files_dir", false);
   if (root["sysfs_root"]) c.sysfs_root = text("sysfs_root", false);
   if (YAML::Node l = root["labels"]) {

@@ -14,6 +14,7 @@
 //                                     # on the deploying machine)
 //   spool: { sync: full, max_bytes: 256MB, max_age: 7d }
 //   sysfs_root: /sys                  # battery figures from <root>/class/power_supply
+//   metrics: 127.0.0.1:9464           # serve Prometheus metrics on http://ADDR/metrics
 //   battery:                          # the charge energy modes act on (edge/battery_gauge.h)
 //     poll: 30s                       # how often it is read
 //     source: auto                    # auto (the kernel's, else the model), sysfs or model
@@ -58,6 +59,7 @@ struct NodeConfig {
   std::map<std::string, std::string> labels;
   std::string device;
   std::string files_dir;
+  std::string metrics;  // PORT, HOST:PORT or :PORT; "" = no /metrics
   std::string sysfs_root = "/sys";
   SpoolOptions spool;
   BatteryConfig battery;

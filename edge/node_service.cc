@@ -23,6 +23,9 @@
 #include "edge/battery_gauge.h"
 #include "edge/part_runner.h"
 #include "fleet/protocol.h"
+#include "metrics/metrics_server.h"
+#include "metrics/prometheus.h"
+#include "metrics/service_metrics.h"
 #include "operators/weather/power_supply.h"
 #include "planner/solar.h"
 #include "runtime/clock.h"
@@ -62,6 +65,7 @@ class NodeService {
         started_ms_(steady_ms()),
         battery_(config_),
         energy_(std::make_shared<EnergyMode>()) {}
+  ~NodeService() { stop_metrics(); }  // also on an early return of run()
 
   int run(sigset_t signals) {
     try {
@@ -71,6 +75,7 @@ class NodeService {
       logger().error("{}: {}", config_.file, e.what());
       return 1;
     }
+    if (!start_metrics()) return 2;
     try {
       connect();
     } catch (const mqtt::MqttError& e) {  // settings it cannot use: a TLS file it cannot read
@@ -106,7 +111,9 @@ class NodeService {
         publish_status(state);
         next_status = steady_ms() + config_.status_period_ms;
       }
+      serve_scrape();
     }
+    stop_metrics();
     logger().info("stopping: draining the running part");
     notify("STOPPING=1");
     if (part_) {
@@ -318,6 +325,86 @@ class NodeService {
       fleet::Deployment d = *retry_;
       if (start_part(d)) clear_error();
     }
+  }
+
+  // /metrics: scrapes come on the server's threads and are answered from this one (the part
+  // and the spool are this thread's), within one turn of the loop (200 ms).
+  bool start_metrics() {
+    const std::string address =
+        hooks_.metrics_address.empty() ? config_.metrics : hooks_.metrics_address;
+    if (address.empty()) return true;
+    try {
+      metrics_server_ =
+          std::make_unique<metrics::MetricsServer>(address, [this] { return scrape(); });
+    } catch (const std::exception& e) {
+      logger().error("{}: metrics: {}", config_.file, e.what());
+      return false;
+    }
+    logger().info("metrics for Prometheus on {}", metrics_server_->url());
+    return true;
+  }
+
+  void stop_metrics() {
+    {
+      std::lock_guard<std::mutex> lock(scrape_mu_);
+      scrape_closed_ = true;
+    }
+    scrape_cv_.notify_all();
+    metrics_server_.reset();
+  }
+
+  std::string scrape() {  // a server thread
+    std::unique_lock<std::mutex> lock(scrape_mu_);
+    const uint64_t seen = scrapes_served_;
+    scrape_wanted_ = true;
+    scrape_cv_.wait_for(lock, std::chrono::seconds(3),
+                        [&] { return scrapes_served_ != seen || scrape_closed_; });
+    return scrape_text_;
+  }
+
+  void serve_scrape() {
+    {
+      std::lock_guard<std::mutex> lock(scrape_mu_);
+      if (!scrape_wanted_) return;
+    }
+    std::string text = metrics_text();
+    {
+      std::lock_guard<std::mutex> lock(scrape_mu_);
+      scrape_text_ = std::move(text);
+      scrape_wanted_ = false;
+      ++scrapes_served_;
+    }
+    scrape_cv_.notify_all();
+  }
+
+  std::string metrics_text() {
+    metrics::NodeFigures n;
+    n.node = config_.node;
+    n.tier = hooks_.tier;
+    n.state = published_state_;
+    if (current_) {
+      n.pipeline = current_->pipeline;
+      n.part_hash = current_->part_hash;
+    }
+    n.part_running = part_ != nullptr && !ended_;
+    n.broker_connected = control_ && control_->connected();
+    const SpoolStats sp = spool_->stats();
+    n.spool_frames = sp.frames;
+    n.spool_bytes = sp.bytes;
+    n.spool_dropped_messages = sp.dropped_messages;
+    n.spool_oldest_age_s = sp.oldest_us ? (wall_ms() * 1000 - sp.oldest_us) / 1e6 : 0;
+    n.energy_mode = energy_->mode();
+    n.charge_pct = reading_.charge_pct;
+    if (reading_.source == "model") {
+      n.model_watts = reading_.watts;
+      n.model_harvest_w = reading_.harvest_w;
+    }
+    std::string text = metrics::node_text(n);
+    if (part_ && current_)
+      text += metrics::pipeline_text(
+          {current_->pipeline, part_->stage_metrics(), part_->link_metrics()});
+    if (hooks_.metrics_text) text += hooks_.metrics_text();
+    return text + metrics::process_text();
   }
 
   std::string current_state() {
@@ -585,6 +672,14 @@ class NodeService {
   int energy_index_ = -1;               // into rules_.modes; -1: normal
   std::shared_ptr<EnergyMode> energy_;  // shared with the running part's operators
   int64_t next_battery_ = 0;
+
+  // /metrics (start_metrics): a scrape waits for this thread to render the text.
+  std::mutex scrape_mu_;
+  std::condition_variable scrape_cv_;
+  bool scrape_wanted_ = false, scrape_closed_ = false;
+  uint64_t scrapes_served_ = 0;
+  std::string scrape_text_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;  // last: stopped first
 };
 
 }  // namespace

@@ -23,7 +23,11 @@ struct NodeServiceHooks {
   // that publishes a retained message on the service's connection.
   using Publish = std::function<void(const std::string& topic, const std::string& payload)>;
   std::function<void(const Publish&)> tick;
+  // More Prometheus families for /metrics (the cloud's registry), on the service's thread.
+  std::function<std::string()> metrics_text;
   std::string tier = "edge";
+  // `--metrics ADDR`: serve /metrics there, whatever the config's `metrics:` says.
+  std::string metrics_address;
 };
 
 // Returns the exit code: 0 after SIGTERM/SIGINT, 2 for a bad config, 1 when the service

@@ -11,15 +11,6 @@
 namespace edgeflow::metrics {
 namespace {
 
-// Prometheus spells the special values NaN, +Inf and -Inf.
-std::string sample_value(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char number[64];
-  std::snprintf(number, sizeof number, "%.17g", v);
-  return number;
-}
-
 // One metric family: its help and type once, then a sample per stage or link.
 template <typename Item>
 void family(std::ostringstream& out, const char* name, const char* type, const char* help,
@@ -37,6 +28,14 @@ std::string label(const char* key, const std::string& value) {
 }
 
 }  // namespace
+
+std::string sample_value(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char number[64];
+  std::snprintf(number, sizeof number, "%.17g", v);
+  return number;
+}
 
 std::string escape_label(const std::string& value) {
   std::string out;

@@ -30,5 +30,7 @@ std::string prometheus_text(const Snapshot& s);
 
 // A label value with \, " and newline escaped.
 std::string escape_label(const std::string& value);
+// A sample's value as Prometheus spells it (NaN, +Inf and -Inf included).
+std::string sample_value(double v);
 
 }  // namespace edgeflow::metrics

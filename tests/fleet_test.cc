@@ -20,6 +20,7 @@
 
 #include "tests/support/nats_cluster.h"
 #include "tests/support/process.h"
+#include "tests/support/prometheus_scrape.h"
 
 namespace edgeflow {
 namespace {
@@ -108,11 +109,12 @@ stages:
         std::vector<std::string>{"mosquitto", "-c", dir_ + "/mosquitto.conf"});
     std::this_thread::sleep_for(300ms);
   }
-  void start(const std::string& node) {
+  void start(const std::string& node, const std::vector<std::string>& extra = {}) {
     if (services_[node]) earlier_[node] += services_[node]->err();
-    services_[node] = std::make_unique<Process>(
-        std::vector<std::string>{edgeflow_binary(), node == "cloud" ? "cloud" : "edge", "--config",
-                                 dir_ + "/" + node + ".yaml"});
+    std::vector<std::string> argv = {edgeflow_binary(), node == "cloud" ? "cloud" : "edge",
+                                     "--config", dir_ + "/" + node + ".yaml"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    services_[node] = std::make_unique<Process>(argv);
     ASSERT_TRUE(services_[node]->wait_for_err("waiting for deployments", 10)) << node;
   }
   void start_all() {
@@ -283,6 +285,74 @@ TEST_F(Fleet, KilledNodeShowsOfflineKeptPartRunsAfterARestartUndeployStopsAll) {
   EXPECT_EQ(u.exit_code, 0) << u.out << u.err;
   for (auto& [node, st] : nodes()) EXPECT_TRUE(st["pipeline"].is_null()) << node;
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/data/pi-1/part.json"));
+}
+
+// `edge --metrics` and `cloud --metrics`: Prometheus reads the part's counters, the node's
+// state and spool, and (from the cloud) every node's state, which turns offline when one is
+// killed.
+TEST_F(Fleet, ServicesServeMetricsThatCountWhatTheyDid) {
+  start("cloud", {"--metrics", "127.0.0.1:0"});
+  start("pi-1", {"--metrics", "127.0.0.1:0"});
+  start("pi-2");
+  start("pi-3");
+  const std::string cloud_url = logged_metrics_url(services_["cloud"]->err());
+  const std::string edge_url = logged_metrics_url(services_["pi-1"]->err());
+  ASSERT_FALSE(cloud_url.empty()) << services_["cloud"]->err();
+  ASSERT_FALSE(edge_url.empty()) << services_["pi-1"]->err();
+  // Before any deployment: the node waits, with an empty spool.
+  std::string edge = scrape(edge_url);
+  EXPECT_EQ(sample(edge, "edgeflow_node_state", "node=\"pi-1\",state=\"waiting\""), 1) << edge;
+  EXPECT_EQ(sample(edge, "edgeflow_spool_frames", "node=\"pi-1\""), 0) << edge;
+  EXPECT_EQ(sample(edge, "edgeflow_node_broker_connected", "node=\"pi-1\""), 1) << edge;
+
+  const std::vector<double> expected = csv_temps(csv_);
+  ASSERT_EQ(deploy({"--wait", "30s"}).exit_code, 0);
+  wait_for_lines(3 * expected.size(), 120);
+  ASSERT_EQ(lines(), 3 * expected.size());
+  const double n = static_cast<double>(expected.size());
+
+  // The edge's part replayed every row; the cloud's part wrote what came from all three.
+  edge = scrape(edge_url);
+  const std::string part = "pipeline=\"fleet-test\",node=\"pi-1\",stage=\"sensors\"";
+  EXPECT_EQ(sample(edge, "edgeflow_stage_messages_sent_total", part), n) << edge;
+  // The replay has ended, so the part has too.
+  EXPECT_EQ(sample(edge, "edgeflow_node_part_running", "node=\"pi-1\""), 0) << edge;
+  EXPECT_NE(edge.find("\nprocess_resident_memory_bytes "), std::string::npos) << edge;
+  EXPECT_NE(edge.find("edgeflow_node_info{node=\"pi-1\",tier=\"edge\",pipeline=\"fleet-test\""),
+            std::string::npos)
+      << edge;
+  std::string cloud = scrape(cloud_url);
+  EXPECT_EQ(sample(cloud, "edgeflow_stage_messages_received_total", "stage=\"readings\""), 3 * n)
+      << cloud;
+  EXPECT_EQ(sample(cloud, "edgeflow_fleet_nodes", "state=\"offline\""), 0) << cloud;
+  for (const char* node : {"pi-1", "pi-2", "pi-3", "cloud"}) {
+    const std::string of = std::string("node=\"") + node + "\",state=\"offline\"";
+    EXPECT_EQ(sample(cloud, "edgeflow_fleet_node_state", of), 0) << node << cloud;
+    EXPECT_GT(sample(cloud, "edgeflow_fleet_node_last_seen_timestamp_seconds",
+                     std::string("node=\"") + node + "\""),
+              0)
+        << node;
+  }
+
+  // A killed node is offline on the cloud's /metrics once its will comes (1.5 x keep-alive).
+  services_["pi-2"]->signal(SIGKILL);
+  services_["pi-2"]->wait(5);
+  double offline = 0;
+  for (int i = 0; i < 80 && offline != 1; ++i) {
+    std::this_thread::sleep_for(250ms);
+    offline =
+        sample(scrape(cloud_url), "edgeflow_fleet_node_state", "node=\"pi-2\",state=\"offline\"");
+  }
+  EXPECT_EQ(offline, 1);
+  EXPECT_EQ(sample(scrape(cloud_url), "edgeflow_fleet_nodes", "state=\"offline\""), 1);
+}
+
+TEST_F(Fleet, AMetricsAddressThatCannotBeUsedStopsTheServiceNamingIt) {
+  auto r = run_process(
+      {edgeflow_binary(), "edge", "--config", dir_ + "/pi-1.yaml", "--metrics", "nonsense"}, 20);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("nonsense"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pi-1.yaml"), std::string::npos) << r.err;
 }
 
 // Under systemd (NOTIFY_SOCKET set) the service loads libsystemd and says READY=1 with a

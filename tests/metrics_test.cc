@@ -1,7 +1,6 @@
 // `edgeflow run --metrics`: Prometheus scrapes /metrics over real HTTP while a pipeline runs
 // on a real mosquitto; the counters it reads must be those of the run's report.
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
@@ -11,35 +10,13 @@
 #include "brokers/mqtt/client.h"
 #include "brokers/mqtt/embedded_broker.h"
 #include "tests/support/process.h"
+#include "tests/support/prometheus_scrape.h"
 
 namespace edgeflow {
 namespace {
 
 using json = nlohmann::json;
 using namespace edgeflow::testing;
-
-// The value of the sample of `name` whose labels include `labels` (-1 when none).
-double sample(const std::string& text, const std::string& name, const std::string& labels) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(name + "{", 0) != 0 || line.find(labels) == std::string::npos) continue;
-    return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return -1;
-}
-
-std::string scrape(const std::string& url) {
-  std::smatch m;
-  if (!std::regex_search(url, m, std::regex(R"(http://([0-9.]+):(\d+)/metrics)"))) return "";
-  httplib::Client client(m[1].str(), std::stoi(m[2].str()));
-  client.set_connection_timeout(5);
-  client.set_read_timeout(5);
-  auto res = client.Get("/metrics");
-  if (!res || res->status != 200) return "";
-  EXPECT_NE(res->get_header_value("Content-Type").find("text/plain; version=0.0.4"),
-            std::string::npos);
-  return res->body;
-}
 
 TEST(Metrics, AScrapeDuringTheRunCountsWhatTheReportCounts) {
   mqtt::EmbeddedBroker broker;

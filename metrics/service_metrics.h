@@ -1,0 +1,44 @@
+// The Prometheus families of the node services (`edgeflow edge`, `edgeflow cloud`) beside a
+// part's stage and link families: the node's state, spool backlog, broker connection and
+// energy; and, from the cloud's registry, every node of the fleet. Pure formatting, like
+// prometheus.h; the services fill the figures on their own thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace edgeflow::metrics {
+
+// One node service's own figures.
+struct NodeFigures {
+  std::string node, tier;           // tier: edge or cloud
+  std::string state;                // working, waiting or error
+  std::string pipeline, part_hash;  // "" when no part is deployed
+  bool part_running = false;
+  bool broker_connected = false;
+  uint64_t spool_frames = 0, spool_bytes = 0, spool_dropped_messages = 0;
+  double spool_oldest_age_s = 0;
+  std::string energy_mode;            // normal, or the mode the battery called for
+  std::optional<double> charge_pct;   // the battery's charge, when known
+  std::optional<double> model_watts;  // the energy model's draw and harvest (source: model)
+  std::optional<double> model_harvest_w;
+};
+
+// What the cloud's registry knows of one node, from its last status message.
+struct FleetNodeFigures {
+  std::string node, state;  // state: working, waiting, error or offline
+  std::string tier, version, pipeline;
+  int64_t last_seen_ms = 0;  // wall time; 0: never
+  std::optional<double> charge_pct;
+  std::optional<double> spool_bytes;
+};
+
+// The states a node's status message may carry, in the order they are exported.
+const std::vector<std::string>& node_states();
+
+std::string node_text(const NodeFigures& n);
+std::string fleet_text(const std::vector<FleetNodeFigures>& nodes);
+
+}  // namespace edgeflow::metrics
