@@ -1,8 +1,10 @@
 #include "cloud/cloud_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "cloud/registry.h"
 #include "edge/node_config.h"
@@ -15,24 +17,38 @@ namespace edgeflow {
 
 namespace {
 
-// What /metrics says of each node, from its last status message.
+// A string field of a status message, "" when absent or not a string: any node may publish
+// any JSON as its status.
+std::string text_of(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::optional<double> number_of(const nlohmann::json& j, const char* outer, const char* key) {
+  auto o = j.find(outer);
+  if (o == j.end() || !o->is_object()) return std::nullopt;
+  auto it = o->find(key);
+  if (it == o->end() || !it->is_number()) return std::nullopt;
+  return it->get<double>();
+}
+
+// What /metrics says of each node, from its last status message. A state the node made up
+// (or none) is "unknown", so every node counts in exactly one state.
 std::vector<metrics::FleetNodeFigures> fleet_figures(const NodeRegistry& registry) {
   std::vector<metrics::FleetNodeFigures> out;
+  const std::vector<std::string>& states = metrics::node_states();
   for (const auto& [node, s] : registry.nodes()) {
     metrics::FleetNodeFigures f;
     f.node = node;
-    f.state = s.value("state", "");
-    f.tier = s.value("tier", "");
-    f.version = s.value("version", "");
-    if (s.contains("pipeline") && s["pipeline"].is_string()) f.pipeline = s["pipeline"];
-    if (s.contains("last_seen_ms") && s["last_seen_ms"].is_number_integer())
-      f.last_seen_ms = s["last_seen_ms"];
-    const nlohmann::json& energy = s.contains("energy") ? s["energy"] : nlohmann::json();
-    if (energy.is_object() && energy.contains("charge_pct") && energy["charge_pct"].is_number())
-      f.charge_pct = energy["charge_pct"].get<double>();
-    const nlohmann::json& spool = s.contains("spool") ? s["spool"] : nlohmann::json();
-    if (spool.is_object() && spool.contains("bytes") && spool["bytes"].is_number())
-      f.spool_bytes = spool["bytes"].get<double>();
+    f.state = text_of(s, "state");
+    if (std::find(states.begin(), states.end(), f.state) == states.end()) f.state = "unknown";
+    f.tier = text_of(s, "tier");
+    f.version = text_of(s, "version");
+    f.pipeline = text_of(s, "pipeline");
+    auto seen = s.find("last_seen_ms");
+    if (seen != s.end() && seen->is_number_integer()) f.last_seen_ms = seen->get<int64_t>();
+    f.charge_pct = number_of(s, "energy", "charge_pct");
+    f.spool_bytes = number_of(s, "spool", "bytes");
     out.push_back(std::move(f));
   }
   return out;

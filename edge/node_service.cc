@@ -328,7 +328,9 @@ class NodeService {
   }
 
   // /metrics: scrapes come on the server's threads and are answered from this one (the part
-  // and the spool are this thread's), within one turn of the loop (200 ms).
+  // and the spool are this thread's), within one turn of the loop (200 ms). While it is busy
+  // for longer (starting, a deployment draining the old part), a scrape gets 503 after 3 s
+  // rather than old figures under a new time.
   bool start_metrics() {
     const std::string address =
         hooks_.metrics_address.empty() ? config_.metrics : hooks_.metrics_address;
@@ -353,12 +355,15 @@ class NodeService {
     metrics_server_.reset();
   }
 
-  std::string scrape() {  // a server thread
+  std::optional<std::string> scrape() {  // a server thread
     std::unique_lock<std::mutex> lock(scrape_mu_);
     const uint64_t seen = scrapes_served_;
     scrape_wanted_ = true;
-    scrape_cv_.wait_for(lock, std::chrono::seconds(3),
-                        [&] { return scrapes_served_ != seen || scrape_closed_; });
+    if (!scrape_cv_.wait_for(lock, std::chrono::seconds(3),
+                             [&] { return scrapes_served_ != seen || scrape_closed_; }) ||
+        scrape_closed_)
+      return std::nullopt;
+    if (!scrape_error_.empty()) throw std::runtime_error(scrape_error_);  // answered 500
     return scrape_text_;
   }
 
@@ -367,10 +372,17 @@ class NodeService {
       std::lock_guard<std::mutex> lock(scrape_mu_);
       if (!scrape_wanted_) return;
     }
-    std::string text = metrics_text();
+    std::string text, error;
+    try {
+      text = metrics_text();
+    } catch (const std::exception& e) {  // a bug here must not take the service down
+      error = e.what();
+      logger().error("metrics: {}", error);
+    }
     {
       std::lock_guard<std::mutex> lock(scrape_mu_);
       scrape_text_ = std::move(text);
+      scrape_error_ = std::move(error);
       scrape_wanted_ = false;
       ++scrapes_served_;
     }
@@ -392,7 +404,9 @@ class NodeService {
     n.spool_frames = sp.frames;
     n.spool_bytes = sp.bytes;
     n.spool_dropped_messages = sp.dropped_messages;
-    n.spool_oldest_age_s = sp.oldest_us ? (wall_ms() * 1000 - sp.oldest_us) / 1e6 : 0;
+    // Wall clocks step back (a Pi without a clock before NTP): never a negative age.
+    n.spool_oldest_age_s =
+        sp.oldest_us ? std::max(0.0, (wall_ms() * 1000 - sp.oldest_us) / 1e6) : 0;
     n.energy_mode = energy_->mode();
     n.charge_pct = reading_.charge_pct;
     if (reading_.source == "model") {
@@ -564,9 +578,9 @@ class NodeService {
     try {
       NodeConfig fresh = load_node_config(config_.file, hooks_.tier == "edge");
       if (fresh.node != config_.node || fresh.brokers != config_.brokers ||
-          fresh.data_dir != config_.data_dir) {
+          fresh.data_dir != config_.data_dir || fresh.metrics != config_.metrics) {
         logger().warn(
-            "SIGHUP: node, broker and data_dir change only with a restart "
+            "SIGHUP: node, broker, data_dir and metrics change only with a restart "
             "(systemctl restart edgeflow-edge)");
       }
       config_.status_period_ms = fresh.status_period_ms;
@@ -678,7 +692,7 @@ class NodeService {
   std::condition_variable scrape_cv_;
   bool scrape_wanted_ = false, scrape_closed_ = false;
   uint64_t scrapes_served_ = 0;
-  std::string scrape_text_;
+  std::string scrape_text_, scrape_error_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;  // last: stopped first
 };
 

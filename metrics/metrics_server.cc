@@ -3,22 +3,34 @@
 #include <civetweb.h>
 
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 namespace edgeflow::metrics {
 namespace {
 
 int serve_metrics(mg_connection* conn, void* cbdata) {
-  const std::string body = (*static_cast<std::function<std::string()>*>(cbdata))();
+  std::optional<std::string> body;
+  try {
+    body = (*static_cast<MetricsServer::Render*>(cbdata))();
+  } catch (const std::exception& e) {
+    mg_send_http_error(conn, 500, "cannot render the metrics: %s", e.what());
+    return 500;
+  }
+  if (!body) {
+    // Prometheus marks the target down for this scrape rather than storing old figures.
+    mg_send_http_error(conn, 503, "%s", "the service is busy (a deployment?); try again");
+    return 503;
+  }
   mg_send_http_ok(conn, "text/plain; version=0.0.4; charset=utf-8",
-                  static_cast<long long>(body.size()));
-  mg_write(conn, body.data(), body.size());
+                  static_cast<long long>(body->size()));
+  mg_write(conn, body->data(), body->size());
   return 200;
 }
 
 }  // namespace
 
-MetricsServer::MetricsServer(const std::string& address, std::function<std::string()> render)
+MetricsServer::MetricsServer(const std::string& address, Render render)
     : render_(std::move(render)) {
   std::string host = "127.0.0.1", port_text = address;
   if (const size_t colon = address.rfind(':'); colon != std::string::npos) {

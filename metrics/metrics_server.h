@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 struct mg_context;
@@ -12,9 +13,12 @@ namespace edgeflow::metrics {
 
 class MetricsServer {
  public:
+  // The body of a scrape; nullopt answers 503 (no figures now), an exception 500.
+  using Render = std::function<std::optional<std::string>()>;
+
   // `address`: PORT (on 127.0.0.1), HOST:PORT, or :PORT (every interface); port 0 picks a
   // free one. Throws std::runtime_error naming the address and the fix when it cannot listen.
-  MetricsServer(const std::string& address, std::function<std::string()> render);
+  MetricsServer(const std::string& address, Render render);
   ~MetricsServer();  // stops
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
@@ -23,7 +27,7 @@ class MetricsServer {
   const std::string& url() const { return url_; }
 
  private:
-  std::function<std::string()> render_;
+  Render render_;
   mg_context* ctx_ = nullptr;
   std::string url_;
 };

@@ -33,7 +33,8 @@ class Writer {
 }  // namespace
 
 const std::vector<std::string>& node_states() {
-  static const std::vector<std::string> states = {"working", "waiting", "error", "offline"};
+  static const std::vector<std::string> states = {"working", "waiting", "error", "offline",
+                                                  "unknown"};
   return states;
 }
 
@@ -47,7 +48,7 @@ std::string node_text(const NodeFigures& n) {
            1);
   // An enum as Prometheus has it: one series per state, 1 for the current one.
   for (const std::string& s : node_states()) {
-    if (s == "offline") continue;  // a running service is never offline
+    if (s == "offline" || s == "unknown") continue;  // a running service knows its state
     w.sample("edgeflow_node_state", "gauge", "1 for the node's current state, 0 for the others.",
              node + "," + label("state", s), s == n.state ? 1 : 0);
   }
@@ -87,7 +88,7 @@ std::string fleet_text(const std::vector<FleetNodeFigures>& nodes) {
   Writer w;
   std::map<std::string, int> by_state;
   for (const std::string& s : node_states()) by_state[s] = 0;
-  for (const FleetNodeFigures& n : nodes) ++by_state[n.state.empty() ? "waiting" : n.state];
+  for (const FleetNodeFigures& n : nodes) ++by_state[n.state];  // one of node_states()
   for (const std::string& s : node_states())
     w.sample("edgeflow_fleet_nodes", "gauge", "Nodes of the fleet in each state.",
              label("state", s), by_state[s]);

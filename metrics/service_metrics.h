@@ -28,14 +28,15 @@ struct NodeFigures {
 
 // What the cloud's registry knows of one node, from its last status message.
 struct FleetNodeFigures {
-  std::string node, state;  // state: working, waiting, error or offline
+  std::string node, state;  // state: one of node_states() (unknown: none, or not one of ours)
   std::string tier, version, pipeline;
   int64_t last_seen_ms = 0;  // wall time; 0: never
   std::optional<double> charge_pct;
   std::optional<double> spool_bytes;
 };
 
-// The states a node's status message may carry, in the order they are exported.
+// The states a node can be in, in the order they are exported: working, waiting, error,
+// offline, and unknown (the cloud's word for a status without a state it knows).
 const std::vector<std::string>& node_states();
 
 std::string node_text(const NodeFigures& n);

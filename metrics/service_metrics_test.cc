@@ -67,10 +67,11 @@ TEST(ServiceMetrics, TheFleetCountsNodesPerStateAndEscapesLabels) {
   fleet[1].node = "pi-2";
   fleet[1].state = "offline";
   fleet[2].node = "odd \"name\"\\";
-  fleet[2].state = "offline";
+  fleet[2].state = "unknown";
   fleet[2].last_seen_ms = 1'700'000'000'000;
   const std::string text = fleet_text(fleet);
-  EXPECT_NE(text.find("edgeflow_fleet_nodes{state=\"offline\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("edgeflow_fleet_nodes{state=\"offline\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("edgeflow_fleet_nodes{state=\"unknown\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("edgeflow_fleet_nodes{state=\"working\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("edgeflow_fleet_nodes{state=\"error\"} 0\n"), std::string::npos);
   EXPECT_NE(text.find("edgeflow_fleet_node_state{node=\"pi-2\",state=\"offline\"} 1\n"),

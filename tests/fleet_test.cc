@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -315,13 +316,28 @@ TEST_F(Fleet, ServicesServeMetricsThatCountWhatTheyDid) {
   edge = scrape(edge_url);
   const std::string part = "pipeline=\"fleet-test\",node=\"pi-1\",stage=\"sensors\"";
   EXPECT_EQ(sample(edge, "edgeflow_stage_messages_sent_total", part), n) << edge;
-  // The replay has ended, so the part has too.
-  EXPECT_EQ(sample(edge, "edgeflow_node_part_running", "node=\"pi-1\""), 0) << edge;
   EXPECT_NE(edge.find("\nprocess_resident_memory_bytes "), std::string::npos) << edge;
+  // The replay has ended, so the part does too (soon after its last reading).
+  double running = 1;
+  for (int i = 0; i < 40 && running != 0; ++i) {
+    running = sample(scrape(edge_url), "edgeflow_node_part_running", "node=\"pi-1\"");
+    if (running != 0) std::this_thread::sleep_for(250ms);
+  }
+  EXPECT_EQ(running, 0);
   EXPECT_NE(edge.find("edgeflow_node_info{node=\"pi-1\",tier=\"edge\",pipeline=\"fleet-test\""),
             std::string::npos)
       << edge;
   std::string cloud = scrape(cloud_url);
+  // Each family's HELP and TYPE once in a whole scrape.
+  for (const std::string* text : {&edge, &cloud}) {
+    std::istringstream in(*text);
+    std::set<std::string> types;
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("# TYPE ", 0) == 0) {
+        EXPECT_TRUE(types.insert(line).second) << line;
+      }
+    }
+  }
   EXPECT_EQ(sample(cloud, "edgeflow_stage_messages_received_total", "stage=\"readings\""), 3 * n)
       << cloud;
   EXPECT_EQ(sample(cloud, "edgeflow_fleet_nodes", "state=\"offline\""), 0) << cloud;
@@ -333,6 +349,24 @@ TEST_F(Fleet, ServicesServeMetricsThatCountWhatTheyDid) {
               0)
         << node;
   }
+
+  // Any node may publish any JSON as its status: one with fields of the wrong types and a
+  // state of its own is listed as unknown, and the cloud goes on serving.
+  auto pub = run_process({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port_), "-t",
+                          "edgeflow/nodes/odd/status", "-r", "-q", "1", "-m",
+                          R"({"node": "odd", "state": "dancing", "version": null, "tier": 1,
+                              "energy": {"charge_pct": "full"}, "spool": 7})"},
+                         20);
+  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  double unknown = 0;
+  for (int i = 0; i < 40 && unknown != 1; ++i) {
+    std::this_thread::sleep_for(250ms);
+    unknown =
+        sample(scrape(cloud_url), "edgeflow_fleet_node_state", "node=\"odd\",state=\"unknown\"");
+  }
+  EXPECT_EQ(unknown, 1);
+  EXPECT_EQ(sample(scrape(cloud_url), "edgeflow_fleet_nodes", "state=\"unknown\""), 1);
+  EXPECT_TRUE(services_["cloud"]->running());
 
   // A killed node is offline on the cloud's /metrics once its will comes (1.5 x keep-alive).
   services_["pi-2"]->signal(SIGKILL);
