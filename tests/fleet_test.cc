@@ -358,26 +358,24 @@ TEST_F(Fleet, ServicesServeMetricsThatCountWhatTheyDid) {
                               "energy": {"charge_pct": "full"}, "spool": 7})"},
                          20);
   ASSERT_EQ(pub.exit_code, 0) << pub.err;
-  double unknown = 0;
-  for (int i = 0; i < 40 && unknown != 1; ++i) {
-    std::this_thread::sleep_for(250ms);
-    unknown =
-        sample(scrape(cloud_url), "edgeflow_fleet_node_state", "node=\"odd\",state=\"unknown\"");
-  }
-  EXPECT_EQ(unknown, 1);
+  // The value of a fleet node's state sample once it reads 1, or what it read after `seconds`.
+  auto wait_for_state = [&](const std::string& node, const std::string& state, double seconds) {
+    double v = 0;
+    for (int i = 0; i < seconds * 4 && v != 1; ++i) {
+      std::this_thread::sleep_for(250ms);
+      v = sample(scrape(cloud_url), "edgeflow_fleet_node_state",
+                 "node=\"" + node + "\",state=\"" + state + "\"");
+    }
+    return v;
+  };
+  EXPECT_EQ(wait_for_state("odd", "unknown", 10), 1);
   EXPECT_EQ(sample(scrape(cloud_url), "edgeflow_fleet_nodes", "state=\"unknown\""), 1);
   EXPECT_TRUE(services_["cloud"]->running());
 
   // A killed node is offline on the cloud's /metrics once its will comes (1.5 x keep-alive).
   services_["pi-2"]->signal(SIGKILL);
   services_["pi-2"]->wait(5);
-  double offline = 0;
-  for (int i = 0; i < 80 && offline != 1; ++i) {
-    std::this_thread::sleep_for(250ms);
-    offline =
-        sample(scrape(cloud_url), "edgeflow_fleet_node_state", "node=\"pi-2\",state=\"offline\"");
-  }
-  EXPECT_EQ(offline, 1);
+  EXPECT_EQ(wait_for_state("pi-2", "offline", 20), 1);
   EXPECT_EQ(sample(scrape(cloud_url), "edgeflow_fleet_nodes", "state=\"offline\""), 1);
 }
 
