@@ -357,7 +357,7 @@ int cmd_run(const RunArgs& args) {
         return metrics::prometheus_text({pipeline.name, executor.metrics(), link_metrics()});
       });
     } catch (const std::exception& e) {
-      logger().error("{}", e.what());
+      logger().error("--metrics {}", e.what());
       return kExitInvalid;
     }
     logger().info("metrics for Prometheus on {}", metrics_server->url());
@@ -504,7 +504,7 @@ int main(int argc, char** argv) {
   submit->add_option("--wait", ta.wait, "wait this long for the result and print it (e.g. 60s)");
   submit->add_option("--id", ta.id, "request id (0x + 64 hex): the same id is the same task");
 
-  std::string service_config, service_metrics;
+  std::string service_config, service_metrics, cloud_http;
   const char* service_metrics_help =
       "serve Prometheus metrics on http://ADDR/metrics: a port (on 127.0.0.1), HOST:PORT or "
       ":PORT (every interface); overrides the config's metrics:";
@@ -516,6 +516,10 @@ int main(int argc, char** argv) {
       "cloud", "The cloud service: the fleet's registry and the cloud parts deployed to it");
   cloud->add_option("--config", service_config, "service config (YAML)")->required();
   cloud->add_option("--metrics", service_metrics, service_metrics_help);
+  cloud->add_option("--http", cloud_http,
+                    "serve the fleet's JSON API (GET /api/nodes) and /metrics on http://ADDR; "
+                    "forms as for --metrics; read-only, no authentication: keep it on loopback "
+                    "or behind a proxy");
 
   DeployArgs da;
   auto* deploy = app.add_subcommand(
@@ -642,7 +646,7 @@ int main(int argc, char** argv) {
     hooks.metrics_address = service_metrics;
     return run_node_service(service_config, hooks);
   }
-  if (*cloud) return run_cloud_service(service_config, service_metrics);
+  if (*cloud) return run_cloud_service(service_config, service_metrics, cloud_http);
   if (*deploy) return cmd_deploy(da);
   if (*undeploy) return cmd_undeploy(ua);
   if (*nodes) return cmd_nodes(na);

@@ -56,7 +56,8 @@ std::vector<metrics::FleetNodeFigures> fleet_figures(const NodeRegistry& registr
 
 }  // namespace
 
-int run_cloud_service(const std::string& config_path, const std::string& metrics_address) {
+int run_cloud_service(const std::string& config_path, const std::string& metrics_address,
+                      const std::string& http_address) {
   std::string data_dir;
   try {
     data_dir = load_node_config(config_path, false).data_dir;
@@ -85,6 +86,18 @@ int run_cloud_service(const std::string& config_path, const std::string& metrics
   };
   hooks.metrics_text = [registry] { return metrics::fleet_text(fleet_figures(*registry)); };
   hooks.metrics_address = metrics_address;
+  hooks.http_address = http_address;
+  // The fleet as JSON: each node's last status (what `edgeflow nodes --json` prints), for the
+  // dashboard and for scripts.
+  hooks.http_routes.push_back({"/api/nodes", "application/json", [registry] {
+                                 nlohmann::json nodes = nlohmann::json::array();
+                                 for (const auto& [node, status] : registry->nodes()) {
+                                   nlohmann::json n = status;
+                                   n["node"] = node;
+                                   nodes.push_back(std::move(n));
+                                 }
+                                 return nodes.dump();
+                               }});
   return run_node_service(config_path, hooks);
 }
 

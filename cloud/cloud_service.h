@@ -6,7 +6,9 @@
 
 namespace edgeflow {
 
-// metrics_address: `--metrics ADDR` ("" = the config's `metrics:`, if any).
-int run_cloud_service(const std::string& config_path, const std::string& metrics_address = "");
+// metrics_address: `--metrics ADDR` ("" = the config's `metrics:`, if any). http_address:
+// `--http ADDR`, the JSON API (GET /api/nodes) and /metrics ("" = none).
+int run_cloud_service(const std::string& config_path, const std::string& metrics_address = "",
+                      const std::string& http_address = "");
 
 }  // namespace edgeflow

@@ -111,7 +111,7 @@ class NodeService {
         publish_status(state);
         next_status = steady_ms() + config_.status_period_ms;
       }
-      serve_scrape();
+      serve_calls();
     }
     stop_metrics();
     logger().info("stopping: draining the running part");
@@ -334,59 +334,78 @@ class NodeService {
   bool start_metrics() {
     const std::string address =
         hooks_.metrics_address.empty() ? config_.metrics : hooks_.metrics_address;
-    if (address.empty()) return true;
+    auto render = [this] { return on_service_thread([this] { return metrics_text(); }); };
+    const char* option = "metrics";
     try {
-      metrics_server_ =
-          std::make_unique<metrics::MetricsServer>(address, [this] { return scrape(); });
+      if (!address.empty()) {
+        metrics_server_ = std::make_unique<metrics::MetricsServer>(address, render);
+        logger().info("metrics for Prometheus on {}", metrics_server_->url());
+      }
+      option = "--http";
+      if (!hooks_.http_address.empty()) {
+        http_server_ = std::make_unique<metrics::MetricsServer>(hooks_.http_address, render);
+        for (const NodeServiceHooks::HttpRoute& r : hooks_.http_routes) {
+          http_server_->serve(r.path, r.content_type,
+                              [this, &r] { return on_service_thread(r.render); });
+        }
+        std::string paths = "/metrics";
+        for (const NodeServiceHooks::HttpRoute& r : hooks_.http_routes) paths += ", " + r.path;
+        logger().info("HTTP API on {} ({})", http_server_->base_url(), paths);
+      }
     } catch (const std::exception& e) {
-      logger().error("{}: metrics: {}", config_.file, e.what());
+      logger().error("{}: {} {}", config_.file, option, e.what());
       return false;
     }
-    logger().info("metrics for Prometheus on {}", metrics_server_->url());
     return true;
   }
 
   void stop_metrics() {
     {
-      std::lock_guard<std::mutex> lock(scrape_mu_);
-      scrape_closed_ = true;
+      std::lock_guard<std::mutex> lock(calls_mu_);
+      calls_closed_ = true;
     }
-    scrape_cv_.notify_all();
+    calls_cv_.notify_all();
     metrics_server_.reset();
+    http_server_.reset();
   }
 
-  std::optional<std::string> scrape() {  // a server thread
-    std::unique_lock<std::mutex> lock(scrape_mu_);
-    const uint64_t seen = scrapes_served_;
-    scrape_wanted_ = true;
-    if (!scrape_cv_.wait_for(lock, std::chrono::seconds(3),
-                             [&] { return scrapes_served_ != seen || scrape_closed_; }) ||
-        scrape_closed_)
+  // A server thread: has `render` run on the service's thread (the part and the spool are
+  // its) and returns the text; nullopt when that thread is busy for 3 s or stopping.
+  std::optional<std::string> on_service_thread(std::function<std::string()> render) {
+    auto call = std::make_shared<ServiceCall>();
+    call->render = std::move(render);
+    std::unique_lock<std::mutex> lock(calls_mu_);
+    if (calls_closed_) return std::nullopt;
+    calls_.push_back(call);
+    if (!calls_cv_.wait_for(lock, std::chrono::seconds(3),
+                            [&] { return call->done || calls_closed_; }) ||
+        !call->done)
       return std::nullopt;
-    if (!scrape_error_.empty()) throw std::runtime_error(scrape_error_);  // answered 500
-    return scrape_text_;
+    if (!call->error.empty()) throw std::runtime_error(call->error);  // answered 500
+    return call->text;
   }
 
-  void serve_scrape() {
+  // The service's thread, once per loop turn.
+  void serve_calls() {
+    std::deque<std::shared_ptr<ServiceCall>> todo;
     {
-      std::lock_guard<std::mutex> lock(scrape_mu_);
-      if (!scrape_wanted_) return;
+      std::lock_guard<std::mutex> lock(calls_mu_);
+      todo.swap(calls_);
     }
-    std::string text, error;
-    try {
-      text = metrics_text();
-    } catch (const std::exception& e) {  // a bug here must not take the service down
-      error = e.what();
-      logger().error("metrics: {}", error);
+    if (todo.empty()) return;
+    for (auto& call : todo) {
+      try {
+        call->text = call->render();
+      } catch (const std::exception& e) {  // a bug here must not take the service down
+        call->error = e.what();
+        logger().error("HTTP: {}", call->error);
+      }
     }
     {
-      std::lock_guard<std::mutex> lock(scrape_mu_);
-      scrape_text_ = std::move(text);
-      scrape_error_ = std::move(error);
-      scrape_wanted_ = false;
-      ++scrapes_served_;
+      std::lock_guard<std::mutex> lock(calls_mu_);
+      for (auto& call : todo) call->done = true;
     }
-    scrape_cv_.notify_all();
+    calls_cv_.notify_all();
   }
 
   std::string metrics_text() {
@@ -687,13 +706,18 @@ class NodeService {
   std::shared_ptr<EnergyMode> energy_;  // shared with the running part's operators
   int64_t next_battery_ = 0;
 
-  // /metrics (start_metrics): a scrape waits for this thread to render the text.
-  std::mutex scrape_mu_;
-  std::condition_variable scrape_cv_;
-  bool scrape_wanted_ = false, scrape_closed_ = false;
-  uint64_t scrapes_served_ = 0;
-  std::string scrape_text_, scrape_error_;
-  std::unique_ptr<metrics::MetricsServer> metrics_server_;  // last: stopped first
+  // /metrics and the HTTP API (start_metrics): a request waits for this thread to render.
+  struct ServiceCall {
+    std::function<std::string()> render;
+    std::string text, error;
+    bool done = false;  // under calls_mu_
+  };
+  std::mutex calls_mu_;
+  std::condition_variable calls_cv_;
+  std::deque<std::shared_ptr<ServiceCall>> calls_;
+  bool calls_closed_ = false;
+  std::unique_ptr<metrics::MetricsServer> http_server_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;  // last two: stopped first
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "edge/node_config.h"
 
@@ -28,6 +29,14 @@ struct NodeServiceHooks {
   std::string tier = "edge";
   // `--metrics ADDR`: serve /metrics there, whatever the config's `metrics:` says.
   std::string metrics_address;
+  // `cloud --http ADDR`: serve /metrics and these routes there (GET, rendered on the
+  // service's thread).
+  struct HttpRoute {
+    std::string path, content_type;
+    std::function<std::string()> render;
+  };
+  std::vector<HttpRoute> http_routes;
+  std::string http_address;
 };
 
 // Returns the exit code: 0 after SIGTERM/SIGINT, 2 for a bad config, 1 when the service

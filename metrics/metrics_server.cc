@@ -9,10 +9,11 @@
 namespace edgeflow::metrics {
 namespace {
 
-int serve_metrics(mg_connection* conn, void* cbdata) {
+int serve_route(mg_connection* conn, void* cbdata) {
+  const auto& route = *static_cast<const MetricsServer::Route*>(cbdata);
   std::optional<std::string> body;
   try {
-    body = (*static_cast<MetricsServer::Render*>(cbdata))();
+    body = route.render();
   } catch (const std::exception& e) {
     mg_send_http_error(conn, 500, "cannot render the metrics: %s", e.what());
     return 500;
@@ -22,16 +23,15 @@ int serve_metrics(mg_connection* conn, void* cbdata) {
     mg_send_http_error(conn, 503, "%s", "the service is busy (a deployment?); try again");
     return 503;
   }
-  mg_send_http_ok(conn, "text/plain; version=0.0.4; charset=utf-8",
-                  static_cast<long long>(body->size()));
+  mg_send_http_ok(conn, route.content_type.c_str(), static_cast<long long>(body->size()));
   mg_write(conn, body->data(), body->size());
   return 200;
 }
 
 }  // namespace
 
-MetricsServer::MetricsServer(const std::string& address, Render render)
-    : render_(std::move(render)) {
+MetricsServer::MetricsServer(const std::string& address, Render render) {
+  routes_.push_back({"text/plain; version=0.0.4; charset=utf-8", std::move(render)});
   std::string host = "127.0.0.1", port_text = address;
   if (const size_t colon = address.rfind(':'); colon != std::string::npos) {
     host = address.substr(0, colon);
@@ -46,7 +46,7 @@ MetricsServer::MetricsServer(const std::string& address, Render render)
   } catch (const std::exception&) {
   }
   if (port < 0 || port > 65535)
-    throw std::runtime_error("--metrics '" + address +
+    throw std::runtime_error("'" + address +
                              "': give a port (9464), HOST:PORT (127.0.0.1:9464) or :PORT (every "
                              "interface)");
   // civetweb (Debian's libcivetweb, which needs nothing but libc): two threads are plenty for
@@ -60,14 +60,19 @@ MetricsServer::MetricsServer(const std::string& address, Render render)
   ctx_ = mg_start(&callbacks, nullptr, options);
   if (!ctx_) {
     mg_exit_library();
-    throw std::runtime_error("--metrics " + listen +
+    throw std::runtime_error(listen +
                              ": cannot listen there (in use, or not an address of this machine); "
                              "pick another port or 0 for a free one");
   }
-  mg_set_request_handler(ctx_, "/metrics", serve_metrics, &render_);
+  mg_set_request_handler(ctx_, "/metrics", serve_route, &routes_.front());
   mg_server_port ports[1];
   const int bound = mg_get_server_ports(ctx_, 1, ports) > 0 ? ports[0].port : port;
   url_ = "http://" + host + ":" + std::to_string(bound) + "/metrics";
+}
+
+void MetricsServer::serve(const std::string& path, const std::string& content_type, Render render) {
+  routes_.push_back({content_type, std::move(render)});
+  mg_set_request_handler(ctx_, path.c_str(), serve_route, &routes_.back());
 }
 
 MetricsServer::~MetricsServer() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,17 +18,28 @@ class MetricsServer {
   using Render = std::function<std::optional<std::string>()>;
 
   // `address`: PORT (on 127.0.0.1), HOST:PORT, or :PORT (every interface); port 0 picks a
-  // free one. Throws std::runtime_error naming the address and the fix when it cannot listen.
+  // free one. Throws std::runtime_error naming the address and the fix when it cannot listen
+  // (the caller says which option gave it).
   MetricsServer(const std::string& address, Render render);
   ~MetricsServer();  // stops
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
+  // Serves GET `path` too, with `content_type`: a JSON API beside /metrics (`cloud --http`).
+  void serve(const std::string& path, const std::string& content_type, Render render);
+
   // http://HOST:PORT/metrics, with the port actually bound.
   const std::string& url() const { return url_; }
+  // http://HOST:PORT, the same without the path.
+  std::string base_url() const { return url_.substr(0, url_.size() - 8); }
+
+  struct Route {
+    std::string content_type;
+    Render render;
+  };
 
  private:
-  Render render_;
+  std::list<Route> routes_;  // stable addresses: civetweb keeps a pointer to each
   mg_context* ctx_ = nullptr;
   std::string url_;
 };

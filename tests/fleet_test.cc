@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -292,7 +293,7 @@ TEST_F(Fleet, KilledNodeShowsOfflineKeptPartRunsAfterARestartUndeployStopsAll) {
 // state and spool, and (from the cloud) every node's state, which turns offline when one is
 // killed.
 TEST_F(Fleet, ServicesServeMetricsThatCountWhatTheyDid) {
-  start("cloud", {"--metrics", "127.0.0.1:0"});
+  start("cloud", {"--metrics", "127.0.0.1:0", "--http", "127.0.0.1:0"});
   start("pi-1", {"--metrics", "127.0.0.1:0"});
   start("pi-2");
   start("pi-3");
@@ -328,6 +329,34 @@ TEST_F(Fleet, ServicesServeMetricsThatCountWhatTheyDid) {
             std::string::npos)
       << edge;
   std::string cloud = scrape(cloud_url);
+  // The JSON API: every node with its last status, the same the nodes command prints.
+  std::smatch api;
+  const std::string cloud_log = services_["cloud"]->err();
+  ASSERT_TRUE(
+      std::regex_search(cloud_log, api, std::regex(R"(HTTP API on http://([0-9.]+):(\d+))")))
+      << cloud_log;
+  httplib::Client http(api[1].str(), std::stoi(api[2].str()));
+  http.set_read_timeout(5);
+  auto got = http.Get("/api/nodes");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, 200);
+  EXPECT_EQ(got->get_header_value("Content-Type"), "application/json");
+  const nlohmann::json listed = nlohmann::json::parse(got->body, nullptr, false);
+  ASSERT_TRUE(listed.is_array()) << got->body;
+  std::map<std::string, nlohmann::json> by_node;
+  for (const auto& n : listed) by_node[n.value("node", "")] = n;
+  for (const auto& [node, st] : nodes()) {
+    ASSERT_TRUE(by_node.count(node)) << node << " missing from " << got->body;
+    EXPECT_EQ(by_node[node]["pipeline"], "fleet-test") << node;
+    EXPECT_TRUE(by_node[node]["state"].is_string()) << node;  // it may change between the two
+    EXPECT_EQ(by_node[node]["tier"], node == "cloud" ? "cloud" : "edge") << node;
+    EXPECT_EQ(by_node[node]["pipeline"], st["pipeline"]) << node;
+  }
+  EXPECT_EQ(by_node.size(), 4u);
+  // /metrics is served there too.
+  EXPECT_NE(scrape("http://" + api[1].str() + ":" + api[2].str() + "/metrics")
+                .find("edgeflow_fleet_nodes"),
+            std::string::npos);
   // Each family's HELP and TYPE once in a whole scrape.
   for (const std::string* text : {&edge, &cloud}) {
     std::istringstream in(*text);
@@ -385,6 +414,14 @@ TEST_F(Fleet, AMetricsAddressThatCannotBeUsedStopsTheServiceNamingIt) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("nonsense"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("pi-1.yaml"), std::string::npos) << r.err;
+  // A port another process serves (the broker's), for the cloud's JSON API.
+  auto taken = run_process({edgeflow_binary(), "cloud", "--config", dir_ + "/cloud.yaml", "--http",
+                            "127.0.0.1:" + std::to_string(port_)},
+                           20);
+  EXPECT_EQ(taken.exit_code, 2) << taken.err;
+  EXPECT_NE(taken.err.find("--http 127.0.0.1:" + std::to_string(port_) + ": cannot listen there"),
+            std::string::npos)
+      << taken.err;
 }
 
 // Under systemd (NOTIFY_SOCKET set) the service loads libsystemd and says READY=1 with a
