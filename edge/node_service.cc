@@ -335,7 +335,7 @@ class NodeService {
     const std::string address =
         hooks_.metrics_address.empty() ? config_.metrics : hooks_.metrics_address;
     auto render = [this] { return on_service_thread([this] { return metrics_text(); }); };
-    const char* option = "metrics";
+    const char* option = hooks_.metrics_address.empty() ? "metrics:" : "--metrics";
     try {
       if (!address.empty()) {
         metrics_server_ = std::make_unique<metrics::MetricsServer>(address, render);
@@ -379,8 +379,11 @@ class NodeService {
     calls_.push_back(call);
     if (!calls_cv_.wait_for(lock, std::chrono::seconds(3),
                             [&] { return call->done || calls_closed_; }) ||
-        !call->done)
+        !call->done) {
+      // Not rendered later for nobody (if the service thread has not taken it yet).
+      calls_.erase(std::remove(calls_.begin(), calls_.end(), call), calls_.end());
       return std::nullopt;
+    }
     if (!call->error.empty()) throw std::runtime_error(call->error);  // answered 500
     return call->text;
   }

@@ -11,11 +11,24 @@ namespace {
 
 int serve_route(mg_connection* conn, void* cbdata) {
   const auto& route = *static_cast<const MetricsServer::Route*>(cbdata);
+  // civetweb also hands over longer paths and other cases ("/metricsfoo", "/API/NODES"):
+  // only the path itself is served, and only to GET and HEAD (it is read-only).
+  const mg_request_info* request = mg_get_request_info(conn);
+  const char* uri = request->local_uri ? request->local_uri : "";
+  if (route.path != uri) {
+    mg_send_http_error(conn, 404, "no %s here", uri);
+    return 404;
+  }
+  const std::string method = request->request_method ? request->request_method : "";
+  if (method != "GET" && method != "HEAD") {
+    mg_send_http_error(conn, 405, "%s is read-only: GET it", route.path.c_str());
+    return 405;
+  }
   std::optional<std::string> body;
   try {
     body = route.render();
   } catch (const std::exception& e) {
-    mg_send_http_error(conn, 500, "cannot render the metrics: %s", e.what());
+    mg_send_http_error(conn, 500, "cannot render %s: %s", route.path.c_str(), e.what());
     return 500;
   }
   if (!body) {
@@ -24,14 +37,14 @@ int serve_route(mg_connection* conn, void* cbdata) {
     return 503;
   }
   mg_send_http_ok(conn, route.content_type.c_str(), static_cast<long long>(body->size()));
-  mg_write(conn, body->data(), body->size());
+  if (method == "GET") mg_write(conn, body->data(), body->size());
   return 200;
 }
 
 }  // namespace
 
 MetricsServer::MetricsServer(const std::string& address, Render render) {
-  routes_.push_back({"text/plain; version=0.0.4; charset=utf-8", std::move(render)});
+  routes_.push_back({"/metrics", "text/plain; version=0.0.4; charset=utf-8", std::move(render)});
   std::string host = "127.0.0.1", port_text = address;
   if (const size_t colon = address.rfind(':'); colon != std::string::npos) {
     host = address.substr(0, colon);
@@ -71,7 +84,7 @@ MetricsServer::MetricsServer(const std::string& address, Render render) {
 }
 
 void MetricsServer::serve(const std::string& path, const std::string& content_type, Render render) {
-  routes_.push_back({content_type, std::move(render)});
+  routes_.push_back({path, content_type, std::move(render)});
   mg_set_request_handler(ctx_, path.c_str(), serve_route, &routes_.back());
 }
 

@@ -34,6 +34,7 @@ class MetricsServer {
   std::string base_url() const { return url_.substr(0, url_.size() - 8); }
 
   struct Route {
+    std::string path;  // served exactly, to GET and HEAD
     std::string content_type;
     Render render;
   };

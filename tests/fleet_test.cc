@@ -345,7 +345,9 @@ TEST_F(Fleet, ServicesServeMetricsThatCountWhatTheyDid) {
   ASSERT_TRUE(listed.is_array()) << got->body;
   std::map<std::string, nlohmann::json> by_node;
   for (const auto& n : listed) by_node[n.value("node", "")] = n;
-  for (const auto& [node, st] : nodes()) {
+  const std::map<std::string, nlohmann::json> seen = nodes();
+  ASSERT_EQ(seen.size(), 4u);
+  for (const auto& [node, st] : seen) {
     ASSERT_TRUE(by_node.count(node)) << node << " missing from " << got->body;
     EXPECT_EQ(by_node[node]["pipeline"], "fleet-test") << node;
     EXPECT_TRUE(by_node[node]["state"].is_string()) << node;  // it may change between the two
@@ -353,6 +355,13 @@ TEST_F(Fleet, ServicesServeMetricsThatCountWhatTheyDid) {
     EXPECT_EQ(by_node[node]["pipeline"], st["pipeline"]) << node;
   }
   EXPECT_EQ(by_node.size(), 4u);
+  // Only that path, and only to GET: one node's URL is not the fleet's.
+  auto one = http.Get("/api/nodes/pi-1");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 404);
+  auto post = http.Post("/api/nodes", "{}", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
   // /metrics is served there too.
   EXPECT_NE(scrape("http://" + api[1].str() + ":" + api[2].str() + "/metrics")
                 .find("edgeflow_fleet_nodes"),
@@ -412,7 +421,7 @@ TEST_F(Fleet, AMetricsAddressThatCannotBeUsedStopsTheServiceNamingIt) {
   auto r = run_process(
       {edgeflow_binary(), "edge", "--config", dir_ + "/pi-1.yaml", "--metrics", "nonsense"}, 20);
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find("nonsense"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--metrics 'nonsense': give a port"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("pi-1.yaml"), std::string::npos) << r.err;
   // A port another process serves (the broker's), for the cloud's JSON API.
   auto taken = run_process({edgeflow_binary(), "cloud", "--config", dir_ + "/cloud.yaml", "--http",
