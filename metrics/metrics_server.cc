@@ -80,7 +80,8 @@ MetricsServer::MetricsServer(const std::string& address, Render render) {
   mg_set_request_handler(ctx_, "/metrics", serve_route, &routes_.front());
   mg_server_port ports[1];
   const int bound = mg_get_server_ports(ctx_, 1, ports) > 0 ? ports[0].port : port;
-  url_ = "http://" + host + ":" + std::to_string(bound) + "/metrics";
+  base_url_ = "http://" + host + ":" + std::to_string(bound);
+  url_ = base_url_ + "/metrics";
 }
 
 void MetricsServer::serve(const std::string& path, const std::string& content_type, Render render) {

@@ -31,7 +31,7 @@ class MetricsServer {
   // http://HOST:PORT/metrics, with the port actually bound.
   const std::string& url() const { return url_; }
   // http://HOST:PORT, the same without the path.
-  std::string base_url() const { return url_.substr(0, url_.size() - 8); }
+  const std::string& base_url() const { return base_url_; }
 
   struct Route {
     std::string path;  // served exactly, to GET and HEAD
@@ -42,7 +42,7 @@ class MetricsServer {
  private:
   std::list<Route> routes_;  // stable addresses: civetweb keeps a pointer to each
   mg_context* ctx_ = nullptr;
-  std::string url_;
+  std::string base_url_, url_;
 };
 
 }  // namespace edgeflow::metrics

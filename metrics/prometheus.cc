@@ -23,11 +23,11 @@ void family(std::ostringstream& out, const char* name, const char* type, const c
   }
 }
 
+}  // namespace
+
 std::string label(const char* key, const std::string& value) {
   return std::string(key) + "=\"" + escape_label(value) + "\"";
 }
-
-}  // namespace
 
 std::string sample_value(double v) {
   if (std::isnan(v)) return "NaN";

@@ -30,6 +30,8 @@ std::string prometheus_text(const Snapshot& s);
 
 // A label value with \, " and newline escaped.
 std::string escape_label(const std::string& value);
+// key="value", the value escaped.
+std::string label(const char* key, const std::string& value);
 // A sample's value as Prometheus spells it (NaN, +Inf and -Inf included).
 std::string sample_value(double v);
 

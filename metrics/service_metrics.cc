@@ -8,10 +8,6 @@
 namespace edgeflow::metrics {
 namespace {
 
-std::string label(const char* key, const std::string& value) {
-  return std::string(key) + "=\"" + escape_label(value) + "\"";
-}
-
 // Writes families one sample at a time: the help and type lines before a family's first.
 class Writer {
  public:
