@@ -1,50 +1,37 @@
 #include "metrics/metrics_server.h"
 
 #include <civetweb.h>
+#include <sys/stat.h>
 
+#include <chrono>
 #include <cstring>
 #include <optional>
+#include <regex>
 #include <stdexcept>
+#include <thread>
 
 namespace edgeflow::metrics {
 namespace {
 
-int serve_route(mg_connection* conn, void* cbdata) {
-  const auto& route = *static_cast<const MetricsServer::Route*>(cbdata);
-  // civetweb also hands over longer paths and other cases ("/metricsfoo", "/API/NODES"):
-  // only the path itself is served, and only to GET and HEAD (it is read-only).
-  const mg_request_info* request = mg_get_request_info(conn);
-  const char* uri = request->local_uri ? request->local_uri : "";
-  if (route.path != uri) {
-    mg_send_http_error(conn, 404, "no %s here", uri);
-    return 404;
-  }
-  const std::string method = request->request_method ? request->request_method : "";
-  if (method != "GET" && method != "HEAD") {
-    mg_send_http_error(conn, 405, "%s is read-only: GET it", route.path.c_str());
-    return 405;
-  }
-  std::optional<std::string> body;
-  try {
-    body = route.render();
-  } catch (const std::exception& e) {
-    mg_send_http_error(conn, 500, "cannot render %s: %s", route.path.c_str(), e.what());
-    return 500;
-  }
-  if (!body) {
-    // Prometheus marks the target down for this scrape rather than storing old figures.
-    mg_send_http_error(conn, 503, "%s", "the service is busy (a deployment?); try again");
-    return 503;
-  }
-  mg_send_http_ok(conn, route.content_type.c_str(), static_cast<long long>(body->size()));
-  if (method == "GET") mg_write(conn, body->data(), body->size());
+int send_error(mg_connection* conn, int status, const std::string& text) {
+  mg_send_http_error(conn, status, "%s", text.c_str());
+  return status;
+}
+
+int send_ok(mg_connection* conn, const Response& response, bool with_body) {
+  mg_printf(conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+            "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+            response.content_type.c_str(), response.body.size());
+  if (with_body) mg_write(conn, response.body.data(), response.body.size());
   return 200;
 }
 
 }  // namespace
 
-MetricsServer::MetricsServer(const std::string& address, Render render) {
-  routes_.push_back({"/metrics", "text/plain; version=0.0.4; charset=utf-8", std::move(render)});
+MetricsServer::MetricsServer(const std::string& address, Render render, int event_streams)
+    : max_streams_(event_streams) {
+  serve("/metrics", "text/plain; version=0.0.4; charset=utf-8", std::move(render));
   std::string host = "127.0.0.1", port_text = address;
   if (const size_t colon = address.rfind(':'); colon != std::string::npos) {
     host = address.substr(0, colon);
@@ -63,10 +50,12 @@ MetricsServer::MetricsServer(const std::string& address, Render render) {
                              "': give a port (9464), HOST:PORT (127.0.0.1:9464) or :PORT (every "
                              "interface)");
   // civetweb (Debian's libcivetweb, which needs nothing but libc): two threads are plenty for
-  // a scrape every few seconds. It sets SO_REUSEADDR only, so a port another process serves
-  // is refused, not shared.
+  // a scrape every few seconds, and each event stream holds one more. It sets SO_REUSEADDR
+  // only, so a port another process serves is refused, not shared.
   const std::string listen = host + ":" + std::to_string(port);
-  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "2", nullptr};
+  const std::string threads = std::to_string(2 + event_streams);
+  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", threads.c_str(),
+                           nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof callbacks);
   mg_init_library(0);
@@ -77,7 +66,8 @@ MetricsServer::MetricsServer(const std::string& address, Render render) {
                              ": cannot listen there (in use, or not an address of this machine); "
                              "pick another port or 0 for a free one");
   }
-  mg_set_request_handler(ctx_, "/metrics", serve_route, &routes_.front());
+  // One handler for every path: civetweb matches by prefix, the routes here exactly.
+  mg_set_request_handler(ctx_, "/", dispatch, this);
   mg_server_port ports[1];
   const int bound = mg_get_server_ports(ctx_, 1, ports) > 0 ? ports[0].port : port;
   base_url_ = "http://" + host + ":" + std::to_string(bound);
@@ -85,12 +75,173 @@ MetricsServer::MetricsServer(const std::string& address, Render render) {
 }
 
 void MetricsServer::serve(const std::string& path, const std::string& content_type, Render render) {
-  routes_.push_back({path, content_type, std::move(render)});
-  mg_set_request_handler(ctx_, path.c_str(), serve_route, &routes_.back());
+  auto route = std::make_unique<Route>();
+  route->path = path;
+  route->handler = [content_type, render = std::move(render)](const std::string&) {
+    std::optional<std::string> body = render();
+    if (!body) return std::optional<Response>();
+    return std::optional<Response>(Response{200, content_type, std::move(*body)});
+  };
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  routes_.push_back(std::move(route));
+}
+
+void MetricsServer::serve_tree(const std::string& prefix, Handler handler) {
+  auto route = std::make_unique<Route>();
+  route->path = prefix;
+  route->kind = Route::kTree;
+  route->handler = std::move(handler);
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  routes_.push_back(std::move(route));
+}
+
+void MetricsServer::serve_events(const std::string& path, Render render, int period_ms) {
+  auto route = std::make_unique<Route>();
+  route->path = path;
+  route->kind = Route::kEvents;
+  route->events = std::move(render);
+  route->period_ms = period_ms;
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  routes_.push_back(std::move(route));
+}
+
+void MetricsServer::serve_actions(const std::string& prefix, const std::string& operators_file,
+                                  Action action) {
+  auto route = std::make_unique<Route>();
+  route->path = prefix;
+  route->kind = Route::kAction;
+  route->action = std::move(action);
+  route->operators_file = operators_file;
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  routes_.push_back(std::move(route));
+}
+
+void MetricsServer::set_operator(const std::string& file, const std::string& user,
+                                 const char* password) {
+  if (user.empty() || user.find_first_of(":\n\r") != std::string::npos)
+    throw std::runtime_error("'" + user + "': an operator's name is not empty and has no ':'");
+  // Created 0600 before a digest is written into it.
+  const mode_t old_mask = umask(077);
+  const int ok = mg_modify_passwords_file(file.c_str(), kRealm, user.c_str(), password);
+  umask(old_mask);
+  if (!ok || chmod(file.c_str(), 0600) != 0)
+    throw std::runtime_error(file + ": cannot write the operators file (is its folder writable?)");
+}
+
+// The route of `path` for an action (POST) or for reading (GET): the exact one, else the
+// tree (or action prefix) with the longest prefix holding it.
+const MetricsServer::Route* MetricsServer::find(const std::string& path, bool action) const {
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  const Route* best = nullptr;
+  for (const auto& r : routes_) {
+    if ((r->kind == Route::kAction) != action) continue;
+    if (r->path == path) return r.get();
+    if (r->kind != Route::kTree && r->kind != Route::kAction) continue;
+    const std::string folder = r->path.back() == '/' ? r->path : r->path + "/";
+    if (path.compare(0, folder.size(), folder) == 0 &&
+        (!best || r->path.size() > best->path.size()))
+      best = r.get();
+  }
+  return best;
+}
+
+int MetricsServer::dispatch(mg_connection* conn, void* self_ptr) {
+  auto& self = *static_cast<MetricsServer*>(self_ptr);
+  const mg_request_info* request = mg_get_request_info(conn);
+  const std::string uri = request->local_uri ? request->local_uri : "";
+  const std::string method = request->request_method ? request->request_method : "";
+  if (method == "POST") {
+    if (const Route* action = self.find(uri, true)) return act(conn, *action, uri);
+  }
+  const Route* route = self.find(uri, false);
+  if (!route) return send_error(conn, 404, "no " + uri + " here");
+  // Everything else is read-only.
+  if (method != "GET" && method != "HEAD")
+    return send_error(conn, 405, uri + " is read-only: GET it");
+  if (route->kind == Route::kEvents) {
+    self.stream_events(conn, *route);
+    return 200;
+  }
+  std::optional<Response> response;
+  try {
+    response = route->handler(uri);
+  } catch (const std::exception& e) {
+    return send_error(conn, 500, "cannot render " + uri + ": " + e.what());
+  }
+  // Prometheus marks the target down for this scrape rather than storing old figures.
+  if (!response) return send_error(conn, 503, "the service is busy (a deployment?); try again");
+  if (response->status != 200) return send_error(conn, response->status, response->body);
+  return send_ok(conn, *response, method == "GET");
+}
+
+int MetricsServer::act(mg_connection* conn, const Route& route, const std::string& uri) {
+  if (route.operators_file.empty())
+    return send_error(conn, 403,
+                      "read-only: this service has no operators (add `operators: FILE` to its "
+                      "config, made with `edgeflow operator add FILE NAME`)");
+  if (!mg_get_header(conn, "X-Edgeflow-Action"))
+    return send_error(conn, 403, "an action needs the header X-Edgeflow-Action: 1");
+  const int checked =
+      mg_check_digest_access_authentication(conn, kRealm, route.operators_file.c_str());
+  if (checked < 0) return send_error(conn, 500, "cannot read the operators file");
+  if (checked == 0) {
+    mg_send_digest_access_authentication_request(conn, kRealm);
+    return 401;
+  }
+  // Checked: the name the client gave is the operator's.
+  std::string user;
+  const char* auth = mg_get_header(conn, "Authorization");
+  std::smatch m;
+  const std::string header = auth ? auth : "";
+  if (std::regex_search(header, m, std::regex(R"re(username="([^"]*)")re"))) user = m[1].str();
+  std::optional<Response> response;
+  try {
+    response = route.action(uri, user);
+  } catch (const std::exception& e) {
+    return send_error(conn, 500, uri + ": " + e.what());
+  }
+  if (!response) return send_error(conn, 503, "the service is busy (a deployment?); try again");
+  if (response->status != 200) return send_error(conn, response->status, response->body);
+  return send_ok(conn, *response, true);
+}
+
+void MetricsServer::stream_events(mg_connection* conn, const Route& route) {
+  if (streams_.fetch_add(1) >= max_streams_) {
+    streams_.fetch_sub(1);
+    send_error(conn, 503, "too many event streams open; try again later");
+    return;
+  }
+  mg_printf(conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+            "Connection: close\r\nX-Accel-Buffering: no\r\n\r\n");
+  // The browser reconnects after this many milliseconds when the stream breaks.
+  bool open = mg_printf(conn, "retry: 2000\n\n") > 0;
+  std::string last;
+  auto next_ping = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (open && !stopping_) {
+    std::optional<std::string> text;
+    try {
+      text = route.events();
+    } catch (const std::exception& e) {
+      text.reset();  // the service logged it; the page keeps what it has
+    }
+    if (text && *text != last) {
+      const std::string event = "data: " + *text + "\n\n";
+      open = mg_write(conn, event.data(), event.size()) > 0;
+      last = std::move(*text);
+    } else if (std::chrono::steady_clock::now() >= next_ping) {
+      open = mg_printf(conn, ": ping\n\n") > 0;
+      next_ping = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    }
+    for (int waited = 0; open && !stopping_ && waited < route.period_ms; waited += 50)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  streams_.fetch_sub(1);
 }
 
 MetricsServer::~MetricsServer() {
-  mg_stop(ctx_);  // joins its threads
+  stopping_ = true;  // event streams end within 50 ms
+  mg_stop(ctx_);     // joins its threads
   mg_exit_library();
 }
 
