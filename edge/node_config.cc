@@ -38,9 +38,9 @@ NodeConfig load_node_config(const std::string& path, bool require_trust) {
   if (!root.IsMap())
     throw ConfigError(path + ": the config must be a map (node: ..., broker: ...)");
   static const std::vector<std::string> known = {
-      "node",          "broker",     "data_dir", "trust",  "credentials",
-      "status_period", "keepalive",  "labels",   "device", "files_dir",
-      "spool",         "sysfs_root", "battery",  "tls",    "metrics"};
+      "node",      "broker", "data_dir", "trust",     "credentials", "status_period",
+      "keepalive", "labels", "device",   "files_dir", "spool",       "sysfs_root",
+      "battery",   "tls",    "metrics",  "operators"};
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -174,6 +174,21 @@ NodeConfig load_node_config(const std::string& path, bool require_trust) {
     c.username = cred["username"].as<std::string>();
     c.password = cred["password"].as<std::string>();
     c.security.credentials_file = file.string();
+  }
+  if (YAML::Node op = root["operators"]) {
+    // Who may act on the cloud's dashboard: `edgeflow operator add FILE NAME` writes it.
+    if (!op.IsScalar()) throw ConfigError(where(path, op) + "'operators' must be a file name");
+    std::filesystem::path file = op.as<std::string>();
+    if (file.is_relative()) file = std::filesystem::path(path).parent_path() / file;
+    struct stat st {};
+    if (stat(file.c_str(), &st) != 0)
+      throw ConfigError(where(path, op) + "cannot read the operators file '" + file.string() +
+                        "'; create it with: edgeflow operator add " + file.string() + " NAME");
+    if (st.st_mode & 077) {
+      throw ConfigError(where(path, op) + "the operators file '" + file.string() +
+                        "' can be read by others; run: chmod 600 " + file.string());
+    }
+    c.operators_file = file.string();
   }
   if (YAML::Node tls = root["tls"]) {
     if (!tls.IsMap())

@@ -15,6 +15,7 @@
 //   spool: { sync: full, max_bytes: 256MB, max_age: 7d }
 //   sysfs_root: /sys                  # battery figures from <root>/class/power_supply
 //   metrics: 127.0.0.1:9464           # serve Prometheus metrics on http://ADDR/metrics
+//   operators: operators.digest       # cloud: who may act on the dashboard (mode 0600)
 //   battery:                          # the charge energy modes act on (edge/battery_gauge.h)
 //     poll: 30s                       # how often it is read
 //     source: auto                    # auto (the kernel's, else the model), sysfs or model
@@ -59,7 +60,8 @@ struct NodeConfig {
   std::map<std::string, std::string> labels;
   std::string device;
   std::string files_dir;
-  std::string metrics;  // PORT, HOST:PORT or :PORT; "" = no /metrics
+  std::string metrics;         // PORT, HOST:PORT or :PORT; "" = no /metrics
+  std::string operators_file;  // "" = the dashboard is read-only for everyone
   std::string sysfs_root = "/sys";
   SpoolOptions spool;
   BatteryConfig battery;

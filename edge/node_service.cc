@@ -98,9 +98,11 @@ class NodeService {
       supervise_part();
       if (steady_ms() >= next_battery_) poll_battery();
       if (hooks_.tick) {
-        hooks_.tick([this](const std::string& topic, const std::string& payload) {
-          control_->publish(topic, payload.data(), payload.size(), 1, true, 0);
-        });
+        hooks_.tick(
+            [this](const std::string& topic, const std::string& payload) {
+              control_->publish(topic, payload.data(), payload.size(), 1, true, 0);
+            },
+            [this](const std::string& filter) { control_->subscribe(filter, 1); });
       }
       if (watchdog && steady_ms() >= next_watchdog) {
         notify("WATCHDOG=1");
@@ -155,7 +157,7 @@ class NodeService {
         inbox_.push_back(std::move(r));
       });
       control_->subscribe(fleet::deploy_topic(config_.node), 1);
-      if (hooks_.on_fleet_status) control_->subscribe(fleet::kStatusFilter, 1);
+      for (const std::string& filter : hooks_.fleet_filters) control_->subscribe(filter, 1);
     };
     open();
     // The first attempt waits for its answer, so that a broker that refuses this node (a
@@ -198,11 +200,10 @@ class NodeService {
       batch.swap(inbox_);
     }
     for (mqtt::Received& r : batch) {
-      if (r.topic == fleet::deploy_topic(config_.node)) {
-        on_deploy(r.payload);
-      } else if (hooks_.on_fleet_status) {
-        hooks_.on_fleet_status(r.topic, r.payload);
-      }
+      if (r.topic == fleet::deploy_topic(config_.node)) on_deploy(r.payload);
+      // The cloud's dashboard shows its own deployment too. (Its filters overlap this
+      // node's topic, so the broker may deliver it twice: both ends ignore a repeat.)
+      if (hooks_.on_fleet_message) hooks_.on_fleet_message(r.topic, r.payload);
     }
   }
 
@@ -334,7 +335,13 @@ class NodeService {
   bool start_metrics() {
     const std::string address =
         hooks_.metrics_address.empty() ? config_.metrics : hooks_.metrics_address;
-    auto render = [this] { return on_service_thread([this] { return metrics_text(); }); };
+    auto render = [this]() -> std::optional<std::string> {
+      std::optional<metrics::Response> r = on_service_thread([this] {
+        return metrics::Response{200, "", metrics_text()};
+      });
+      if (!r) return std::nullopt;
+      return std::move(r->body);
+    };
     const char* option = hooks_.metrics_address.empty() ? "metrics:" : "--metrics";
     try {
       if (!address.empty()) {
@@ -343,14 +350,39 @@ class NodeService {
       }
       option = "--http";
       if (!hooks_.http_address.empty()) {
-        http_server_ = std::make_unique<metrics::MetricsServer>(hooks_.http_address, render);
+        http_server_ = std::make_unique<metrics::MetricsServer>(hooks_.http_address, render,
+                                                                hooks_.http_event_streams);
         for (const NodeServiceHooks::HttpRoute& r : hooks_.http_routes) {
-          http_server_->serve(r.path, r.content_type,
-                              [this, &r] { return on_service_thread(r.render); });
+          auto handle = [this, &r](const std::string& path) {
+            return on_service_thread([&r, path] { return r.handle(path); });
+          };
+          if (r.kind == NodeServiceHooks::HttpRoute::kEvents) {
+            http_server_->serve_events(r.path, [handle, path = r.path] {
+              std::optional<metrics::Response> got = handle(path);
+              return got && got->status == 200 ? std::optional<std::string>(std::move(got->body))
+                                               : std::nullopt;
+            });
+          } else if (r.kind == NodeServiceHooks::HttpRoute::kAction) {
+            http_server_->serve_actions(
+                r.path, config_.operators_file,
+                [this, &r](const std::string& path, const std::string& user) {
+                  return on_service_thread([&r, path, user] { return r.act(path, user); });
+                });
+          } else if (r.kind == NodeServiceHooks::HttpRoute::kTree) {
+            http_server_->serve_tree(r.path, handle);
+          } else {
+            http_server_->serve_tree(r.path, [handle, path = r.path](const std::string& asked) {
+              if (asked != path) return std::optional<metrics::Response>({404, "", "no " + asked});
+              return handle(asked);
+            });
+          }
         }
         std::string paths = "/metrics";
         for (const NodeServiceHooks::HttpRoute& r : hooks_.http_routes) paths += ", " + r.path;
-        logger().info("HTTP API on {} ({})", http_server_->base_url(), paths);
+        logger().info("HTTP API on {} ({}); {}", http_server_->base_url(), paths,
+                      config_.operators_file.empty()
+                          ? "read-only (no operators: file)"
+                          : "operators of " + config_.operators_file + " may act");
       }
     } catch (const std::exception& e) {
       logger().error("{}: {} {}", config_.file, option, e.what());
@@ -370,8 +402,8 @@ class NodeService {
   }
 
   // A server thread: has `render` run on the service's thread (the part and the spool are
-  // its) and returns the text; nullopt when that thread is busy for 3 s or stopping.
-  std::optional<std::string> on_service_thread(std::function<std::string()> render) {
+  // its) and returns the answer; nullopt when that thread is busy for 3 s or stopping.
+  std::optional<metrics::Response> on_service_thread(std::function<metrics::Response()> render) {
     auto call = std::make_shared<ServiceCall>();
     call->render = std::move(render);
     std::unique_lock<std::mutex> lock(calls_mu_);
@@ -385,7 +417,7 @@ class NodeService {
       return std::nullopt;
     }
     if (!call->error.empty()) throw std::runtime_error(call->error);  // answered 500
-    return call->text;
+    return std::move(call->answer);
   }
 
   // The service's thread, once per loop turn.
@@ -398,7 +430,7 @@ class NodeService {
     if (todo.empty()) return;
     for (auto& call : todo) {
       try {
-        call->text = call->render();
+        call->answer = call->render();
       } catch (const std::exception& e) {  // a bug here must not take the service down
         call->error = e.what();
         logger().error("HTTP: {}", call->error);
@@ -495,6 +527,8 @@ class NodeService {
         links.push_back({{"link", m.link},
                          {"direction", m.direction},
                          {"messages", m.messages},
+                         {"payload_bytes", m.payload_bytes},
+                         {"wire_bytes", m.wire_bytes},
                          {"backlog", m.unacknowledged},
                          {"reconnects", m.reconnects},
                          {"duplicates_dropped", m.duplicates},
@@ -600,10 +634,13 @@ class NodeService {
     try {
       NodeConfig fresh = load_node_config(config_.file, hooks_.tier == "edge");
       if (fresh.node != config_.node || fresh.brokers != config_.brokers ||
-          fresh.data_dir != config_.data_dir || fresh.metrics != config_.metrics) {
+          fresh.data_dir != config_.data_dir || fresh.metrics != config_.metrics ||
+          fresh.operators_file != config_.operators_file) {
         logger().warn(
-            "SIGHUP: node, broker, data_dir and metrics change only with a restart "
-            "(systemctl restart edgeflow-edge)");
+            "SIGHUP: node, broker, data_dir, metrics and operators change only with a restart "
+            "(systemctl restart edgeflow-{}); the operators file's contents are read at each "
+            "action",
+            hooks_.tier);
       }
       config_.status_period_ms = fresh.status_period_ms;
       config_.labels = fresh.labels;
@@ -711,8 +748,9 @@ class NodeService {
 
   // /metrics and the HTTP API (start_metrics): a request waits for this thread to render.
   struct ServiceCall {
-    std::function<std::string()> render;
-    std::string text, error;
+    std::function<metrics::Response()> render;
+    metrics::Response answer;
+    std::string error;
     bool done = false;  // under calls_mu_
   };
   std::mutex calls_mu_;

@@ -13,30 +13,40 @@
 #include <vector>
 
 #include "edge/node_config.h"
+#include "metrics/metrics_server.h"
 
 namespace edgeflow {
 
 struct NodeServiceHooks {
-  // The cloud service's registry: every status message of the fleet (topic, payload), on
-  // the service's own thread.
-  std::function<void(const std::string& topic, const std::string& payload)> on_fleet_status;
-  // Called about every 200 ms on the service's thread (lost-node checks), with a function
-  // that publishes a retained message on the service's connection.
+  // The cloud service: topic filters it follows besides its own deployments (the fleet's
+  // statuses and deployments), each message handed to on_fleet_message on the service's own
+  // thread.
+  std::vector<std::string> fleet_filters;
+  std::function<void(const std::string& topic, const std::string& payload)> on_fleet_message;
+  // Called about every 200 ms on the service's thread (lost-node checks), with functions that
+  // publish a retained message and follow one more topic filter on the service's connection.
   using Publish = std::function<void(const std::string& topic, const std::string& payload)>;
-  std::function<void(const Publish&)> tick;
+  using Subscribe = std::function<void(const std::string& filter)>;
+  std::function<void(const Publish&, const Subscribe&)> tick;
   // More Prometheus families for /metrics (the cloud's registry), on the service's thread.
   std::function<std::string()> metrics_text;
   std::string tier = "edge";
   // `--metrics ADDR`: serve /metrics there, whatever the config's `metrics:` says.
   std::string metrics_address;
-  // `cloud --http ADDR`: serve /metrics and these routes there (GET, rendered on the
-  // service's thread).
+  // `cloud --http ADDR`: serve /metrics and these routes there (answered on the service's
+  // thread). A tree route serves GET of its path and everything below it; an event route is
+  // a server-sent event stream of what `handle` renders (status 200), once a second; an
+  // action route serves POST below its path to the operators of the config's `operators:`
+  // file (`act` gets the path and the operator's name).
   struct HttpRoute {
-    std::string path, content_type;
-    std::function<std::string()> render;
+    std::string path;
+    enum Kind { kExact, kTree, kEvents, kAction } kind = kExact;
+    std::function<metrics::Response(const std::string& path)> handle;
+    std::function<metrics::Response(const std::string& path, const std::string& user)> act;
   };
   std::vector<HttpRoute> http_routes;
   std::string http_address;
+  int http_event_streams = 8;  // browsers with the dashboard open at once
 };
 
 // Returns the exit code: 0 after SIGTERM/SIGINT, 2 for a bad config, 1 when the service
