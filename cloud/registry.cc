@@ -1,5 +1,6 @@
 #include "cloud/registry.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -7,6 +8,19 @@
 #include "runtime/log.h"
 
 namespace edgeflow {
+namespace {
+
+// Any node may publish any JSON as its status: a field of another type reads as absent.
+std::string text(const nlohmann::json& j, const char* key, const char* otherwise = "") {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : otherwise;
+}
+double number(const nlohmann::json& j, const char* key, double otherwise) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : otherwise;
+}
+
+}  // namespace
 
 NodeRegistry::NodeRegistry(std::string file,
                            std::function<void(const std::string&, const std::string&)> publish)
@@ -29,19 +43,19 @@ void NodeRegistry::on_status(const std::string& topic, const std::string& payloa
   if (topic != "edgeflow/nodes/" + node + "/status") return;  // a node speaking for another
   nlohmann::json& known = nodes_[node];
   if (!known.is_object()) known = nlohmann::json::object();
-  const std::string state = s.value("state", "");
+  const std::string state = text(s, "state");
   if (state == "offline") {
-    if (known.value("state", "") != "offline")
-      logger().warn("node '{}' is offline ({})", node, s.value("reason", "stopped"));
+    if (text(known, "state") != "offline")
+      logger().warn("node '{}' is offline ({})", node, text(s, "reason", "stopped"));
     // Keep what was known; the will carries little.
     if (!known.empty() && !s.contains("last_seen")) {
       nlohmann::json merged = known;
       merged["state"] = "offline";
-      merged["reason"] = s.value("reason", "stopped");
+      merged["reason"] = text(s, "reason", "stopped");
       s = merged;
     }
   } else {
-    if (known.value("state", "") == "offline") logger().info("node '{}' is back ({})", node, state);
+    if (text(known, "state") == "offline") logger().info("node '{}' is back ({})", node, state);
     s["last_seen"] = format_iso8601(now_ms * 1000);
     s["last_seen_ms"] = now_ms;
   }
@@ -52,10 +66,11 @@ void NodeRegistry::on_status(const std::string& topic, const std::string& payloa
 
 void NodeRegistry::check_lost(int64_t now_ms) {
   for (auto& [node, s] : nodes_) {
-    if (!s.is_object() || s.value("state", "") == "offline" || !s.contains("last_seen_ms"))
+    if (!s.is_object() || text(s, "state") == "offline" || !s.contains("last_seen_ms") ||
+        !s["last_seen_ms"].is_number_integer())
       continue;
     const double period_s =
-        std::max(s.value("keepalive_s", 10.0), s.value("status_period_s", 10.0));
+        std::max(number(s, "keepalive_s", 10.0), number(s, "status_period_s", 10.0));
     if (now_ms - s["last_seen_ms"].get<int64_t>() <= static_cast<int64_t>(1500 * period_s))
       continue;
     logger().warn("node '{}' lost: no status for {:.0f} s (1.5x its {} s keep-alive)", node,
@@ -65,6 +80,19 @@ void NodeRegistry::check_lost(int64_t now_ms) {
     publish_("edgeflow/nodes/" + node + "/status", s.dump());
     save();
   }
+}
+
+std::string NodeRegistry::forget(const std::string& node) {
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return "no node '" + node + "' is known";
+  const std::string state = text(it->second, "state");
+  if (state != "offline")
+    return "node '" + node + "' is " + (state.empty() ? "not offline" : state) +
+           ": only an offline node can be forgotten (stop its service first)";
+  nodes_.erase(it);
+  publish_("edgeflow/nodes/" + node + "/status", "");  // an empty retained message clears it
+  save();
+  return "";
 }
 
 void NodeRegistry::save() {

@@ -19,6 +19,9 @@ class NodeRegistry {
                std::function<void(const std::string&, const std::string&)> publish);
   void on_status(const std::string& topic, const std::string& payload, int64_t now_ms);
   void check_lost(int64_t now_ms);
+  // Forgets an offline node (a device taken out of the fleet) and clears its retained status
+  // so that it is not listed again. "" when done, else why not (unknown, or not offline).
+  std::string forget(const std::string& node);
   const std::map<std::string, nlohmann::json>& nodes() const { return nodes_; }
 
  private:

@@ -22,6 +22,13 @@ namespace edgeflow::fleet {
 std::string status_topic(const std::string& node);
 std::string deploy_topic(const std::string& node);
 inline const char* kStatusFilter = "edgeflow/nodes/+/status";
+inline const char* kDeployFilter = "edgeflow/nodes/+/deploy";
+
+// A topic template of mqtt.publish ({origin}, {field.x}...) as a topic filter: each level
+// with a placeholder matches any value ("camera/{origin}/motion" -> "camera/+/motion").
+std::string topic_filter_of(const std::string& topic_template);
+// Whether `topic` matches the MQTT filter (+ one level, # the rest).
+bool topic_matches(const std::string& filter, const std::string& topic);
 
 struct Deployment {
   std::string kind = "deploy";  // "deploy" | "undeploy"
@@ -47,5 +54,8 @@ struct Opened {
   std::string signer;                    // 0x address the signature recovers to, if any
 };
 Opened open(const std::string& payload, const std::string& trust_address);
+// As trust_address: any well-formed signature is accepted, and `signer` says whose it is. For
+// showing what was published (the dashboard), never for running it.
+inline const char* kAnySigner = "any";
 
 }  // namespace edgeflow::fleet

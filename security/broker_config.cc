@@ -26,26 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A topic template of mqtt.publish ({origin}, {field.x}...) as an ACL topic: each level with
-// a placeholder matches any value.
-std::string template_to_filter(const std::string& topic) {
-  std::string out, level;
-  auto flush = [&] {
-    out += level.find('{') != std::string::npos ? "+" : level;
-    level.clear();
-  };
-  for (char c : topic) {
-    if (c == '/') {
-      flush();
-      out += '/';
-    } else {
-      level += c;
-    }
-  }
-  flush();
-  return out;
-}
-
 bool is_ip_literal(const std::string& host) {
   unsigned char buf[16];
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
@@ -89,10 +69,10 @@ std::string broker_acl(const PipelineSpec& p) {
     rules[u].insert({"read", fleet::deploy_topic(u)});
   }
   // The cloud reads every status, marks a silent node lost on its status topic
-  // (cloud/registry.cc), and deploys to every node.
+  // (cloud/registry.cc), deploys to every node and shows the deployments on its dashboard.
   for (const std::string& c : cloud_users) {
     rules[c].insert({"readwrite", fleet::kStatusFilter});
-    rules[c].insert({"write", "edgeflow/nodes/+/deploy"});
+    rules[c].insert({"readwrite", fleet::kDeployFilter});
   }
   const Plan plan = place(p);
   for (const LinkPlan& l : plan.links) {
@@ -120,7 +100,10 @@ std::string broker_acl(const PipelineSpec& p) {
       for (const std::string& f : st.options.get_list("topic"))
         rules[copy.node].insert({"read", f});
     } else if (st.op == "mqtt.publish") {
-      rules[copy.node].insert({"write", template_to_filter(st.options.get_string("topic"))});
+      const std::string filter = fleet::topic_filter_of(st.options.get_string("topic"));
+      rules[copy.node].insert({"write", filter});
+      // The dashboard shows what sinks publish (motion events, their snapshots).
+      for (const std::string& c : cloud_users) rules[c].insert({"read", filter});
     }
   }
   std::string acl = "# Written by edgeflow broker-config for pipeline '" + p.name +

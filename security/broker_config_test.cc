@@ -44,7 +44,8 @@ stages:
   EXPECT_EQ(pi1.find("edgeflow/nodes/+"), std::string::npos) << pi1;
   EXPECT_NE(hub.find("topic read edgeflow/station/sensors/out\n"), std::string::npos) << acl;
   EXPECT_NE(hub.find("topic readwrite edgeflow/nodes/+/status\n"), std::string::npos) << acl;
-  EXPECT_NE(hub.find("topic write edgeflow/nodes/+/deploy\n"), std::string::npos) << acl;
+  EXPECT_NE(hub.find("topic readwrite edgeflow/nodes/+/deploy\n"), std::string::npos) << acl;
+  EXPECT_NE(hub.find("topic read alerts/+/t\n"), std::string::npos) << acl;  // the dashboard
   EXPECT_NE(hub.find("topic write edgeflow/station/_ready/sensors/out/hub\n"), std::string::npos);
 }
 
