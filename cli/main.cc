@@ -23,6 +23,7 @@
 #include "cli/iexec_commands.h"
 #include "cloud/cloud_service.h"
 #include "cloud/fleet_commands.h"
+#include "cloud/operators.h"
 #include "edge/node_service.h"
 #include "loadgen/loadgen.h"
 #include "metrics/metrics_server.h"
@@ -517,9 +518,23 @@ int main(int argc, char** argv) {
   cloud->add_option("--config", service_config, "service config (YAML)")->required();
   cloud->add_option("--metrics", service_metrics, service_metrics_help);
   cloud->add_option("--http", cloud_http,
-                    "serve the fleet's JSON API (GET /api/nodes) and /metrics on http://ADDR; "
-                    "forms as for --metrics; read-only, no authentication: keep it on loopback "
-                    "or behind a proxy");
+                    "serve the fleet dashboard on http://ADDR/, its JSON API (/api/...) and "
+                    "/metrics; forms as for --metrics; read-only unless the config names "
+                    "operators: (docs/dashboard.md)");
+
+  std::string operator_file, operator_name;
+  auto* op = app.add_subcommand("operator", "Who may act on the cloud's dashboard (log in)");
+  op->require_subcommand(1);
+  auto* op_add = op->add_subcommand(
+      "add", "Add an operator or change their password (read from standard input)");
+  auto* op_remove = op->add_subcommand("remove", "Remove an operator");
+  for (CLI::App* sub : {op_add, op_remove}) {
+    sub->add_option("FILE", operator_file,
+                    "operators file (mode 0600; operators: in the "
+                    "cloud config)")
+        ->required();
+    sub->add_option("NAME", operator_name, "the operator's name")->required();
+  }
 
   DeployArgs da;
   auto* deploy = app.add_subcommand(
@@ -625,7 +640,7 @@ int main(int argc, char** argv) {
   manifest->add_option("PLUGIN", manifest_plugin)->required();
   manifest->add_option("--out", manifest_out)->required();
 
-  for (CLI::App* sub : {validate, run, ops, wallet, task, edge, cloud, deploy, undeploy, nodes,
+  for (CLI::App* sub : {validate, run, ops, wallet, task, edge, cloud, op, deploy, undeploy, nodes,
                         profile, plan, load})
     sub->set_version_flag("--version", std::string("edgeflow ") + EDGEFLOW_VERSION);
 
@@ -647,6 +662,8 @@ int main(int argc, char** argv) {
     return run_node_service(service_config, hooks);
   }
   if (*cloud) return run_cloud_service(service_config, service_metrics, cloud_http);
+  if (*op_add) return cmd_operator("add", operator_file, operator_name);
+  if (*op_remove) return cmd_operator("remove", operator_file, operator_name);
   if (*deploy) return cmd_deploy(da);
   if (*undeploy) return cmd_undeploy(ua);
   if (*nodes) return cmd_nodes(na);

@@ -6,9 +6,12 @@
 #include <memory>
 #include <optional>
 
+#include "cloud/dashboard.h"
+#include "cloud/fleet_view.h"
 #include "cloud/registry.h"
 #include "edge/node_config.h"
 #include "edge/node_service.h"
+#include "fleet/protocol.h"
 #include "metrics/service_metrics.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
@@ -58,9 +61,11 @@ std::vector<metrics::FleetNodeFigures> fleet_figures(const NodeRegistry& registr
 
 int run_cloud_service(const std::string& config_path, const std::string& metrics_address,
                       const std::string& http_address) {
-  std::string data_dir;
+  std::string data_dir, trust;
   try {
-    data_dir = load_node_config(config_path, false).data_dir;
+    NodeConfig config = load_node_config(config_path, false);
+    data_dir = config.data_dir;
+    trust = config.trust;
     std::filesystem::create_directories(data_dir);
   } catch (const ConfigError& e) {
     logger().error("{}", e.what());
@@ -75,29 +80,26 @@ int run_cloud_service(const std::string& config_path, const std::string& metrics
       [&publish](const std::string& topic, const std::string& payload) {
         if (publish) publish(topic, payload);
       });
+  auto view = std::make_shared<FleetView>(trust);
   NodeServiceHooks hooks;
   hooks.tier = "cloud";
-  hooks.on_fleet_status = [registry](const std::string& topic, const std::string& payload) {
-    registry->on_status(topic, payload, wall_ms());
+  hooks.fleet_filters = {fleet::kStatusFilter, fleet::kDeployFilter};
+  hooks.on_fleet_message = [registry, view](const std::string& topic, const std::string& payload) {
+    if (fleet::topic_matches(fleet::kStatusFilter, topic))
+      registry->on_status(topic, payload, wall_ms());
+    view->on_message(topic, payload, wall_ms());
   };
-  hooks.tick = [registry, &publish](const NodeServiceHooks::Publish& p) {
+  hooks.tick = [registry, view, &publish](const NodeServiceHooks::Publish& p,
+                                          const NodeServiceHooks::Subscribe& subscribe) {
     publish = p;
     registry->check_lost(wall_ms());
+    // The motion and task topics of pipelines deployed since, for the dashboard.
+    for (const std::string& filter : view->take_new_filters()) subscribe(filter);
   };
   hooks.metrics_text = [registry] { return metrics::fleet_text(fleet_figures(*registry)); };
   hooks.metrics_address = metrics_address;
   hooks.http_address = http_address;
-  // The fleet as JSON: each node's last status (what `edgeflow nodes --json` prints), for the
-  // dashboard and for scripts.
-  hooks.http_routes.push_back({"/api/nodes", "application/json", [registry] {
-                                 nlohmann::json nodes = nlohmann::json::array();
-                                 for (const auto& [node, status] : registry->nodes()) {
-                                   nlohmann::json n = status;
-                                   n["node"] = node;
-                                   nodes.push_back(std::move(n));
-                                 }
-                                 return nodes.dump();
-                               }});
+  hooks.http_routes = dashboard_routes(registry, view);
   return run_node_service(config_path, hooks);
 }
 
