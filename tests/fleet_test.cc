@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/headless_chromium.h"
 #include "tests/support/nats_cluster.h"
 #include "tests/support/process.h"
 #include "tests/support/prometheus_scrape.h"
@@ -355,10 +356,14 @@ TEST_F(Fleet, ServicesServeMetricsThatCountWhatTheyDid) {
     EXPECT_EQ(by_node[node]["pipeline"], st["pipeline"]) << node;
   }
   EXPECT_EQ(by_node.size(), 4u);
-  // Only that path, and only to GET: one node's URL is not the fleet's.
+  // One node's URL, a node nobody knows, and only GET.
   auto one = http.Get("/api/nodes/pi-1");
   ASSERT_TRUE(one);
-  EXPECT_EQ(one->status, 404);
+  EXPECT_EQ(one->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(one->body, nullptr, false).value("node", ""), "pi-1");
+  auto nobody = http.Get("/api/nodes/nobody");
+  ASSERT_TRUE(nobody);
+  EXPECT_EQ(nobody->status, 404);
   auto post = http.Post("/api/nodes", "{}", "application/json");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
@@ -415,6 +420,153 @@ TEST_F(Fleet, ServicesServeMetricsThatCountWhatTheyDid) {
   services_["pi-2"]->wait(5);
   EXPECT_EQ(wait_for_state("pi-2", "offline", 20), 1);
   EXPECT_EQ(sample(scrape(cloud_url), "edgeflow_fleet_nodes", "state=\"offline\""), 1);
+}
+
+// The dashboard of `cloud --http` in a real browser (headless Chromium): every node appears
+// with its state; the deployed pipeline's graph shows each stage on the nodes that run it and
+// the bytes/s its link carries from each station; a node killed with -9 turns offline on the
+// page by itself (server-sent events, no reload) once its keep-alive runs out; a node that
+// publishes a malformed status shows as unknown and the cloud stays up. The screenshot is
+// kept in the build folder's test-artifacts/.
+TEST_F(Fleet, DashboardShowsTheFleetLiveInABrowser) {
+  HeadlessChromium browser;
+  ASSERT_TRUE(browser.ok()) << browser.error();
+  // An operator who may act once logged in.
+  const std::string operators = dir_ + "/operators.digest";
+  auto added = run_process({edgeflow_binary(), "operator", "add", operators, "alice"}, 20,
+                           "correct horse battery\n");
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  write_file(dir_ + "/cloud.yaml",
+             read_file(dir_ + "/cloud.yaml") + "operators: " + operators + "\n");
+  start("cloud", {"--http", "127.0.0.1:0"});
+  for (const char* n : {"pi-1", "pi-2", "pi-3"}) start(n);
+  std::smatch api;
+  const std::string cloud_log = services_["cloud"]->err();
+  ASSERT_TRUE(
+      std::regex_search(cloud_log, api, std::regex(R"(HTTP API on http://([0-9.]+):(\d+))")))
+      << cloud_log;
+  const std::string base = "http://" + api[1].str() + ":" + api[2].str();
+  ASSERT_TRUE(browser.open(base + "/")) << browser.error();
+  auto state_of = [](const std::string& node) {
+    return "(document.querySelector('#nodes tr[data-node=\"" + node +
+           "\"]') || {dataset: {}}).dataset.state";
+  };
+  EXPECT_TRUE(
+      browser.wait_until("document.querySelectorAll('#nodes tr[data-node]').length == 4", 20))
+      << browser.eval("document.body.innerText");
+  for (const char* n : {"pi-1", "pi-2", "pi-3", "cloud"})
+    EXPECT_EQ(browser.eval(state_of(n)), "waiting") << n;
+  // A mark in the page: gone if it were reloaded, so what follows comes by live updates.
+  browser.eval("window.edgeflowTestMark = 1");
+
+  ASSERT_EQ(deploy({"--wait", "30s"}).exit_code, 0);
+  const std::string graph = ".pipeline[data-pipeline=\"fleet-test\"] svg ";
+  EXPECT_TRUE(
+      browser.wait_until("document.querySelectorAll('" + graph + "g.copy').length == 4", 20))
+      << browser.eval("document.body.innerText");
+  for (const char* n : {"pi-1", "pi-2", "pi-3"}) {
+    EXPECT_EQ(browser.eval("document.querySelectorAll('" + graph +
+                           "g.copy[data-stage=\"sensors\"][data-node=\"" + n + "\"]').length"),
+              1)
+        << n;
+  }
+  EXPECT_EQ(browser.eval("document.querySelectorAll('" + graph +
+                         "g.copy[data-stage=\"readings\"][data-node=\"cloud\"]').length"),
+            1);
+  // Each station's end of the link, labelled with the bytes/s it sends while the replay runs.
+  const std::string rates =
+      "[...document.querySelectorAll('" + graph + "text.rate[data-link=\"sensors->readings\"]')]";
+  EXPECT_EQ(browser.eval(rates + ".length"), 3);
+  EXPECT_TRUE(browser.wait_until(rates + ".some(t => /^[0-9.]+ [kM]?B\\/s$/.test(t.textContent) && "
+                                         "!t.textContent.startsWith('0 '))",
+                                 20))
+      << browser.eval(rates + ".map(t => t.textContent).join()");
+  httplib::Client http(api[1].str(), std::stoi(api[2].str()));
+  http.set_read_timeout(5);
+  auto pipeline = http.Get("/api/pipelines/fleet-test");
+  ASSERT_TRUE(pipeline);
+  ASSERT_EQ(pipeline->status, 200);
+  const nlohmann::json p = nlohmann::json::parse(pipeline->body, nullptr, false);
+  ASSERT_TRUE(p.is_object()) << pipeline->body;
+  ASSERT_EQ(p["links"].size(), 1u) << pipeline->body;
+  EXPECT_EQ(p["links"][0]["name"], "sensors->readings");
+  EXPECT_EQ(p["links"][0]["senders"], nlohmann::json({"pi-1", "pi-2", "pi-3"}));
+  EXPECT_EQ(p["links"][0]["receivers"], nlohmann::json({"cloud"}));
+  for (const auto& n : p["nodes"]) EXPECT_TRUE(n["part_hash"].is_string()) << n;
+  EXPECT_EQ(http.Get("/api/pipelines/nothing")->status, 404);
+  EXPECT_EQ(http.Get("/no-such-page")->status, 404);
+  EXPECT_EQ(http.Post("/api/state", "{}", "application/json")->status, 405);
+
+  // Killed: offline on the page once the broker gives up on it (1.5 x its 5 s keep-alive).
+  services_["pi-2"]->signal(SIGKILL);
+  services_["pi-2"]->wait(5);
+  EXPECT_TRUE(browser.wait_until(state_of("pi-2") + " == 'offline'", 25))
+      << browser.eval(state_of("pi-2"));
+  for (const char* n : {"pi-1", "pi-3", "cloud"})
+    EXPECT_NE(browser.eval(state_of(n)), "offline") << n;
+  EXPECT_EQ(browser.eval("window.edgeflowTestMark"), 1);
+  EXPECT_EQ(browser.eval("document.querySelector('" + graph +
+                         "g.node[data-node=\"pi-2\"]').classList.contains('offline')"),
+            true);
+
+  // The page as an operator sees it now: pi-2 offline, the others still sending.
+  const std::string png = browser.screenshot_png();
+  EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_GT(png.size(), 20000u);
+  const std::string artifacts =
+      std::filesystem::path(edgeflow_binary()).parent_path().parent_path() / "test-artifacts";
+  std::filesystem::create_directories(artifacts);
+  write_file(artifacts + "/dashboard.png", png);
+
+  // The stopped station's link end sends nothing now.
+  EXPECT_TRUE(
+      browser.wait_until("[...document.querySelectorAll('" + graph +
+                             "text.rate[data-from=\"pi-2\"]')].every(t => t.textContent == '…')",
+                         10));
+
+  // Read-only until an operator logs in: no action without the header, the login, the
+  // right password (curl speaks HTTP digest as the browser does).
+  EXPECT_EQ(browser.eval("document.querySelectorAll('button[data-forget]').length"), 0);
+  EXPECT_EQ(http.Post("/api/nodes/pi-2/forget", "", "text/plain")->status, 403);
+  const httplib::Headers action = {{"X-Edgeflow-Action", "1"}};
+  EXPECT_EQ(http.Post("/api/nodes/pi-2/forget", action, "", "text/plain")->status, 401);
+  auto curl = [&](const std::string& password) {
+    return run_process({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--digest", "-u",
+                        "alice:" + password, "-X", "POST", "-H", "X-Edgeflow-Action: 1",
+                        base + "/api/login"},
+                       20)
+        .out;
+  };
+  EXPECT_EQ(curl("wrong password"), "401");
+  EXPECT_EQ(curl("correct horse battery"), "200");
+  // In the page: log in, then forget the offline node with its button.
+  ASSERT_TRUE(browser.set_credentials("alice", "correct horse battery")) << browser.error();
+  browser.eval("document.getElementById('login').click()");
+  EXPECT_TRUE(browser.wait_until("document.body.dataset.operator == 'alice'", 15))
+      << browser.eval("document.getElementById('message').textContent");
+  const std::string forget_pi1 =
+      "fetch('/api/nodes/pi-1/forget', {method: 'POST', headers: {'X-Edgeflow-Action': '1'}})"
+      ".then(r => r.status)";
+  EXPECT_EQ(browser.eval(forget_pi1), 409);  // working: not forgotten
+  EXPECT_TRUE(browser.wait_until("document.querySelector('button[data-forget=\"pi-2\"]')", 10));
+  EXPECT_EQ(browser.eval("document.querySelectorAll('button[data-forget]').length"), 1);
+  browser.eval("document.querySelector('button[data-forget=\"pi-2\"]').click()");
+  EXPECT_TRUE(browser.wait_until("!document.querySelector('#nodes tr[data-node=\"pi-2\"]')", 15));
+  EXPECT_EQ(http.Get("/api/nodes/pi-2")->status, 404);
+  EXPECT_EQ(nodes().count("pi-2"), 0u);  // its retained status is gone from the broker too
+  EXPECT_NE(services_["cloud"]->err().find("operator 'alice' forgot node 'pi-2'"),
+            std::string::npos);
+
+  // Any node may publish any JSON as its status.
+  auto pub = run_process({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port_), "-t",
+                          "edgeflow/nodes/odd/status", "-r", "-q", "1", "-m",
+                          R"({"node": "odd", "state": 5, "keepalive_s": "x", "links": 3,
+                              "spool": [], "energy": {"watts": "many"}, "last_seen_ms": "now"})"},
+                         20);
+  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  EXPECT_TRUE(browser.wait_until(state_of("odd") + " == 'unknown'", 15))
+      << browser.eval(state_of("odd"));
+  EXPECT_TRUE(services_["cloud"]->running());
 }
 
 TEST_F(Fleet, AMetricsAddressThatCannotBeUsedStopsTheServiceNamingIt) {
