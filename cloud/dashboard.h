@@ -7,7 +7,11 @@
 //   GET /api/pipelines[/NAME]    deployed pipelines: graph, placement, bytes/s per link
 //   GET /api/motion              recent motion events; /api/motion/ORIGIN/ID.jpg a snapshot
 //   GET /api/tasks               recent iExec tasks: status, consensus
-// Everything is read-only: the page changes nothing in the fleet.
+//   GET /?once                   the page without live updates (screenshots)
+// Read-only unless the config names `operators:` (edgeflow operator add): then, with the
+// header X-Edgeflow-Action and HTTP digest authentication,
+//   POST /api/login              {"operator": NAME}
+//   POST /api/nodes/NODE/forget  an offline node leaves the registry and the broker
 #pragma once
 
 #include <memory>

@@ -1,11 +1,13 @@
 // The edgeflow binary driven as a user drives it: exit codes, messages, the example
 // pipelines and their results checked against independent computations.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 
 #include "tests/support/process.h"
@@ -229,6 +231,44 @@ TEST(Cli, BadSetAndBadForAreUsageErrors) {
   r = edgeflow({"run", pipeline("sf-daily.yaml"), "--set", "dialy.window=2d"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--set dialy.window: no stage 'dialy'"), std::string::npos) << r.err;
+}
+
+// `edgeflow operator add|remove`: the digest file the dashboard checks, mode 0600; and a
+// cloud config naming a file others may read is refused with the chmod that fixes it.
+TEST(Cli, OperatorFileIsPrivateAndHoldsOneDigestPerOperator) {
+  const std::string dir = edgeflow::testing::make_temp_dir();
+  const std::string file = dir + "/operators.digest";
+  ProcessResult shrt =
+      run_process({edgeflow_binary(), "operator", "add", file, "bob"}, 20, "short\n");
+  EXPECT_EQ(shrt.exit_code, 2) << shrt.err;
+  EXPECT_NE(shrt.err.find("at least 8 characters"), std::string::npos) << shrt.err;
+  for (const char* name : {"alice", "bob"}) {
+    ProcessResult r =
+        run_process({edgeflow_binary(), "operator", "add", file, name}, 20, "long enough 1\n");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  struct stat st {};
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string text = read_file(file);
+  EXPECT_TRUE(std::regex_search(text, std::regex("(^|\n)alice:edgeflow:[0-9a-f]{32}\n"))) << text;
+  EXPECT_EQ(text.find("long enough"), std::string::npos) << "the password itself is kept";
+  ASSERT_EQ(run_process({edgeflow_binary(), "operator", "remove", file, "alice"}, 20).exit_code, 0);
+  text = read_file(file);
+  EXPECT_EQ(text.find("alice:"), std::string::npos) << text;
+  EXPECT_NE(text.find("bob:edgeflow:"), std::string::npos) << text;
+  ProcessResult colon =
+      run_process({edgeflow_binary(), "operator", "add", file, "a:b"}, 20, "long enough 1\n");
+  EXPECT_EQ(colon.exit_code, 2) << colon.err;
+
+  chmod(file.c_str(), 0644);
+  edgeflow::testing::write_file(dir + "/cloud.yaml",
+                                "node: cloud\nbroker: tcp://127.0.0.1:1\ndata_dir: " + dir +
+                                    "/data\noperators: operators.digest\n");
+  ProcessResult loose =
+      run_process({edgeflow_binary(), "cloud", "--config", dir + "/cloud.yaml"}, 20);
+  EXPECT_EQ(loose.exit_code, 2) << loose.err;
+  EXPECT_NE(loose.err.find("chmod 600 " + file), std::string::npos) << loose.err;
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ function hours(h) {
   if (h === null) return '–';
   return h >= 48 ? (h / 24).toFixed(1) + ' days' : h.toFixed(1) + ' h';
 }
-const badge = (s) => el('span', { class: 'badge ' + (s || 'unknown') }, s || 'unknown');
+const badge = (s, text) => el('span', { class: 'badge ' + (s || 'unknown') }, text || s || 'unknown');
 
 function renderNodes(nodes) {
   const body = document.querySelector('#nodes tbody');
@@ -149,6 +149,7 @@ function graph(p) {
   const byStage = {};
   (p.stages || []).forEach((s) => { byStage[s.id] = s; });
   const edges = el('svg:g', {}), labels = el('svg:g', {});
+  const placed = {};  // node -> label heights used at its border
   for (const e of p.edges || []) {
     const a = pos[e.from], b = pos[e.to];
     if (!a || !b) continue;
@@ -159,8 +160,16 @@ function graph(p) {
                                   'marker-end': 'url(#arrow)' }));
     if (e.link) {
       const rate = num(e.bytes_per_s);
-      // Beside its sender: edges that fan in to one receiver would overlap further on.
-      labels.append(el('svg:text', { class: 'rate', x: x1 + 8, y: y1 - 5, 'data-link': e.link,
+      // Where the edge leaves its sender's node: edges that fan in to one receiver would
+      // overlap further on, and the sender's other stages sit before that.
+      const from = p.copies[e.from].node;
+      const xl = at[from] ? at[from].x + width(from) + 4 : x1 + 8;
+      const t = Math.min(1, Math.max(0, (xl - x1) / Math.max(1, x2 - x1)));
+      let yl = y1 + (y2 - y1) * t * t * (3 - 2 * t);  // the curve's y there, near enough
+      const used = placed[from] = placed[from] || [];
+      while (used.some((u) => Math.abs(u - yl) < 13)) yl += 13;  // two links of one node
+      used.push(yl);
+      labels.append(el('svg:text', { class: 'rate', x: xl, y: yl - 5, 'data-link': e.link,
         'data-from': p.copies[e.from].node }, (rate === null ? '…' : bytes(rate) + '/s')));
     }
   }
@@ -206,7 +215,7 @@ function renderMotion(events) {
     const when = str(m.end) || str(m.start);
     box.append(el('div', { class: 'card', 'data-event': str(m.key) },
       m.snapshot ? el('img', { src: str(m.snapshot), alt: 'snapshot of ' + str(m.key), loading: 'lazy' }) : null,
-      el('div', {}, el('b', {}, str(m.origin)), ' event ' + m.event_id + ' ', badge(str(m.event) === 'end' ? 'waiting' : 'working')),
+      el('div', {}, el('b', {}, str(m.origin)), ' event ' + m.event_id + ' ', str(m.event) === 'end' ? badge('waiting', 'ended') : badge('working', 'moving')),
       el('div', { class: 'muted' }, when.replace('T', ' ').slice(0, 19) +
         (num(m.duration_s) !== null ? ' · ' + m.duration_s.toFixed(1) + ' s' : '') +
         (num(m.peak_area) !== null ? ' · peak ' + m.peak_area + ' px' : ''))));
@@ -280,4 +289,7 @@ function connect() {
   events.onerror = () => { live.textContent = 'reconnecting'; live.classList.add('off'); };
 }
 
-fetch('/api/state').then((r) => r.json()).then(render).catch((e) => console.error(e)).finally(connect);
+// `/?once`: the state at load time only, no live updates (for a screenshot, a printout).
+const once = new URLSearchParams(location.search).has('once');
+fetch('/api/state').then((r) => r.json()).then(render).catch((e) => console.error(e))
+  .finally(() => { if (!once) connect(); else { const l = document.getElementById('live'); l.textContent = 'snapshot'; l.classList.remove('off'); } });

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs a small fleet with its dashboard for SECONDS
+# (default 300; Ctrl-C stops it): a mosquitto broker on a free loopback port; the cloud
+# service with --http (the dashboard) running the cloud part of the surveillance camera with
+# motion detection on the cloud; an edge service cam-1 with a synthetic camera and a solar
+# battery; two weather stations (fleet-weather.yaml, its cloud part on a second cloud service
+# named "archive"). Open the URL it prints.
+#   scripts/dashboard-demo.sh [SECONDS] [--screenshot FILE]   (FILE: a PNG of the page, taken
+#                                                              with headless Chromium)
+source "$(dirname "$0")/common.sh"
+SECONDS_TO_RUN=300
+SHOT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --screenshot) SHOT="$(realpath -m "$2")"; shift 2 ;;
+    *) SECONDS_TO_RUN="${1%s}"; shift ;;
+  esac
+done
+[ -n "$SHOT" ] && PACKAGES+=(chromium)
+install_missing
+build -DBUILD_TESTING=OFF
+E="$BUILD/cli/edgeflow"
+WORK="$(mktemp -d /tmp/edgeflow-dashboard.XXXXXX)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+HTTP=$(free_port)
+BROKER="tcp://127.0.0.1:$PORT"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "(logs and data are in $WORK)"
+}
+trap cleanup EXIT
+printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$PORT" > "$WORK/mosquitto.conf"
+mosquitto -c "$WORK/mosquitto.conf" > "$WORK/mosquitto.log" 2>&1 & PIDS+=($!)
+sleep 0.3
+
+"$E" wallet new "$WORK/cloud.key" >/dev/null
+TRUST=$("$E" wallet address "$WORK/cloud.key")
+for n in cloud archive cam-1 pi-1 pi-2; do
+  cat > "$WORK/$n.yaml" <<YAML
+node: $n
+broker: $BROKER
+data_dir: $WORK/data/$n
+trust: "$TRUST"
+status_period: 2s
+keepalive: 5s
+battery: { poll: 5s }
+YAML
+done
+"$E" cloud --config "$WORK/cloud.yaml" --http "127.0.0.1:$HTTP" 2> "$WORK/cloud.log" & PIDS+=($!)
+"$E" cloud --config "$WORK/archive.yaml" 2> "$WORK/archive.log" & PIDS+=($!)
+for n in cam-1 pi-1 pi-2; do "$E" edge --config "$WORK/$n.yaml" 2> "$WORK/$n.log" & PIDS+=($!); done
+sleep 1
+
+# The weather stations' cloud part runs on "archive": the cloud service with the dashboard
+# runs the camera's.
+sed 's/^  cloud: { tier: cloud }/  archive: { tier: cloud }/' "$ROOT/pipelines/fleet-weather.yaml" \
+  > "$WORK/fleet-weather.yaml"
+"$E" deploy "$ROOT/pipelines/surveillance-camera-cloud.yaml" --broker "$BROKER" \
+  --key "$WORK/cloud.key" --set cam.count=0 --wait 30s
+"$E" deploy "$WORK/fleet-weather.yaml" --broker "$BROKER" --key "$WORK/cloud.key" \
+  --set sensors.path="$ROOT/pipelines/data/station-hourly.csv" --set sensors.speed=3600 \
+  --set readings.path="$WORK/readings.jsonl" --set days.path="$WORK/daily.jsonl" --wait 30s
+echo
+echo "== the dashboard: http://127.0.0.1:$HTTP/   (JSON: /api/state; Prometheus: /metrics)"
+echo "   running for $SECONDS_TO_RUN s; Ctrl-C stops it"
+if [ -n "$SHOT" ]; then
+  sleep 25  # a few motion events, rates over several statuses
+  chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+    --disable-component-update --disable-sync --hide-scrollbars --user-data-dir="$WORK/chromium" \
+    --window-size=1400,1500 --virtual-time-budget=5000 --screenshot="$SHOT" \
+    "http://127.0.0.1:$HTTP/?once" 2> "$WORK/chromium.log"
+  echo "== screenshot: $SHOT"
+  exit 0
+fi
+sleep "$SECONDS_TO_RUN"
