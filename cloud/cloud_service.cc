@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "brokers/mqtt/client.h"
 #include "cloud/dashboard.h"
 #include "cloud/fleet_view.h"
 #include "cloud/registry.h"
@@ -85,7 +86,7 @@ int run_cloud_service(const std::string& config_path, const std::string& metrics
   hooks.tier = "cloud";
   hooks.fleet_filters = {fleet::kStatusFilter, fleet::kDeployFilter};
   hooks.on_fleet_message = [registry, view](const std::string& topic, const std::string& payload) {
-    if (fleet::topic_matches(fleet::kStatusFilter, topic))
+    if (mqtt::topic_matches(fleet::kStatusFilter, topic))
       registry->on_status(topic, payload, wall_ms());
     view->on_message(topic, payload, wall_ms());
   };
@@ -94,7 +95,13 @@ int run_cloud_service(const std::string& config_path, const std::string& metrics
     publish = p;
     registry->check_lost(wall_ms());
     // The motion and task topics of pipelines deployed since, for the dashboard.
-    for (const std::string& filter : view->take_new_filters()) subscribe(filter);
+    for (const std::string& filter : view->take_new_filters()) {
+      try {
+        subscribe(filter);
+      } catch (const std::exception& e) {
+        logger().warn("dashboard: cannot follow {}: {}", filter, e.what());
+      }
+    }
   };
   hooks.metrics_text = [registry] { return metrics::fleet_text(fleet_figures(*registry)); };
   hooks.metrics_address = metrics_address;

@@ -80,7 +80,7 @@ std::vector<Route> dashboard_routes(std::shared_ptr<NodeRegistry> registry,
   }));
   // What an operator may do, once logged in (HTTP digest against the operators file).
   Route actions;
-  actions.path = "/api/nodes";
+  actions.path = "/api/nodes/";
   actions.kind = Route::kAction;
   actions.act = [registry, view](const std::string& path, const std::string& user) {
     if (path == "/api/login") return json_response({{"operator", user}});

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "brokers/mqtt/client.h"
+#include "brokers/mqtt/client_internal.h"
 #include "fleet/protocol.h"
+#include "runtime/duration.h"
 #include "runtime/log.h"
 #include "runtime/placement.h"
 
@@ -69,7 +72,7 @@ void FleetView::on_message(const std::string& topic, const std::string& payload,
     return;
   }
   for (const auto& [filter, feed] : feeds_) {
-    if (fleet::topic_matches(filter, topic)) on_feed(feed, topic, payload, now_ms);
+    if (mqtt::topic_matches(filter, topic)) on_feed(feed, topic, payload, now_ms);
   }
 }
 
@@ -79,34 +82,47 @@ std::vector<std::string> FleetView::take_new_filters() {
   return out;
 }
 
-// Bytes/s of each link end between two statuses of its node (at least a second apart: a
-// status that follows a change of state closely would make a noisy figure).
+// Bytes/s of each link end between two statuses of its node, timed by the node's own clock
+// (a retained status comes late, a busy cloud reads late) and at least a second apart (a
+// status that follows a change of state closely would make a noisy figure). Only the link
+// ends of the latest status are kept.
 void FleetView::on_status(const std::string& node, const json& status, int64_t now_ms) {
   if (text_of(status, "state") == "offline") {  // it sends nothing now
     rates_.erase(node);
     return;
   }
+  const std::optional<int64_t> at_us = parse_iso8601_us(text_of(status, "time"));
+  const int64_t at_ms = at_us ? *at_us / 1000 : now_ms;
   auto links = status.find("links");
-  if (links == status.end() || !links->is_array()) return;
+  std::map<std::string, LinkRate> fresh;
   std::map<std::string, LinkRate>& rates = rates_[node];
-  for (const json& l : *links) {
-    if (!l.is_object()) continue;
-    const std::optional<double> bytes = number_of(l, "payload_bytes");
-    const std::string key = text_of(l, "link") + "/" + text_of(l, "direction");
-    if (!bytes) continue;
-    LinkRate& r = rates[key];
-    if (r.at_ms > 0 && now_ms - r.at_ms < 1000) continue;
-    if (r.at_ms > 0 && *bytes >= r.bytes)
-      r.bytes_per_s = (*bytes - r.bytes) * 1000.0 / static_cast<double>(now_ms - r.at_ms);
-    else
-      r.bytes_per_s.reset();  // the first status, or a new part counting from 0
-    r.bytes = *bytes;
-    r.at_ms = now_ms;
+  if (links != status.end() && links->is_array()) {
+    for (const json& l : *links) {
+      if (!l.is_object() || fresh.size() >= kLinksPerNode) continue;
+      const std::optional<double> bytes = number_of(l, "payload_bytes");
+      if (!bytes) continue;
+      const std::string key = text_of(l, "link") + "/" + text_of(l, "direction");
+      auto before = rates.find(key);
+      LinkRate r = before != rates.end() ? before->second : LinkRate{};
+      if (r.at_ms > 0 && at_ms - r.at_ms < 1000 && at_ms >= r.at_ms) {
+        fresh[key] = r;  // too soon for a new figure
+        continue;
+      }
+      if (r.at_ms > 0 && at_ms > r.at_ms && *bytes >= r.bytes)
+        r.bytes_per_s = (*bytes - r.bytes) * 1000.0 / static_cast<double>(at_ms - r.at_ms);
+      else
+        r.bytes_per_s.reset();  // the first status, a new part counting from 0, a clock step
+      r.bytes = *bytes;
+      r.at_ms = at_ms;
+      fresh[key] = r;
+    }
   }
+  rates = std::move(fresh);
 }
 
-// As its node does: a deployment that is not signed by the trusted key, or a cleared retained
-// message, changes nothing; a signed one replaces the node's part, an undeploy removes it.
+// As its node does: a deployment not signed by the trusted key, addressed to another node,
+// or older than the one the node holds, and a cleared retained message, change nothing; a
+// signed one replaces the node's part, an undeploy removes it.
 void FleetView::on_deploy(const std::string& node, const std::string& payload) {
   if (payload.empty()) return;
   fleet::Opened o = fleet::open(payload, trust_.empty() ? fleet::kAnySigner : trust_);
@@ -115,17 +131,19 @@ void FleetView::on_deploy(const std::string& node, const std::string& payload) {
                   o.error);
     return;
   }
-  std::string before;
-  if (auto it = deployed_.find(node); it != deployed_.end()) before = it->second.pipeline;
-  deployed_.erase(node);
   const fleet::Deployment& d = *o.deployment;
-  if (d.kind == "deploy" && d.node == node) {
+  auto held = deployed_.find(node);
+  if (d.node != node || (held != deployed_.end() && d.version <= held->second.version)) return;
+  std::string before;
+  if (held != deployed_.end()) before = held->second.pipeline;
+  if (d.kind == "deploy") {
     deployed_[node] = {d.pipeline, d.file_name, d.part_hash, o.signer,
                        d.version,  d.file_text, d.base_dir,  d.sets};
     rebuild(d.pipeline);
+  } else {
+    deployed_.erase(node);
   }
-  if (!before.empty() && before != d.pipeline) rebuild(before);
-  if (d.kind != "deploy") rebuild(d.pipeline);
+  if (!before.empty()) rebuild(before);
 }
 
 // A pipeline's graph, from the newest deployment of it, placed as its nodes run it.
@@ -135,6 +153,8 @@ void FleetView::rebuild(const std::string& pipeline) {
     if (d.pipeline == pipeline && (!newest || d.version > newest->version)) newest = &d;
   if (!newest) {
     pipelines_.erase(pipeline);
+    for (auto it = feeds_.begin(); it != feeds_.end();)  // its messages are not shown now
+      it = it->second.pipeline == pipeline ? feeds_.erase(it) : std::next(it);
     return;
   }
   PipelineView& view = pipelines_[pipeline];
@@ -147,8 +167,9 @@ void FleetView::rebuild(const std::string& pipeline) {
   std::vector<OptionOverride> sets;
   for (const std::string& s : newest->sets)
     if (auto o = parse_override(s)) sets.push_back(*o);
-  LoadResult loaded =
-      load_pipeline_text(newest->file_text, newest->file_name, newest->base_dir, sets);
+  // Shown, not run here: the file's own plugins are not loaded into the cloud.
+  LoadResult loaded = load_pipeline_text(newest->file_text, newest->file_name, newest->base_dir,
+                                         sets, /*user_plugins=*/false);
   if (!loaded.pipeline) {
     g["error"] = loaded.diags.str();
     view.graph = std::move(g);
@@ -194,7 +215,7 @@ void FleetView::rebuild(const std::string& pipeline) {
       add_feed({port == "out" ? Feed::kMotion : Feed::kSnapshot, pipeline, split_levels(templ)},
                fleet::topic_filter_of(templ));
     } else if (s.op == "iexec.scheduler") {
-      const std::string base = "edgeflow/" + pipeline + "/iexec/" + s.options.get_string("pool");
+      const std::string base = "edgeflow/" + p.name + "/iexec/" + s.options.get_string("pool");
       add_feed({Feed::kTaskEvents, pipeline, {}}, base + "/events");
       add_feed({Feed::kTaskResult, pipeline, {}}, base + "/results/+");
     }
@@ -203,6 +224,13 @@ void FleetView::rebuild(const std::string& pipeline) {
 
 void FleetView::add_feed(Feed feed, const std::string& filter) {
   if (feeds_.count(filter)) return;
+  // Any text may stand in a topic option or a pool's name: a filter the broker would refuse
+  // is not followed.
+  if (!mqtt::detail::valid_filter(filter) || feeds_.size() >= kFeeds) {
+    logger().warn("dashboard: not following '{}' for pipeline '{}' ({})", filter, feed.pipeline,
+                  feeds_.size() >= kFeeds ? "too many feeds" : "not a valid topic filter");
+    return;
+  }
   feeds_.emplace(filter, std::move(feed));
   new_filters_.push_back(filter);
 }
@@ -214,7 +242,7 @@ void FleetView::on_feed(const Feed& feed, const std::string& topic, const std::s
     const std::string id = level_value(feed.levels, topic, "{field.event_id}");
     if (origin.empty() || id.empty() || payload.size() > kSnapshotBytes) return;
     const std::string key = origin + "/" + id;
-    snapshots_[key] = payload;
+    snapshots_[key] = {payload, now_ms};
     for (json& e : motion_)
       if (text_of(e, "key") == key) e["snapshot"] = "/api/motion/" + key + ".jpg";
     // Keep the snapshots of the events kept, and a few that came before their event.
@@ -229,23 +257,32 @@ void FleetView::on_feed(const Feed& feed, const std::string& topic, const std::s
   const json j = json::parse(payload, nullptr, false);
   if (!j.is_object()) return;
   if (feed.kind == Feed::kMotion) {
-    const std::optional<double> id = number_of(j, "event_id");
+    auto id_field = j.find("event_id");
+    if (id_field == j.end() || !id_field->is_number_integer()) return;
+    const int64_t id = id_field->get<int64_t>();
     std::string origin = text_of(j, "origin");
     if (origin.empty()) origin = level_value(feed.levels, topic, "{origin}");
-    if (!id) return;
-    const std::string key = origin + "/" + std::to_string(static_cast<int64_t>(*id));
+    const std::string key = origin + "/" + std::to_string(id);
+    // When the event began here: ids start again at 1 when a part restarts, so an older
+    // snapshot under the same key is another event's.
+    int64_t first_ms = now_ms;
+    for (const json& m : motion_)
+      if (text_of(m, "key") == key) first_ms = m.value("first_ms", now_ms);
     json e = {{"key", key},
               {"pipeline", feed.pipeline},
               {"origin", origin},
-              {"event_id", static_cast<int64_t>(*id)},
+              {"event_id", id},
               {"event", text_of(j, "event")},
               {"camera", text_of(j, "camera")},
               {"start", text_of(j, "start")},
               {"end", text_of(j, "end")},
-              {"received_ms", now_ms}};
+              {"received_ms", now_ms},
+              {"first_ms", first_ms}};
     for (const char* k : {"duration_s", "peak_area", "area", "frames"})
       if (auto v = number_of(j, k)) e[k] = *v;
-    if (snapshots_.count(key)) e["snapshot"] = "/api/motion/" + key + ".jpg";
+    if (auto snap = snapshots_.find(key);
+        snap != snapshots_.end() && snap->second.received_ms >= first_ms - 10'000)
+      e["snapshot"] = "/api/motion/" + key + ".jpg";
     // An event's end replaces its start.
     motion_.erase(std::remove_if(motion_.begin(), motion_.end(),
                                  [&](const json& m) { return text_of(m, "key") == key; }),
@@ -267,7 +304,9 @@ void FleetView::on_feed(const Feed& feed, const std::string& topic, const std::s
     if (std::string w = text_of(j, "worker"); !w.empty()) {
       json& workers = t["workers"];
       if (!workers.is_array()) workers = json::array();
-      if (std::find(workers.begin(), workers.end(), w) == workers.end()) workers.push_back(w);
+      if (workers.size() < kWorkersPerTask &&
+          std::find(workers.begin(), workers.end(), w) == workers.end())
+        workers.push_back(w);
     }
   } else {  // the final result: its status and the consensus behind it
     t["result"] = text_of(j, "status");
@@ -373,7 +412,7 @@ json FleetView::state_json(const NodeRegistry& registry, int64_t now_ms) const {
 
 const std::string* FleetView::snapshot(const std::string& key) const {
   auto it = snapshots_.find(key);
-  return it == snapshots_.end() ? nullptr : &it->second;
+  return it == snapshots_.end() ? nullptr : &it->second.jpeg;
 }
 
 }  // namespace edgeflow

@@ -43,6 +43,9 @@ class FleetView {
   static constexpr size_t kMotionEvents = 30;  // kept, newest first; their snapshots too
   static constexpr size_t kTasks = 50;
   static constexpr size_t kSnapshotBytes = 2 << 20;  // a larger one is not kept
+  static constexpr size_t kLinksPerNode = 64;         // link ends whose rate is kept
+  static constexpr size_t kFeeds = 256;               // topic filters followed
+  static constexpr size_t kWorkersPerTask = 32;
 
  private:
   struct Feed {
@@ -62,8 +65,12 @@ class FleetView {
   };
   struct LinkRate {
     double bytes = 0;
-    int64_t at_ms = 0;
+    int64_t at_ms = 0;  // the node's clock (its status's `time`)
     std::optional<double> bytes_per_s;
+  };
+  struct Snapshot {
+    std::string jpeg;
+    int64_t received_ms = 0;
   };
 
   void on_status(const std::string& node, const nlohmann::json& status, int64_t now_ms);
@@ -81,7 +88,7 @@ class FleetView {
   std::map<std::string, Feed> feeds_;  // topic filter -> what comes on it
   std::vector<std::string> new_filters_;
   std::deque<nlohmann::json> motion_;  // newest first
-  std::map<std::string, std::string> snapshots_;
+  std::map<std::string, Snapshot> snapshots_;
   std::map<std::string, nlohmann::json> tasks_;  // task id -> what is known of it
   std::deque<std::string> task_order_;           // most recently changed last
 };

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <set>
 
+#include "brokers/mqtt/client.h"
 #include "crypto/crypto.h"
 #include "fleet/protocol.h"
 
@@ -72,7 +73,7 @@ struct Fed {
   NodeRegistry registry{fresh_registry_file(), [](const std::string&, const std::string&) {}};
   FleetView view{key.address().hex()};
   void feed(const std::string& topic, const std::string& payload, int64_t now_ms) {
-    if (fleet::topic_matches(fleet::kStatusFilter, topic))
+    if (mqtt::topic_matches(fleet::kStatusFilter, topic))
       registry.on_status(topic, payload, now_ms);
     view.on_message(topic, payload, now_ms);
   }
@@ -161,6 +162,51 @@ TEST(FleetView, DeploymentsNotSignedByTheTrustedKeyAreNotShown) {
   const json p = any.pipelines_json(f.registry);
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0]["signer"], other.address().hex());
+}
+
+// Deployments a node would refuse or that hold text no broker takes as a filter: the view
+// keeps what the node runs, follows no bad filter, and loads no plugin of the file's own.
+TEST(FleetView, DeploymentsTheNodesRefuseChangeNothingAndBadFiltersAreNotFollowed) {
+  Fed f;
+  f.deploy_all();
+  f.view.take_new_filters();
+  auto sealed_text = [&](const std::string& node, uint64_t version, const std::string& text) {
+    fleet::Deployment d;
+    d.pipeline = "cams";
+    d.version = version;
+    d.node = node;
+    d.file_name = "cams.yaml";
+    d.file_text = text;
+    d.part_hash = fleet::part_hash(text, {}, node);
+    return fleet::seal(d, f.key);
+  };
+  // Addressed to another node, or older than what cam-1 holds: nothing changes.
+  f.feed(fleet::deploy_topic("cam-1"), sealed_text("cam-2", 9, "pipeline: other\n"), 2000);
+  f.feed(fleet::deploy_topic("cam-1"), sealed_text("cam-1", 3, "pipeline: other\n"), 2000);
+  json p = f.view.pipelines_json(f.registry);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0]["version"], 7);
+  // A newer file with a pool's name no broker would take in a filter.
+  std::string bad = kPipeline;
+  bad.replace(bad.find("pool: lab"), 9, "pool: \"a+b\"");
+  for (const char* n : {"cam-1", "cam-2", "cloud"})
+    f.feed(fleet::deploy_topic(n), sealed_text(n, 10, bad), 3000);
+  p = f.view.pipelines_json(f.registry);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0]["version"], 10);
+  EXPECT_FALSE(p[0].contains("error")) << p[0]["error"];
+  // The motion topics are followed already; edgeflow/cams/iexec/a+b/... is not a filter.
+  EXPECT_EQ(f.view.take_new_filters(), std::vector<std::string>{});
+  // With a plugin of its own: named in the error, never loaded into the cloud.
+  bad = "plugins: [/tmp/not-loaded.so]\n" + bad;
+  for (const char* n : {"cam-1", "cam-2", "cloud"})
+    f.feed(fleet::deploy_topic(n), sealed_text(n, 11, bad), 4000);
+  p = f.view.pipelines_json(f.registry);
+  ASSERT_EQ(p.size(), 1u);
+  ASSERT_TRUE(p[0].contains("error"));
+  EXPECT_NE(p[0]["error"].get<std::string>().find("plugin '/tmp/not-loaded.so' is not loaded"),
+            std::string::npos)
+      << p[0]["error"];
 }
 
 TEST(FleetView, MotionEventsKeepTheirSnapshotAndTheEndReplacesTheStart) {

@@ -3,6 +3,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <iostream>
 #include <stdexcept>
 
@@ -37,6 +38,14 @@ std::string read_password(const std::string& prompt) {
 int cmd_operator(const std::string& action, const std::string& file, const std::string& name) {
   try {
     if (action == "remove") {
+      std::ifstream in(file);
+      std::string line, prefix = name + ":" + metrics::MetricsServer::kRealm + ":";
+      bool listed = false;
+      while (std::getline(in, line)) listed = listed || line.rfind(prefix, 0) == 0;
+      if (!listed) {
+        std::cerr << "edgeflow operator remove: '" << name << "' is not in " << file << "\n";
+        return 1;
+      }
       metrics::MetricsServer::set_operator(file, name, nullptr);
       std::cout << "operator '" << name << "' removed from " << file << "\n";
       return 0;

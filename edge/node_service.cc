@@ -98,11 +98,15 @@ class NodeService {
       supervise_part();
       if (steady_ms() >= next_battery_) poll_battery();
       if (hooks_.tick) {
-        hooks_.tick(
-            [this](const std::string& topic, const std::string& payload) {
-              control_->publish(topic, payload.data(), payload.size(), 1, true, 0);
-            },
-            [this](const std::string& filter) { control_->subscribe(filter, 1); });
+        try {
+          hooks_.tick(
+              [this](const std::string& topic, const std::string& payload) {
+                control_->publish(topic, payload.data(), payload.size(), 1, true, 0);
+              },
+              [this](const std::string& filter) { control_->subscribe(filter, 1); });
+        } catch (const std::exception& e) {
+          logger().error("service tick: {}", e.what());
+        }
       }
       if (watchdog && steady_ms() >= next_watchdog) {
         notify("WATCHDOG=1");
@@ -203,7 +207,13 @@ class NodeService {
       if (r.topic == fleet::deploy_topic(config_.node)) on_deploy(r.payload);
       // The cloud's dashboard shows its own deployment too. (Its filters overlap this
       // node's topic, so the broker may deliver it twice: both ends ignore a repeat.)
-      if (hooks_.on_fleet_message) hooks_.on_fleet_message(r.topic, r.payload);
+      if (hooks_.on_fleet_message) {
+        try {
+          hooks_.on_fleet_message(r.topic, r.payload);
+        } catch (const std::exception& e) {  // any node may publish anything: never fatal
+          logger().error("message on {} not handled: {}", r.topic, e.what());
+        }
+      }
     }
   }
 

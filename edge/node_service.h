@@ -36,8 +36,8 @@ struct NodeServiceHooks {
   // `cloud --http ADDR`: serve /metrics and these routes there (answered on the service's
   // thread). A tree route serves GET of its path and everything below it; an event route is
   // a server-sent event stream of what `handle` renders (status 200), once a second; an
-  // action route serves POST below its path to the operators of the config's `operators:`
-  // file (`act` gets the path and the operator's name).
+  // action route serves POST of its path (below it, for a path ending in '/') to the
+  // operators of the config's `operators:` file (`act` gets the path and the operator).
   struct HttpRoute {
     std::string path;
     enum Kind { kExact, kTree, kEvents, kAction } kind = kExact;

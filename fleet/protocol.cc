@@ -1,6 +1,5 @@
 #include "fleet/protocol.h"
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace edgeflow::fleet {
@@ -24,21 +23,6 @@ std::string topic_filter_of(const std::string& topic_template) {
   }
   flush();
   return out;
-}
-
-bool topic_matches(const std::string& filter, const std::string& topic) {
-  size_t f = 0, t = 0;
-  while (f <= filter.size()) {
-    const size_t f_end = std::min(filter.find('/', f), filter.size());
-    const std::string level = filter.substr(f, f_end - f);
-    if (level == "#") return true;
-    if (t > topic.size()) return false;
-    const size_t t_end = std::min(topic.find('/', t), topic.size());
-    if (level != "+" && level != topic.substr(t, t_end - t)) return false;
-    f = f_end + 1;
-    t = t_end + 1;
-  }
-  return t > topic.size();
 }
 
 std::string part_hash(const std::string& file_text, const std::vector<std::string>& sets,

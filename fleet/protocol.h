@@ -27,8 +27,6 @@ inline const char* kDeployFilter = "edgeflow/nodes/+/deploy";
 // A topic template of mqtt.publish ({origin}, {field.x}...) as a topic filter: each level
 // with a placeholder matches any value ("camera/{origin}/motion" -> "camera/+/motion").
 std::string topic_filter_of(const std::string& topic_template);
-// Whether `topic` matches the MQTT filter (+ one level, # the rest).
-bool topic_matches(const std::string& filter, const std::string& topic);
 
 struct Deployment {
   std::string kind = "deploy";  // "deploy" | "undeploy"

@@ -1,5 +1,6 @@
 #include "metrics/metrics_server.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <sys/stat.h>
 
@@ -18,13 +19,38 @@ int send_error(mg_connection* conn, int status, const std::string& text) {
   return status;
 }
 
+// Not framed by another site's page (the forget button), never sniffed as another type, and
+// the page runs only this server's own script.
+const char* kSafetyHeaders =
+    "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
+    "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'\r\n";
+
 int send_ok(mg_connection* conn, const Response& response, bool with_body) {
   mg_printf(conn,
             "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-            response.content_type.c_str(), response.body.size());
+            "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
+            response.content_type.c_str(), response.body.size(), kSafetyHeaders);
   if (with_body) mg_write(conn, response.body.data(), response.body.size());
   return 200;
+}
+
+// A parameter of a digest Authorization header (`uri="/x"`, `nc=00000001`); "" when absent.
+std::string digest_param(const std::string& header, const std::string& name) {
+  std::smatch m;
+  const std::regex re("(?:^|[ ,])" + name + R"re(=(?:"([^"]*)"|([^ ,]*)))re");
+  if (!std::regex_search(header, m, re)) return "";
+  return m[1].matched ? m[1].str() : m[2].str();
+}
+
+// A Host header a page rebinding its own name to 127.0.0.1 could not send: an address, or
+// localhost.
+bool loopback_host(const std::string& host_header) {
+  std::string host = host_header;
+  if (!host.empty() && host[0] == '[') return true;  // an IPv6 literal
+  if (const size_t colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
+  if (host == "localhost") return true;
+  unsigned char addr[4];
+  return inet_pton(AF_INET, host.c_str(), addr) == 1;
 }
 
 }  // namespace
@@ -54,7 +80,17 @@ MetricsServer::MetricsServer(const std::string& address, Render render, int even
   // only, so a port another process serves is refused, not shared.
   const std::string listen = host + ":" + std::to_string(port);
   const std::string threads = std::to_string(2 + event_streams);
-  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", threads.c_str(),
+  // No CORS: civetweb would otherwise answer every preflight itself with "yes, any origin".
+  const char* options[] = {"listening_ports",
+                           listen.c_str(),
+                           "num_threads",
+                           threads.c_str(),
+                           "access_control_allow_origin",
+                           "",
+                           "access_control_allow_methods",
+                           "",
+                           "access_control_allow_headers",
+                           "",
                            nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof callbacks);
@@ -71,6 +107,7 @@ MetricsServer::MetricsServer(const std::string& address, Render render, int even
   mg_server_port ports[1];
   const int bound = mg_get_server_ports(ctx_, 1, ports) > 0 ? ports[0].port : port;
   base_url_ = "http://" + host + ":" + std::to_string(bound);
+  loopback_ = host.rfind("127.", 0) == 0 || host == "localhost";
   url_ = base_url_ + "/metrics";
 }
 
@@ -105,10 +142,10 @@ void MetricsServer::serve_events(const std::string& path, Render render, int per
   routes_.push_back(std::move(route));
 }
 
-void MetricsServer::serve_actions(const std::string& prefix, const std::string& operators_file,
+void MetricsServer::serve_actions(const std::string& path, const std::string& operators_file,
                                   Action action) {
   auto route = std::make_unique<Route>();
-  route->path = prefix;
+  route->path = path;
   route->kind = Route::kAction;
   route->action = std::move(action);
   route->operators_file = operators_file;
@@ -129,17 +166,18 @@ void MetricsServer::set_operator(const std::string& file, const std::string& use
 }
 
 // The route of `path` for an action (POST) or for reading (GET): the exact one, else the
-// tree (or action prefix) with the longest prefix holding it.
+// tree (or the action folder, a path ending in '/') with the longest prefix holding it.
 const MetricsServer::Route* MetricsServer::find(const std::string& path, bool action) const {
   std::lock_guard<std::mutex> lock(routes_mu_);
   const Route* best = nullptr;
   for (const auto& r : routes_) {
     if ((r->kind == Route::kAction) != action) continue;
     if (r->path == path) return r.get();
-    if (r->kind != Route::kTree && r->kind != Route::kAction) continue;
-    const std::string folder = r->path.back() == '/' ? r->path : r->path + "/";
-    if (path.compare(0, folder.size(), folder) == 0 &&
-        (!best || r->path.size() > best->path.size()))
+    const bool folder =
+        r->kind == Route::kTree || (r->kind == Route::kAction && r->path.back() == '/');
+    if (!folder) continue;
+    const std::string below = r->path.back() == '/' ? r->path : r->path + "/";
+    if (path.compare(0, below.size(), below) == 0 && (!best || r->path.size() > best->path.size()))
       best = r.get();
   }
   return best;
@@ -150,8 +188,16 @@ int MetricsServer::dispatch(mg_connection* conn, void* self_ptr) {
   const mg_request_info* request = mg_get_request_info(conn);
   const std::string uri = request->local_uri ? request->local_uri : "";
   const std::string method = request->request_method ? request->request_method : "";
+  if (self.loopback_) {
+    const char* host = mg_get_header(conn, "Host");
+    if (host && !loopback_host(host))
+      return send_error(conn, 403,
+                        std::string("Host '") + host +
+                            "' is not an address of this server: use http://127.0.0.1:PORT/ "
+                            "(a page of another site may have pointed its name here)");
+  }
   if (method == "POST") {
-    if (const Route* action = self.find(uri, true)) return act(conn, *action, uri);
+    if (const Route* action = self.find(uri, true)) return self.act(conn, *action, uri);
   }
   const Route* route = self.find(uri, false);
   if (!route) return send_error(conn, 404, "no " + uri + " here");
@@ -188,12 +234,31 @@ int MetricsServer::act(mg_connection* conn, const Route& route, const std::strin
     mg_send_digest_access_authentication_request(conn, kRealm);
     return 401;
   }
-  // Checked: the name the client gave is the operator's.
-  std::string user;
+  // civetweb checks the response against the password, not that it was made for this
+  // request, nor that it is new: a captured header is refused here for another path or a
+  // second time.
+  const mg_request_info* request = mg_get_request_info(conn);
   const char* auth = mg_get_header(conn, "Authorization");
-  std::smatch m;
   const std::string header = auth ? auth : "";
-  if (std::regex_search(header, m, std::regex(R"re(username="([^"]*)")re"))) user = m[1].str();
+  const std::string asked = request->request_uri ? request->request_uri : "";
+  if (digest_param(header, "uri") != asked) {
+    mg_send_digest_access_authentication_request(conn, kRealm);
+    return 401;
+  }
+  {
+    const std::string use = digest_param(header, "nonce") + "/" + digest_param(header, "nc");
+    std::lock_guard<std::mutex> lock(used_mu_);
+    if (!used_digests_.insert(use).second) {
+      mg_send_digest_access_authentication_request(conn, kRealm);
+      return 401;
+    }
+    used_order_.push_back(use);
+    if (used_order_.size() > 100000) {
+      used_digests_.erase(used_order_.front());
+      used_order_.pop_front();
+    }
+  }
+  const std::string user = request->remote_user ? request->remote_user : "";
   std::optional<Response> response;
   try {
     response = route.action(uri, user);

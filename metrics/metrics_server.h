@@ -5,10 +5,12 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,14 +53,15 @@ class MetricsServer {
   // connection from a quiet one. Beyond `event_streams` streams at once: 503.
   void serve_events(const std::string& path, Render render, int period_ms = 1000);
 
-  // POST `prefix` and every path under it: an operator's action. The request must carry the
-  // header X-Edgeflow-Action (a page of another site cannot send it without this server's
-  // consent, which it never gives) and pass HTTP digest authentication against
-  // `operators_file` (realm "edgeflow", written by set_operator); `action` gets the path and
-  // the operator's name. Without a file, every action is refused (403: read-only).
+  // POST `path` (or, when it ends in '/', every path below it): an operator's action. The
+  // request must carry the header X-Edgeflow-Action (a page of another site cannot send it
+  // without this server's consent, which it never gives: no CORS) and pass HTTP digest
+  // authentication against `operators_file` (realm "edgeflow", written by set_operator), made
+  // for this path and not used before; `action` gets the path and the operator's name.
+  // Without a file, every action is refused (403: read-only).
   using Action =
       std::function<std::optional<Response>(const std::string& path, const std::string& user)>;
-  void serve_actions(const std::string& prefix, const std::string& operators_file, Action action);
+  void serve_actions(const std::string& path, const std::string& operators_file, Action action);
   // Adds or changes an operator in `file` (digest of user:edgeflow:password, as htdigest
   // writes), or removes them when `password` is null; the file is kept mode 0600. Throws
   // std::runtime_error naming the file when it cannot be written.
@@ -84,7 +87,7 @@ class MetricsServer {
   static int dispatch(mg_connection* conn, void* self);
   void stream_events(mg_connection* conn, const Route& route);
   const Route* find(const std::string& path, bool action) const;
-  static int act(mg_connection* conn, const Route& route, const std::string& uri);
+  int act(mg_connection* conn, const Route& route, const std::string& uri);
   mutable std::mutex routes_mu_;
   std::vector<std::unique_ptr<Route>> routes_;  // never removed: found routes stay valid
   mg_context* ctx_ = nullptr;
@@ -92,6 +95,10 @@ class MetricsServer {
   int max_streams_ = 0;
   std::atomic<int> streams_{0};
   std::atomic<bool> stopping_{false};
+  bool loopback_ = false;  // bound to 127.x: requests must name it by address (DNS rebinding)
+  std::mutex used_mu_;     // digest (nonce, nc) pairs already used: no replay
+  std::set<std::string> used_digests_;
+  std::deque<std::string> used_order_;
 };
 
 }  // namespace edgeflow::metrics

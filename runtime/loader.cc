@@ -87,7 +87,8 @@ const std::vector<std::string> kStageKeys = {"id", "op", "on", "from", "with", "
 
 class Loader {
  public:
-  Loader(std::string file, std::string base_dir) : diags_(file) {
+  Loader(std::string file, std::string base_dir, bool user_plugins = true)
+      : diags_(file), user_plugins_(user_plugins) {
     spec_.file = std::move(file);
     spec_.base_dir = std::move(base_dir);
   }
@@ -388,6 +389,11 @@ class Loader {
     for (const YAML::Node& item : list) {
       auto v = scalar(item, "", "a plugin");
       if (!v) continue;
+      if (!user_plugins_) {
+        diags_.add(mark_of(item), "", "the pipeline's own plugin '" + *v + "' is not loaded here",
+                   "only the nodes that run the pipeline load its plugins");
+        continue;
+      }
       std::string path = *v;
       if (!path.empty() && path[0] != '/' && !spec_.base_dir.empty())
         path = spec_.base_dir + "/" + path;
@@ -647,6 +653,7 @@ class Loader {
   }
 
   Diagnostics diags_;
+  bool user_plugins_ = true;  // false: `plugins:` are reported, never loaded (a display)
   PipelineSpec spec_;
   LoadContext cx_{diags_, spec_};
   bool stages_ok_ = true;
@@ -681,7 +688,7 @@ std::optional<OptionOverride> parse_override(const std::string& text) {
 
 LoadResult load_pipeline_text(const std::string& text, const std::string& file,
                               const std::string& base_dir,
-                              const std::vector<OptionOverride>& overrides) {
+                              const std::vector<OptionOverride>& overrides, bool user_plugins) {
   if (text.size() > kMaxFileBytes) {
     LoadResult r{std::nullopt, Diagnostics(file)};
     r.diags.add({}, "",
@@ -691,7 +698,7 @@ LoadResult load_pipeline_text(const std::string& text, const std::string& file,
                 "is this the right file?");
     return r;
   }
-  return Loader(file, base_dir).load(text, overrides);
+  return Loader(file, base_dir, user_plugins).load(text, overrides);
 }
 
 LoadResult load_pipeline_file(const std::string& path,

@@ -117,8 +117,11 @@ std::vector<int> topological_order(const PipelineSpec& pipeline);
 LoadResult load_pipeline_file(const std::string& path,
                               const std::vector<OptionOverride>& overrides = {});
 // `file` is the name used in messages; `base_dir` resolves relative paths in options.
+// `user_plugins` false: the file's `plugins:` are not loaded (an error each), for showing a
+// pipeline that this process will not run (the cloud's dashboard).
 LoadResult load_pipeline_text(const std::string& text, const std::string& file,
                               const std::string& base_dir,
-                              const std::vector<OptionOverride>& overrides = {});
+                              const std::vector<OptionOverride>& overrides = {},
+                              bool user_plugins = true);
 
 }  // namespace edgeflow

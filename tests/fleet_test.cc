@@ -459,7 +459,8 @@ TEST_F(Fleet, DashboardShowsTheFleetLiveInABrowser) {
   // A mark in the page: gone if it were reloaded, so what follows comes by live updates.
   browser.eval("window.edgeflowTestMark = 1");
 
-  ASSERT_EQ(deploy({"--wait", "30s"}).exit_code, 0);
+  // A replay of some 2 minutes: the link still carries readings when the page is read.
+  ASSERT_EQ(deploy({"--wait", "30s", "--set", "sensors.speed=20000"}).exit_code, 0);
   const std::string graph = ".pipeline[data-pipeline=\"fleet-test\"] svg ";
   EXPECT_TRUE(
       browser.wait_until("document.querySelectorAll('" + graph + "g.copy').length == 4", 20))
@@ -493,9 +494,14 @@ TEST_F(Fleet, DashboardShowsTheFleetLiveInABrowser) {
   EXPECT_EQ(p["links"][0]["senders"], nlohmann::json({"pi-1", "pi-2", "pi-3"}));
   EXPECT_EQ(p["links"][0]["receivers"], nlohmann::json({"cloud"}));
   for (const auto& n : p["nodes"]) EXPECT_TRUE(n["part_hash"].is_string()) << n;
-  EXPECT_EQ(http.Get("/api/pipelines/nothing")->status, 404);
-  EXPECT_EQ(http.Get("/no-such-page")->status, 404);
-  EXPECT_EQ(http.Post("/api/state", "{}", "application/json")->status, 405);
+  for (const char* path : {"/api/pipelines/nothing", "/no-such-page"}) {
+    auto missing = http.Get(path);
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->status, 404) << path;
+  }
+  auto post_state = http.Post("/api/state", "{}", "application/json");
+  ASSERT_TRUE(post_state);
+  EXPECT_EQ(post_state->status, 405);
 
   // Killed: offline on the page once the broker gives up on it (1.5 x its 5 s keep-alive).
   services_["pi-2"]->signal(SIGKILL);
@@ -527,9 +533,13 @@ TEST_F(Fleet, DashboardShowsTheFleetLiveInABrowser) {
   // Read-only until an operator logs in: no action without the header, the login, the
   // right password (curl speaks HTTP digest as the browser does).
   EXPECT_EQ(browser.eval("document.querySelectorAll('button[data-forget]').length"), 0);
-  EXPECT_EQ(http.Post("/api/nodes/pi-2/forget", "", "text/plain")->status, 403);
+  auto bare = http.Post("/api/nodes/pi-2/forget", "", "text/plain");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->status, 403);
   const httplib::Headers action = {{"X-Edgeflow-Action", "1"}};
-  EXPECT_EQ(http.Post("/api/nodes/pi-2/forget", action, "", "text/plain")->status, 401);
+  auto anonymous = http.Post("/api/nodes/pi-2/forget", action, "", "text/plain");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
   auto curl = [&](const std::string& password) {
     return run_process({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--digest", "-u",
                         "alice:" + password, "-X", "POST", "-H", "X-Edgeflow-Action: 1",
@@ -539,6 +549,34 @@ TEST_F(Fleet, DashboardShowsTheFleetLiveInABrowser) {
   };
   EXPECT_EQ(curl("wrong password"), "401");
   EXPECT_EQ(curl("correct horse battery"), "200");
+  // A captured Authorization header is good for that request only: not again, not elsewhere.
+  auto login = run_process(
+      {"curl", "-sv", "-o", "/dev/null", "--digest", "-u", "alice:correct horse battery", "-X",
+       "POST", "-H", "X-Edgeflow-Action: 1", base + "/api/login"},
+      20);
+  std::smatch captured;
+  ASSERT_TRUE(
+      std::regex_search(login.err, captured, std::regex(R"(> Authorization: (Digest [^\r\n]+))")))
+      << login.err;
+  httplib::Headers replayed = action;
+  replayed.emplace("Authorization", captured[1].str());
+  auto again = http.Post("/api/login", replayed, "", "text/plain");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 401);
+  auto elsewhere = http.Post("/api/nodes/pi-2/forget", replayed, "", "text/plain");
+  ASSERT_TRUE(elsewhere);
+  EXPECT_EQ(elsewhere->status, 401);
+  // No page of another site may ask first (CORS preflight), nor reach it under its own name.
+  auto preflight = http.Options("/api/nodes/pi-2/forget",
+                                {{"Origin", "http://evil.example"},
+                                 {"Access-Control-Request-Method", "POST"},
+                                 {"Access-Control-Request-Headers", "x-edgeflow-action"}});
+  ASSERT_TRUE(preflight);
+  EXPECT_FALSE(preflight->has_header("Access-Control-Allow-Origin")) << preflight->status;
+  EXPECT_NE(preflight->status, 200);
+  auto rebound = http.Get("/api/state", {{"Host", "evil.example:8080"}});
+  ASSERT_TRUE(rebound);
+  EXPECT_EQ(rebound->status, 403);
   // In the page: log in, then forget the offline node with its button.
   ASSERT_TRUE(browser.set_credentials("alice", "correct horse battery")) << browser.error();
   browser.eval("document.getElementById('login').click()");
@@ -552,7 +590,9 @@ TEST_F(Fleet, DashboardShowsTheFleetLiveInABrowser) {
   EXPECT_EQ(browser.eval("document.querySelectorAll('button[data-forget]').length"), 1);
   browser.eval("document.querySelector('button[data-forget=\"pi-2\"]').click()");
   EXPECT_TRUE(browser.wait_until("!document.querySelector('#nodes tr[data-node=\"pi-2\"]')", 15));
-  EXPECT_EQ(http.Get("/api/nodes/pi-2")->status, 404);
+  auto forgotten = http.Get("/api/nodes/pi-2");
+  ASSERT_TRUE(forgotten);
+  EXPECT_EQ(forgotten->status, 404);
   EXPECT_EQ(nodes().count("pi-2"), 0u);  // its retained status is gone from the broker too
   EXPECT_NE(services_["cloud"]->err().find("operator 'alice' forgot node 'pi-2'"),
             std::string::npos);

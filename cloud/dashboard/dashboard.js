@@ -193,6 +193,12 @@ function graph(p) {
   return svg;
 }
 
+// A version is the deployment's time in milliseconds (edgeflow deploy); any number may come.
+function deployedAt(version) {
+  const d = new Date(num(version) === null ? NaN : version);
+  return isFinite(d.getTime()) ? ' (deployed ' + d.toISOString().slice(0, 19).replace('T', ' ') + ' UTC)' : '';
+}
+
 function renderPipelines(pipelines) {
   const box = document.getElementById('pipelines');
   box.replaceChildren();
@@ -200,7 +206,7 @@ function renderPipelines(pipelines) {
     const links = (p.links || []).map((l) => l.name + ' ' + (num(l.bytes_per_s) === null ? '…' : bytes(l.bytes_per_s) + '/s'));
     box.append(el('div', { class: 'pipeline', 'data-pipeline': str(p.pipeline) },
       el('h3', {}, str(p.pipeline) + ' ', el('span', { class: 'muted' },
-        'version ' + p.version + (num(p.version) ? ' (deployed ' + new Date(p.version).toISOString().slice(0, 19).replace('T', ' ') + ' UTC)' : '') +
+        'version ' + p.version + deployedAt(p.version) +
         ' from ' + str(p.file) + ', signed by ' + str(p.signer))),
       p.error ? el('pre', { class: 'bad' }, str(p.error)) : graph(p),
       links.length ? el('p', { class: 'muted' }, 'links: ' + links.join(' · ')) : null));
@@ -285,8 +291,13 @@ function connect() {
   const events = new EventSource('/api/events');
   events.onopen = () => { live.textContent = 'live'; live.classList.remove('off'); };
   events.onmessage = (m) => { try { render(JSON.parse(m.data)); } catch (e) { console.error(e); } };
-  // The browser reconnects by itself (retry: 2 s); say so meanwhile.
-  events.onerror = () => { live.textContent = 'reconnecting'; live.classList.add('off'); };
+  // The browser reconnects by itself (retry: 2 s), except after an answer that is not a
+  // stream (503: too many pages open): then try again in 5 s.
+  events.onerror = () => {
+    live.textContent = 'reconnecting';
+    live.classList.add('off');
+    if (events.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+  };
 }
 
 // `/?once`: the state at load time only, no live updates (for a screenshot, a printout).

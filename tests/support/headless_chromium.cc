@@ -46,6 +46,7 @@ std::string base64_decode(const std::string& in) {
 }  // namespace
 
 HeadlessChromium::HeadlessChromium(int width, int height) : width_(width), height_(height) {
+  signal(SIGPIPE, SIG_IGN);  // a browser that died is an error here, not the test's end
   const char* env = std::getenv("EDGEFLOW_CHROMIUM");
   const std::string binary = env && *env ? env : "/usr/bin/chromium";
   if (access(binary.c_str(), X_OK) != 0) {
