@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs a small fleet with its dashboard for SECONDS
 # (default 300; Ctrl-C stops it): a mosquitto broker on a free loopback port; the cloud
-# service with --http (the dashboard) running the cloud part of the surveillance camera with
-# motion detection on the cloud; an edge service cam-1 with a synthetic camera and a solar
-# battery; two weather stations (fleet-weather.yaml, its cloud part on a second cloud service
-# named "archive"). Open the URL it prints.
+# service with --http (the dashboard), which runs the iExec scheduler of
+# pipelines/iexec-worker-pool.yaml for three weather stations pi-1..3 that lend their CPU to
+# the pool; and the surveillance camera cam-1 (a solar Raspberry Pi 4 with a synthetic
+# camera) whose motion detection runs on a second cloud service, "archive". Open the URL it
+# prints.
 #   scripts/dashboard-demo.sh [SECONDS] [--screenshot FILE]   (FILE: a PNG of the page, taken
 #                                                              with headless Chromium)
 source "$(dirname "$0")/common.sh"
@@ -38,7 +39,7 @@ sleep 0.3
 
 "$E" wallet new "$WORK/cloud.key" >/dev/null
 TRUST=$("$E" wallet address "$WORK/cloud.key")
-for n in cloud archive cam-1 pi-1 pi-2; do
+for n in cloud archive cam-1 pi-1 pi-2 pi-3; do
   cat > "$WORK/$n.yaml" <<YAML
 node: $n
 broker: $BROKER
@@ -49,28 +50,30 @@ keepalive: 5s
 battery: { poll: 5s }
 YAML
 done
-"$E" cloud --config "$WORK/cloud.yaml" --http "127.0.0.1:$HTTP" 2> "$WORK/cloud.log" & PIDS+=($!)
+"$E" cloud --config "$WORK/cloud.yaml" --http "127.0.0.1:$HTTP" > "$WORK/results.log" 2> "$WORK/cloud.log" & PIDS+=($!)
 "$E" cloud --config "$WORK/archive.yaml" 2> "$WORK/archive.log" & PIDS+=($!)
-for n in cam-1 pi-1 pi-2; do "$E" edge --config "$WORK/$n.yaml" 2> "$WORK/$n.log" & PIDS+=($!); done
+for n in cam-1 pi-1 pi-2 pi-3; do "$E" edge --config "$WORK/$n.yaml" 2> "$WORK/$n.log" & PIDS+=($!); done
 sleep 1
 
-# The weather stations' cloud part runs on "archive": the cloud service with the dashboard
-# runs the camera's.
-sed 's/^  cloud: { tier: cloud }/  archive: { tier: cloud }/' "$ROOT/pipelines/fleet-weather.yaml" \
-  > "$WORK/fleet-weather.yaml"
-"$E" deploy "$ROOT/pipelines/surveillance-camera-cloud.yaml" --broker "$BROKER" \
-  --key "$WORK/cloud.key" --set cam.count=0 --wait 30s
-"$E" deploy "$WORK/fleet-weather.yaml" --broker "$BROKER" --key "$WORK/cloud.key" \
-  --set sensors.path="$ROOT/pipelines/data/station-hourly.csv" --set sensors.speed=3600 \
-  --set readings.path="$WORK/readings.jsonl" --set days.path="$WORK/daily.jsonl" --wait 30s
+chmod 755 "$WORK"  # the sandboxed iExec apps read their task folders below it
+"$E" deploy "$ROOT/pipelines/iexec-worker-pool.yaml" --broker "$BROKER" --key "$WORK/cloud.key" \
+  --set scheduler.wallet="$WORK/scheduler.key" --set scheduler.journal="$WORK/poco.journal" \
+  --set worker.wallet="$WORK/{node}.key" --set worker.work_dir="$WORK/work/{node}" \
+  --set local-forecast.work_dir="$WORK/local/{node}" --wait 60s
+# The camera's cloud part runs on "archive": the cloud service with the dashboard runs the
+# pool's scheduler.
+sed 's/^  cloud: { tier: cloud }/  archive: { tier: cloud }/' \
+  "$ROOT/pipelines/surveillance-camera-cloud.yaml" > "$WORK/surveillance-camera.yaml"
+"$E" deploy "$WORK/surveillance-camera.yaml" --broker "$BROKER" --key "$WORK/cloud.key" \
+  --set cam.count=0 --wait 60s
 echo
 echo "== the dashboard: http://127.0.0.1:$HTTP/   (JSON: /api/state; Prometheus: /metrics)"
 echo "   running for $SECONDS_TO_RUN s; Ctrl-C stops it"
 if [ -n "$SHOT" ]; then
-  sleep 25  # a few motion events, rates over several statuses
+  sleep 30  # a few motion events and tasks, rates over several statuses
   chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
     --disable-component-update --disable-sync --hide-scrollbars --user-data-dir="$WORK/chromium" \
-    --window-size=1400,1500 --virtual-time-budget=5000 --screenshot="$SHOT" \
+    --window-size=1400,1850 --virtual-time-budget=5000 --screenshot="$SHOT" \
     "http://127.0.0.1:$HTTP/?once" 2> "$WORK/chromium.log"
   echo "== screenshot: $SHOT"
   exit 0

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -114,7 +115,7 @@ stages:
   }
   void start(const std::string& node, const std::vector<std::string>& extra = {}) {
     if (services_[node]) earlier_[node] += services_[node]->err();
-    std::vector<std::string> argv = {edgeflow_binary(), node == "cloud" ? "cloud" : "edge",
+    std::vector<std::string> argv = {edgeflow_binary(), node == "cloud" || node == "archive" ? "cloud" : "edge",
                                      "--config", dir_ + "/" + node + ".yaml"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     services_[node] = std::make_unique<Process>(argv);
@@ -608,6 +609,95 @@ TEST_F(Fleet, DashboardShowsTheFleetLiveInABrowser) {
       << browser.eval(state_of("odd"));
   EXPECT_TRUE(services_["cloud"]->running());
 }
+
+#ifdef EDGEFLOW_VISION_BUILT
+// What the deployed pipelines' own stages publish, on the page: the iExec pool of
+// pipelines/iexec-worker-pool.yaml (three Pis working for the cloud's scheduler) completes a
+// task, shown with its consensus; the surveillance camera (motion detection on a second
+// cloud service, "archive") shows motion events whose snapshots load as images; the
+// camera's node, a solar Raspberry Pi on the energy model, shows its draw and how long its
+// battery lasts.
+TEST_F(Fleet, DashboardShowsTasksMotionAndEnergyOfDeployedPipelines) {
+  HeadlessChromium browser;
+  ASSERT_TRUE(browser.ok()) << browser.error();
+  for (const char* n : {"archive", "cam-1"}) {
+    write_file(dir_ + "/" + n + ".yaml", std::string("node: ") + n + "\nbroker: " + broker_uri_ +
+                                             "\ndata_dir: " + dir_ + "/data/" + n + "\ntrust: \"" +
+                                             trust_ +
+                                             "\"\nstatus_period: 1s\nkeepalive: 5s\n"
+                                             "battery: { poll: 1s }\n");
+  }
+  start("cloud", {"--http", "127.0.0.1:0"});
+  start("archive");
+  for (const char* n : {"pi-1", "pi-2", "pi-3", "cam-1"}) start(n);
+  std::smatch api;
+  const std::string cloud_log = services_["cloud"]->err();
+  ASSERT_TRUE(
+      std::regex_search(cloud_log, api, std::regex(R"(HTTP API on http://([0-9.]+):(\d+))")))
+      << cloud_log;
+  ::chmod(dir_.c_str(), 0755);  // the sandboxed apps read their task folders
+  auto pool = run_process(
+      {edgeflow_binary(), "deploy", source_dir() + "/pipelines/iexec-worker-pool.yaml", "--broker",
+       broker_uri_, "--key", dir_ + "/cloud.key", "--wait", "60s", "--set",
+       "scheduler.wallet=" + dir_ + "/scheduler.key", "--set",
+       "scheduler.journal=" + dir_ + "/poco.journal", "--set",
+       "worker.wallet=" + dir_ + "/{node}.key", "--set", "worker.work_dir=" + dir_ + "/work/{node}",
+       "--set", "local-forecast.work_dir=" + dir_ + "/local/{node}"},
+      90);
+  ASSERT_EQ(pool.exit_code, 0) << pool.out << pool.err;
+  std::string camera = read_file(source_dir() + "/pipelines/surveillance-camera-cloud.yaml");
+  camera.replace(camera.find("  cloud: { tier: cloud }"), 24, "  archive: { tier: cloud }");
+  write_file(dir_ + "/camera.yaml", camera);
+  auto cam = run_process({edgeflow_binary(), "deploy", dir_ + "/camera.yaml", "--broker",
+                          broker_uri_, "--key", dir_ + "/cloud.key", "--wait", "60s"},
+                         90);
+  ASSERT_EQ(cam.exit_code, 0) << cam.out << cam.err;
+
+  ASSERT_TRUE(browser.open("http://" + api[1].str() + ":" + api[2].str() + "/")) << browser.error();
+  // A task of the pool, completed, with the consensus of its contributions.
+  const std::string done =
+      "[...document.querySelectorAll('#tasks tr[data-task]')].find(r => "
+      "r.cells[3].textContent == 'COMPLETED')";
+  EXPECT_TRUE(browser.wait_until(done, 90))
+      << browser.eval("document.querySelector('#tasks').innerText");
+  EXPECT_EQ(browser.eval(done + ".cells[1].textContent"), "iexec-worker-pool");
+  EXPECT_EQ(browser.eval(done + ".cells[2].textContent"), "forecast");
+  EXPECT_TRUE(browser.eval("/^[0-9]+ of [0-9]+ contributions agree/.test(" + done +
+                           ".cells[5].textContent)") == true)
+      << browser.eval(done + ".cells[5].textContent");
+  // Motion events of cam-1, and a snapshot the browser decoded as an image.
+  const std::string snap =
+      "[...document.querySelectorAll('#motion .card img')].find(i => i.complete && "
+      "i.naturalWidth == 640)";
+  EXPECT_TRUE(browser.wait_until(snap, 60))
+      << browser.eval("document.querySelector('#motion').innerText");
+  EXPECT_TRUE(
+      browser.eval("/^cam-1\\/[0-9]+$/.test(" + snap + ".closest('.card').dataset.event)") == true);
+  // cam-1 on the energy model: a draw in watts, and hours (or days) of battery.
+  const std::string energy = "document.querySelector('#energy tr[data-node=\"cam-1\"]')";
+  EXPECT_TRUE(browser.wait_until(energy + " && /^[0-9.]+ W$/.test(" + energy +
+                                     ".cells[4].textContent) && " + energy +
+                                     ".cells[4].textContent != '0.00 W'",
+                                 30))
+      << browser.eval(energy + " && " + energy + ".innerText");
+  EXPECT_TRUE(browser.eval("/^[0-9.]+ (h|days)$/.test(" + energy + ".cells[7].textContent)") ==
+              true)
+      << browser.eval(energy + ".innerText");
+  // Both graphs, each on its own nodes.
+  for (const char* copy : {".pipeline[data-pipeline=\"iexec-worker-pool\"] "
+                           "g.copy[data-stage=\"scheduler\"][data-node=\"cloud\"]",
+                           ".pipeline[data-pipeline=\"surveillance-camera\"] "
+                           "g.copy[data-stage=\"motion\"][data-node=\"archive\"]"}) {
+    EXPECT_EQ(browser.eval("document.querySelectorAll('" + std::string(copy) + "').length"), 1)
+        << copy;
+  }
+  const std::string png = browser.screenshot_png();
+  const std::string artifacts =
+      std::filesystem::path(edgeflow_binary()).parent_path().parent_path() / "test-artifacts";
+  std::filesystem::create_directories(artifacts);
+  write_file(artifacts + "/dashboard-pipelines.png", png);
+}
+#endif
 
 TEST_F(Fleet, AMetricsAddressThatCannotBeUsedStopsTheServiceNamingIt) {
   auto r = run_process(
