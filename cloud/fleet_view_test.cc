@@ -35,13 +35,14 @@ stages:
               open_requests: true } }
 )";
 
-std::string sealed(const crypto::Wallet& key, const std::string& node, uint64_t version) {
+std::string sealed(const crypto::Wallet& key, const std::string& node, uint64_t version,
+                   const std::string& text = kPipeline) {
   fleet::Deployment d;
   d.pipeline = "cams";
   d.version = version;
   d.node = node;
   d.file_name = "cams.yaml";
-  d.file_text = kPipeline;
+  d.file_text = text;
   d.part_hash = fleet::part_hash(d.file_text, {}, node);
   return fleet::seal(d, key);
 }
@@ -170,19 +171,9 @@ TEST(FleetView, DeploymentsTheNodesRefuseChangeNothingAndBadFiltersAreNotFollowe
   Fed f;
   f.deploy_all();
   f.view.take_new_filters();
-  auto sealed_text = [&](const std::string& node, uint64_t version, const std::string& text) {
-    fleet::Deployment d;
-    d.pipeline = "cams";
-    d.version = version;
-    d.node = node;
-    d.file_name = "cams.yaml";
-    d.file_text = text;
-    d.part_hash = fleet::part_hash(text, {}, node);
-    return fleet::seal(d, f.key);
-  };
   // Addressed to another node, or older than what cam-1 holds: nothing changes.
-  f.feed(fleet::deploy_topic("cam-1"), sealed_text("cam-2", 9, "pipeline: other\n"), 2000);
-  f.feed(fleet::deploy_topic("cam-1"), sealed_text("cam-1", 3, "pipeline: other\n"), 2000);
+  f.feed(fleet::deploy_topic("cam-1"), sealed(f.key, "cam-2", 9, "pipeline: other\n"), 2000);
+  f.feed(fleet::deploy_topic("cam-1"), sealed(f.key, "cam-1", 3, "pipeline: other\n"), 2000);
   json p = f.view.pipelines_json(f.registry);
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0]["version"], 7);
@@ -190,7 +181,7 @@ TEST(FleetView, DeploymentsTheNodesRefuseChangeNothingAndBadFiltersAreNotFollowe
   std::string bad = kPipeline;
   bad.replace(bad.find("pool: lab"), 9, "pool: \"a+b\"");
   for (const char* n : {"cam-1", "cam-2", "cloud"})
-    f.feed(fleet::deploy_topic(n), sealed_text(n, 10, bad), 3000);
+    f.feed(fleet::deploy_topic(n), sealed(f.key, n, 10, bad), 3000);
   p = f.view.pipelines_json(f.registry);
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0]["version"], 10);
@@ -200,7 +191,7 @@ TEST(FleetView, DeploymentsTheNodesRefuseChangeNothingAndBadFiltersAreNotFollowe
   // With a plugin of its own: named in the error, never loaded into the cloud.
   bad = "plugins: [/tmp/not-loaded.so]\n" + bad;
   for (const char* n : {"cam-1", "cam-2", "cloud"})
-    f.feed(fleet::deploy_topic(n), sealed_text(n, 11, bad), 4000);
+    f.feed(fleet::deploy_topic(n), sealed(f.key, n, 11, bad), 4000);
   p = f.view.pipelines_json(f.registry);
   ASSERT_EQ(p.size(), 1u);
   ASSERT_TRUE(p[0].contains("error"));

@@ -111,6 +111,11 @@ MetricsServer::MetricsServer(const std::string& address, Render render, int even
   url_ = base_url_ + "/metrics";
 }
 
+void MetricsServer::add(std::unique_ptr<Route> route) {
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  routes_.push_back(std::move(route));
+}
+
 void MetricsServer::serve(const std::string& path, const std::string& content_type, Render render) {
   auto route = std::make_unique<Route>();
   route->path = path;
@@ -119,8 +124,7 @@ void MetricsServer::serve(const std::string& path, const std::string& content_ty
     if (!body) return std::optional<Response>();
     return std::optional<Response>(Response{200, content_type, std::move(*body)});
   };
-  std::lock_guard<std::mutex> lock(routes_mu_);
-  routes_.push_back(std::move(route));
+  add(std::move(route));
 }
 
 void MetricsServer::serve_tree(const std::string& prefix, Handler handler) {
@@ -128,8 +132,7 @@ void MetricsServer::serve_tree(const std::string& prefix, Handler handler) {
   route->path = prefix;
   route->kind = Route::kTree;
   route->handler = std::move(handler);
-  std::lock_guard<std::mutex> lock(routes_mu_);
-  routes_.push_back(std::move(route));
+  add(std::move(route));
 }
 
 void MetricsServer::serve_events(const std::string& path, Render render, int period_ms) {
@@ -138,8 +141,7 @@ void MetricsServer::serve_events(const std::string& path, Render render, int per
   route->kind = Route::kEvents;
   route->events = std::move(render);
   route->period_ms = period_ms;
-  std::lock_guard<std::mutex> lock(routes_mu_);
-  routes_.push_back(std::move(route));
+  add(std::move(route));
 }
 
 void MetricsServer::serve_actions(const std::string& path, const std::string& operators_file,
@@ -149,8 +151,7 @@ void MetricsServer::serve_actions(const std::string& path, const std::string& op
   route->kind = Route::kAction;
   route->action = std::move(action);
   route->operators_file = operators_file;
-  std::lock_guard<std::mutex> lock(routes_mu_);
-  routes_.push_back(std::move(route));
+  add(std::move(route));
 }
 
 void MetricsServer::set_operator(const std::string& file, const std::string& user,

@@ -86,6 +86,7 @@ class MetricsServer {
  private:
   static int dispatch(mg_connection* conn, void* self);
   void stream_events(mg_connection* conn, const Route& route);
+  void add(std::unique_ptr<Route> route);
   const Route* find(const std::string& path, bool action) const;
   int act(mg_connection* conn, const Route& route, const std::string& uri);
   mutable std::mutex routes_mu_;

@@ -35,3 +35,22 @@ build() {
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGEFLOW_WERROR=ON "$@" >/dev/null
   cmake --build "$BUILD" -j2
 }
+
+# For the fleet demos: a TCP port on 127.0.0.1 free a moment ago.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# For the fleet demos: a work folder WORK (prefix $1), a mosquitto configuration on a free
+# loopback port (PORT, BROKER), and PIDS, whose processes are stopped when the script exits.
+fleet_workspace() {
+  WORK="$(mktemp -d "/tmp/$1.XXXXXX")"
+  PORT=$(free_port)
+  BROKER="tcp://127.0.0.1:$PORT"
+  PIDS=()
+  trap stop_fleet EXIT
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$PORT" > "$WORK/mosquitto.conf"
+}
+stop_fleet() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "(logs and data are in $WORK)"
+}

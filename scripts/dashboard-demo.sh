@@ -21,19 +21,8 @@ done
 install_missing
 build -DBUILD_TESTING=OFF
 E="$BUILD/cli/edgeflow"
-WORK="$(mktemp -d /tmp/edgeflow-dashboard.XXXXXX)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
+fleet_workspace edgeflow-dashboard
 HTTP=$(free_port)
-BROKER="tcp://127.0.0.1:$PORT"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  echo "(logs and data are in $WORK)"
-}
-trap cleanup EXIT
-printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$PORT" > "$WORK/mosquitto.conf"
 mosquitto -c "$WORK/mosquitto.conf" > "$WORK/mosquitto.log" 2>&1 & PIDS+=($!)
 sleep 0.3
 

@@ -7,17 +7,7 @@ source "$(dirname "$0")/common.sh"
 install_missing
 build -DBUILD_TESTING=OFF
 E="$BUILD/cli/edgeflow"
-WORK="$(mktemp -d /tmp/edgeflow-fleet.XXXXXX)"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BROKER="tcp://127.0.0.1:$PORT"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  echo "(logs and data are in $WORK)"
-}
-trap cleanup EXIT
-printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$PORT" > "$WORK/mosquitto.conf"
+fleet_workspace edgeflow-fleet
 start_broker() { mosquitto -c "$WORK/mosquitto.conf" >> "$WORK/mosquitto.log" 2>&1 & BROKER_PID=$!; sleep 0.3; }
 start_broker
 
