@@ -46,7 +46,10 @@ std::vector<Route> dashboard_routes(std::shared_ptr<NodeRegistry> registry,
     return json_response(view->state_json(*registry, wall_ms()));
   }));
   routes.push_back(reading("/api/events", Route::kEvents, [registry, view](const std::string&) {
-    return json_response(view->state_json(*registry, wall_ms()));
+    // Without the time: a state is sent again only when something in it changed.
+    json state = view->state_json(*registry, wall_ms());
+    state.erase("now_ms");
+    return json_response(state);
   }));
   routes.push_back(reading("/api/nodes", Route::kTree, [registry, view](const std::string& path) {
     const std::string node = below(path, "/api/nodes");
@@ -89,6 +92,7 @@ std::vector<Route> dashboard_routes(std::shared_ptr<NodeRegistry> registry,
     if (!node.empty() && node.size() > forget.size() &&
         node.compare(node.size() - forget.size(), forget.size(), forget) == 0) {
       const std::string name = node.substr(0, node.size() - forget.size());
+      if (!registry->nodes().count(name)) return not_found("no node '" + name + "' is known");
       const std::string why = registry->forget(name);
       if (!why.empty()) return metrics::Response{409, "", why};
       view->forget(name);

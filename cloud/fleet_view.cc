@@ -59,6 +59,12 @@ std::string node_of(const std::string& topic, const std::string& what) {
 
 }  // namespace
 
+// The snapshot's address, new for each picture (the query is not read): a camera restarted
+// reuses event ids, and a page must not keep showing the picture it has.
+std::string FleetView::snapshot_url(const std::string& key, const Snapshot& s) {
+  return "/api/motion/" + key + ".jpg?at=" + std::to_string(s.received_ms);
+}
+
 FleetView::FleetView(std::string trust) : trust_(std::move(trust)) {}
 
 void FleetView::on_message(const std::string& topic, const std::string& payload, int64_t now_ms) {
@@ -132,8 +138,10 @@ void FleetView::on_deploy(const std::string& node, const std::string& payload) {
     return;
   }
   const fleet::Deployment& d = *o.deployment;
+  // The node keeps the newest version it took, undeploys included.
+  if (d.node != node || d.version <= versions_[node]) return;
+  versions_[node] = d.version;
   auto held = deployed_.find(node);
-  if (d.node != node || (held != deployed_.end() && d.version <= held->second.version)) return;
   std::string before;
   if (held != deployed_.end()) before = held->second.pipeline;
   if (d.kind == "deploy") {
@@ -151,14 +159,14 @@ void FleetView::rebuild(const std::string& pipeline) {
   const Deployed* newest = nullptr;
   for (const auto& [node, d] : deployed_)
     if (d.pipeline == pipeline && (!newest || d.version > newest->version)) newest = &d;
+  // Its feeds are those of its newest deployment only (or none).
+  for (auto it = feeds_.begin(); it != feeds_.end();)
+    it = it->second.pipeline == pipeline ? feeds_.erase(it) : std::next(it);
   if (!newest) {
     pipelines_.erase(pipeline);
-    for (auto it = feeds_.begin(); it != feeds_.end();)  // its messages are not shown now
-      it = it->second.pipeline == pipeline ? feeds_.erase(it) : std::next(it);
     return;
   }
   PipelineView& view = pipelines_[pipeline];
-  if (view.version == newest->version && !view.graph.is_null()) return;
   view.version = newest->version;
   json g = {{"pipeline", pipeline},
             {"version", newest->version},
@@ -223,7 +231,6 @@ void FleetView::rebuild(const std::string& pipeline) {
 }
 
 void FleetView::add_feed(Feed feed, const std::string& filter) {
-  if (feeds_.count(filter)) return;
   // Any text may stand in a topic option or a pool's name: a filter the broker would refuse
   // is not followed.
   if (!mqtt::detail::valid_filter(filter) || feeds_.size() >= kFeeds) {
@@ -231,8 +238,10 @@ void FleetView::add_feed(Feed feed, const std::string& filter) {
                   feeds_.size() >= kFeeds ? "too many feeds" : "not a valid topic filter");
     return;
   }
+  // Subscribed once: the client renews it after reconnects, and MQTT 3.1.1 has it sent once
+  // however many pipelines publish there.
+  if (followed_.insert(filter).second) new_filters_.push_back(filter);
   feeds_.emplace(filter, std::move(feed));
-  new_filters_.push_back(filter);
 }
 
 void FleetView::on_feed(const Feed& feed, const std::string& topic, const std::string& payload,
@@ -244,7 +253,7 @@ void FleetView::on_feed(const Feed& feed, const std::string& topic, const std::s
     const std::string key = origin + "/" + id;
     snapshots_[key] = {payload, now_ms};
     for (json& e : motion_)
-      if (text_of(e, "key") == key) e["snapshot"] = "/api/motion/" + key + ".jpg";
+      if (text_of(e, "key") == key) e["snapshot"] = snapshot_url(key, snapshots_[key]);
     // Keep the snapshots of the events kept, and a few that came before their event.
     if (snapshots_.size() > 2 * kMotionEvents) {
       std::set<std::string> kept{key};
@@ -267,7 +276,8 @@ void FleetView::on_feed(const Feed& feed, const std::string& topic, const std::s
     // snapshot under the same key is another event's.
     int64_t first_ms = now_ms;
     for (const json& m : motion_)
-      if (text_of(m, "key") == key) first_ms = m.value("first_ms", now_ms);
+      if (text_of(m, "key") == key && text_of(m, "start") == text_of(j, "start"))
+        first_ms = m.value("first_ms", now_ms);
     json e = {{"key", key},
               {"pipeline", feed.pipeline},
               {"origin", origin},
@@ -280,9 +290,12 @@ void FleetView::on_feed(const Feed& feed, const std::string& topic, const std::s
               {"first_ms", first_ms}};
     for (const char* k : {"duration_s", "peak_area", "area", "frames"})
       if (auto v = number_of(j, k)) e[k] = *v;
-    if (auto snap = snapshots_.find(key);
-        snap != snapshots_.end() && snap->second.received_ms >= first_ms - 10'000)
-      e["snapshot"] = "/api/motion/" + key + ".jpg";
+    if (auto snap = snapshots_.find(key); snap != snapshots_.end()) {
+      if (snap->second.received_ms >= first_ms - 10'000)
+        e["snapshot"] = snapshot_url(key, snap->second);
+      else
+        snapshots_.erase(snap);  // another event's, from before a restart
+    }
     // An event's end replaces its start.
     motion_.erase(std::remove_if(motion_.begin(), motion_.end(),
                                  [&](const json& m) { return text_of(m, "key") == key; }),

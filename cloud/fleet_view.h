@@ -43,8 +43,8 @@ class FleetView {
   static constexpr size_t kMotionEvents = 30;  // kept, newest first; their snapshots too
   static constexpr size_t kTasks = 50;
   static constexpr size_t kSnapshotBytes = 2 << 20;  // a larger one is not kept
-  static constexpr size_t kLinksPerNode = 64;         // link ends whose rate is kept
-  static constexpr size_t kFeeds = 256;               // topic filters followed
+  static constexpr size_t kLinksPerNode = 64;        // link ends whose rate is kept
+  static constexpr size_t kFeeds = 256;              // topic filters followed
   static constexpr size_t kWorkersPerTask = 32;
 
  private:
@@ -73,6 +73,7 @@ class FleetView {
     int64_t received_ms = 0;
   };
 
+  static std::string snapshot_url(const std::string& key, const Snapshot& s);
   void on_status(const std::string& node, const nlohmann::json& status, int64_t now_ms);
   void on_deploy(const std::string& node, const std::string& payload);
   void rebuild(const std::string& pipeline);
@@ -85,8 +86,12 @@ class FleetView {
   std::map<std::string, PipelineView> pipelines_;
   // node -> "link/direction" -> the link's bytes/s between its last two statuses
   std::map<std::string, std::map<std::string, LinkRate>> rates_;
-  std::map<std::string, Feed> feeds_;  // topic filter -> what comes on it
+  // topic filter -> what comes on it, one entry per pipeline that publishes there
+  std::multimap<std::string, Feed> feeds_;
+  std::map<std::string, uint64_t> versions_;  // node -> the newest deployment it accepted
   std::vector<std::string> new_filters_;
+  std::set<std::string> followed_;     // every filter handed out by take_new_filters (never
+                                       // unsubscribed: the client has no unsubscribe)
   std::deque<nlohmann::json> motion_;  // newest first
   std::map<std::string, Snapshot> snapshots_;
   std::map<std::string, nlohmann::json> tasks_;  // task id -> what is known of it

@@ -150,6 +150,29 @@ TEST(FleetView, ADeployedPipelineShowsItsPlacementAndEachSendersBytesPerSecond) 
   }
 }
 
+// Rates are timed by the node's clock (a status read late, or a retained one, says when it
+// was made), and only the link ends of the latest status are kept.
+TEST(FleetView, RatesAreTimedByTheNodesClockAndKeepOnlyCurrentLinks) {
+  Fed f;
+  f.deploy_all();
+  auto timed = [](const std::string& time, double bytes, const char* link) {
+    json s = json::parse(status("cam-1", "working", bytes));
+    s["time"] = time;
+    s["links"][0]["link"] = link;
+    return s.dump();
+  };
+  // Made 10 s apart, read 1 s apart: 10,000 bytes in 10 s.
+  f.feed(fleet::status_topic("cam-1"), timed("2026-12-06T08:00:00Z", 0, "cam->motion"), 50'000);
+  f.feed(fleet::status_topic("cam-1"), timed("2026-12-06T08:00:10Z", 10'000, "cam->motion"),
+         51'000);
+  json p = f.view.pipelines_json(f.registry);
+  EXPECT_EQ(p[0]["links"][0]["bytes_per_s"], 1000) << p[0]["links"];
+  // A status of another part: the old link end is gone, the new one has no rate yet.
+  f.feed(fleet::status_topic("cam-1"), timed("2026-12-06T08:00:20Z", 10'000, "other->x"), 52'000);
+  p = f.view.pipelines_json(f.registry);
+  EXPECT_TRUE(p[0]["links"][0]["bytes_per_s"].is_null()) << p[0]["links"];
+}
+
 TEST(FleetView, DeploymentsNotSignedByTheTrustedKeyAreNotShown) {
   Fed f;
   const crypto::Wallet other = crypto::Wallet::generate();
@@ -219,11 +242,19 @@ TEST(FleetView, MotionEventsKeepTheirSnapshotAndTheEndReplacesTheStart) {
   EXPECT_FALSE(m[0].contains("snapshot"));
   EXPECT_EQ(m[1]["event"], "end");
   EXPECT_EQ(m[1]["duration_s"], 2.5);
-  EXPECT_EQ(m[1]["snapshot"], "/api/motion/cam-1/1.jpg");
+  EXPECT_EQ(m[1]["snapshot"], "/api/motion/cam-1/1.jpg?at=1100");
   const std::string* jpeg = f.view.snapshot("cam-1/1");
   ASSERT_NE(jpeg, nullptr);
   EXPECT_EQ(jpeg->size(), 15u);
   EXPECT_EQ(f.view.snapshot("cam-2/1"), nullptr);
+  // The camera restarts: its new event 1 (another start) does not take the old snapshot.
+  f.feed("camera/cam-1/motion",
+         R"({"event": "start", "event_id": 1, "origin": "cam-1", "start": "2026-12-06T09:00:00Z"})",
+         60'000);
+  EXPECT_FALSE(f.view.motion_json()[0].contains("snapshot")) << f.view.motion_json()[0];
+  EXPECT_EQ(f.view.snapshot("cam-1/1"), nullptr);
+  f.feed("camera/cam-1/snapshot/1", "new jpeg", 61'000);
+  EXPECT_EQ(f.view.motion_json()[0]["snapshot"], "/api/motion/cam-1/1.jpg?at=61000");
   // Bounded: only the newest events are kept.
   for (int i = 2; i < 100; ++i)
     f.feed("camera/cam-1/motion",

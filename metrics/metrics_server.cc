@@ -6,8 +6,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <optional>
-#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -34,12 +34,38 @@ int send_ok(mg_connection* conn, const Response& response, bool with_body) {
   return 200;
 }
 
-// A parameter of a digest Authorization header (`uri="/x"`, `nc=00000001`); "" when absent.
-std::string digest_param(const std::string& header, const std::string& name) {
-  std::smatch m;
-  const std::regex re("(?:^|[ ,])" + name + R"re(=(?:"([^"]*)"|([^ ,]*)))re");
-  if (!std::regex_search(header, m, re)) return "";
-  return m[1].matched ? m[1].str() : m[2].str();
+// The parameters of a digest Authorization header (`Digest username="a", uri="/x", nc=1`);
+// nullopt when one is given twice or the header has a shape civetweb might read otherwise
+// (escaped quotes, tabs): then what civetweb checked need not be what is checked here.
+std::optional<std::map<std::string, std::string>> digest_params(const std::string& header) {
+  const std::string scheme = "Digest ";
+  if (header.compare(0, scheme.size(), scheme) != 0 ||
+      header.find_first_of("\\\t") != std::string::npos)
+    return std::nullopt;
+  std::map<std::string, std::string> out;
+  size_t at = scheme.size();
+  while (at < header.size()) {
+    while (at < header.size() && (header[at] == ' ' || header[at] == ',')) ++at;
+    if (at >= header.size()) break;
+    const size_t eq = header.find('=', at);
+    if (eq == std::string::npos) return std::nullopt;
+    const std::string name = header.substr(at, eq - at);
+    std::string value;
+    at = eq + 1;
+    if (at < header.size() && header[at] == '"') {
+      const size_t close = header.find('"', at + 1);
+      if (close == std::string::npos) return std::nullopt;
+      value = header.substr(at + 1, close - at - 1);
+      at = close + 1;
+    } else {
+      const size_t end = std::min(header.find(',', at), header.size());
+      value = header.substr(at, end - at);
+      while (!value.empty() && value.back() == ' ') value.pop_back();
+      at = end;
+    }
+    if (name.empty() || !out.emplace(name, value).second) return std::nullopt;
+  }
+  return out;
 }
 
 // A Host header a page rebinding its own name to 127.0.0.1 could not send: an address, or
@@ -92,6 +118,7 @@ MetricsServer::MetricsServer(const std::string& address, Render render, int even
                            "access_control_allow_headers",
                            "",
                            nullptr};
+  loopback_ = host.rfind("127.", 0) == 0 || host == "localhost";
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof callbacks);
   mg_init_library(0);
@@ -107,7 +134,6 @@ MetricsServer::MetricsServer(const std::string& address, Render render, int even
   mg_server_port ports[1];
   const int bound = mg_get_server_ports(ctx_, 1, ports) > 0 ? ports[0].port : port;
   base_url_ = "http://" + host + ":" + std::to_string(bound);
-  loopback_ = host.rfind("127.", 0) == 0 || host == "localhost";
   url_ = base_url_ + "/metrics";
 }
 
@@ -206,6 +232,12 @@ int MetricsServer::dispatch(mg_connection* conn, void* self_ptr) {
   if (method != "GET" && method != "HEAD")
     return send_error(conn, 405, uri + " is read-only: GET it");
   if (route->kind == Route::kEvents) {
+    if (method == "HEAD") {
+      mg_printf(conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n%sConnection: close\r\n\r\n",
+                kSafetyHeaders);
+      return 200;
+    }
     self.stream_events(conn, *route);
     return 200;
   }
@@ -240,14 +272,19 @@ int MetricsServer::act(mg_connection* conn, const Route& route, const std::strin
   // second time.
   const mg_request_info* request = mg_get_request_info(conn);
   const char* auth = mg_get_header(conn, "Authorization");
-  const std::string header = auth ? auth : "";
-  const std::string asked = request->request_uri ? request->request_uri : "";
-  if (digest_param(header, "uri") != asked) {
+  const std::optional<std::map<std::string, std::string>> params = digest_params(auth ? auth : "");
+  std::string asked = request->request_uri ? request->request_uri : "";
+  if (request->query_string) asked += std::string("?") + request->query_string;
+  auto param = [&](const char* name) {
+    auto it = params->find(name);
+    return it == params->end() ? std::string() : it->second;
+  };
+  if (!params || param("uri") != asked) {
     mg_send_digest_access_authentication_request(conn, kRealm);
     return 401;
   }
   {
-    const std::string use = digest_param(header, "nonce") + "/" + digest_param(header, "nc");
+    const std::string use = param("nonce") + "/" + param("nc");
     std::lock_guard<std::mutex> lock(used_mu_);
     if (!used_digests_.insert(use).second) {
       mg_send_digest_access_authentication_request(conn, kRealm);

@@ -8,7 +8,7 @@ install_missing
 build -DBUILD_TESTING=OFF
 E="$BUILD/cli/edgeflow"
 fleet_workspace edgeflow-fleet
-start_broker() { mosquitto -c "$WORK/mosquitto.conf" >> "$WORK/mosquitto.log" 2>&1 & BROKER_PID=$!; sleep 0.3; }
+start_broker() { mosquitto -c "$WORK/mosquitto.conf" >> "$WORK/mosquitto.log" 2>&1 & BROKER_PID=$!; PIDS+=("$BROKER_PID"); sleep 0.3; }
 start_broker
 
 "$E" wallet new "$WORK/cloud.key" >/dev/null

@@ -115,7 +115,8 @@ stages:
   }
   void start(const std::string& node, const std::vector<std::string>& extra = {}) {
     if (services_[node]) earlier_[node] += services_[node]->err();
-    std::vector<std::string> argv = {edgeflow_binary(), node == "cloud" || node == "archive" ? "cloud" : "edge",
+    std::vector<std::string> argv = {edgeflow_binary(),
+                                     node == "cloud" || node == "archive" ? "cloud" : "edge",
                                      "--config", dir_ + "/" + node + ".yaml"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     services_[node] = std::make_unique<Process>(argv);
@@ -528,7 +529,8 @@ TEST_F(Fleet, DashboardShowsTheFleetLiveInABrowser) {
   // The stopped station's link end sends nothing now.
   EXPECT_TRUE(
       browser.wait_until("[...document.querySelectorAll('" + graph +
-                             "text.rate[data-from=\"pi-2\"]')].every(t => t.textContent == '…')",
+                             "text.rate[data-from=\"pi-2\"]')]"
+                             ".every((t, i, all) => all.length == 1 && t.textContent == '…')",
                          10));
 
   // Read-only until an operator logs in: no action without the header, the login, the
@@ -567,6 +569,36 @@ TEST_F(Fleet, DashboardShowsTheFleetLiveInABrowser) {
   auto elsewhere = http.Post("/api/nodes/pi-2/forget", replayed, "", "text/plain");
   ASSERT_TRUE(elsewhere);
   EXPECT_EQ(elsewhere->status, 401);
+  // A digest made (with the right password) for /api/login is not good for another path,
+  // nor with a second uri, nonce or nc put in front of the ones it was made with.
+  auto md5 = [](const std::string& text) {
+    return run_process({"md5sum"}, 10, text).out.substr(0, 32);
+  };
+  auto challenge = http.Post("/api/login", action, "", "text/plain");
+  ASSERT_TRUE(challenge);
+  std::smatch nonce;
+  const std::string www = challenge->get_header_value("WWW-Authenticate");
+  ASSERT_TRUE(std::regex_search(www, nonce, std::regex(R"re(nonce="([^"]+)")re"))) << www;
+  auto made_for_login = [&](const std::string& nc) {
+    const std::string ha1 = md5("alice:edgeflow:correct horse battery");
+    const std::string ha2 = md5("POST:/api/login");
+    const std::string response = md5(ha1 + ":" + nonce[1].str() + ":" + nc + ":c0ffee:auth:" + ha2);
+    return "username=\"alice\", realm=\"edgeflow\", nonce=\"" + nonce[1].str() +
+           "\", uri=\"/api/login\", qop=auth, nc=" + nc + ", cnonce=\"c0ffee\", response=\"" +
+           response + "\"";
+  };
+  auto post_with = [&](const std::string& path, const std::string& digest) {
+    httplib::Headers h = action;
+    h.emplace("Authorization", "Digest " + digest);
+    auto r = http.Post(path, h, "", "text/plain");
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(post_with("/api/nodes/pi-2/forget", made_for_login("00000011")), 401);
+  EXPECT_EQ(post_with("/api/nodes/pi-2/forget",
+                      "uri=\"/api/nodes/pi-2/forget\", nc=00000099, " + made_for_login("00000012")),
+            401);
+  EXPECT_EQ(post_with("/api/login", made_for_login("00000013")), 200);  // as made: good once
+  EXPECT_EQ(post_with("/api/login", made_for_login("00000013")), 401);
   // No page of another site may ask first (CORS preflight), nor reach it under its own name.
   auto preflight = http.Options("/api/nodes/pi-2/forget",
                                 {{"Origin", "http://evil.example"},

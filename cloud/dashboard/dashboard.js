@@ -32,9 +32,11 @@ function bytes(n) {
   while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
   return (i === 0 ? Math.round(n) : n.toFixed(n < 10 ? 2 : 1)) + ' ' + units[i];
 }
+// The server's clock when a state says it (/api/state), else this browser's.
+function now() { return state && num(state.now_ms) !== null ? state.now_ms : Date.now(); }
 function ago(ms) {
-  if (ms === null || !state) return '–';
-  const s = Math.max(0, Math.round((state.now_ms - ms) / 1000));
+  if (ms === null) return '–';
+  const s = Math.max(0, Math.round((now() - ms) / 1000));
   if (s < 60) return s + ' s ago';
   if (s < 3600) return Math.round(s / 60) + ' min ago';
   return Math.round(s / 3600) + ' h ago';
@@ -43,11 +45,19 @@ function hours(h) {
   if (h === null) return '–';
   return h >= 48 ? (h / 24).toFixed(1) + ' days' : h.toFixed(1) + ' h';
 }
+// A "12 s ago" cell, kept current by the timer at the end.
+const agoCell = (ms) => el('td', { class: 'muted ago', 'data-ms': ms }, ago(ms));
+// Puts `children` in `box`, keeping each element that is already there unchanged (a button
+// under the pointer, an image already loaded).
+function update(box, children) {
+  const old = [...box.children];
+  box.replaceChildren(...children.map((c, i) => (old[i] && old[i].isEqualNode(c) ? old[i] : c)));
+}
 const badge = (s, text) => el('span', { class: 'badge ' + (s || 'unknown') }, text || s || 'unknown');
 
 function renderNodes(nodes) {
   const body = document.querySelector('#nodes tbody');
-  body.replaceChildren();
+  const rows = [];
   const counts = {};
   for (const n of nodes) {
     const st = str(n.state) || 'unknown';
@@ -55,7 +65,7 @@ function renderNodes(nodes) {
     const spool = n.spool && typeof n.spool === 'object' ? n.spool : {};
     const energy = n.energy && typeof n.energy === 'object' ? n.energy : {};
     const charge = num(energy.charge_pct);
-    body.append(el('tr', { 'data-node': str(n.node), 'data-state': st },
+    rows.push(el('tr', { 'data-node': str(n.node), 'data-state': st },
       el('td', {}, str(n.node)), el('td', {}, badge(st)), el('td', {}, str(n.tier)),
       el('td', { class: 'muted' }, str(n.version)), el('td', {}, str(n.pipeline) || '–'),
       el('td', { class: 'mono' }, str(n.part_hash) || '–'),
@@ -64,9 +74,10 @@ function renderNodes(nodes) {
       el('td', { class: 'num' }, charge === null ? '–' : charge.toFixed(0) + ' %'),
       el('td', { class: 'num' }, num(n.cpu_percent) === null ? '–' : num(n.cpu_percent) + ' %'),
       el('td', { class: 'num' }, bytes(num(n.rss_bytes))),
-      el('td', { class: 'muted' }, ago(num(n.last_seen_ms))),
+      agoCell(num(n.last_seen_ms)),
       el('td', {}, operator && st === 'offline' ? forgetButton(str(n.node)) : null)));
   }
+  update(body, rows);
   document.getElementById('no-nodes').hidden = nodes.length > 0;
   const c = document.getElementById('counts');
   c.replaceChildren(...Object.keys(counts).sort().map((k) => el('span', {}, counts[k] + ' ' + k)));
@@ -82,7 +93,7 @@ function batteryWh(pipelines, node) {
 
 function renderEnergy(nodes, pipelines) {
   const body = document.querySelector('#energy tbody');
-  body.replaceChildren();
+  const rows = [];
   for (const n of nodes) {
     if (str(n.tier) !== 'edge') continue;
     const e = n.energy && typeof n.energy === 'object' ? n.energy : {};
@@ -97,7 +108,7 @@ function renderEnergy(nodes, pipelines) {
         (num(p.power_w) !== null ? p.power_w.toFixed(2) + ' W ' : '') + str(p.status));
       if (parts.length) measured = parts.join('; ');
     }
-    body.append(el('tr', { 'data-node': str(n.node) },
+    rows.push(el('tr', { 'data-node': str(n.node) },
       el('td', {}, str(n.node)), el('td', {}, str(e.mode) || '–'),
       el('td', { class: 'num' }, charge === null ? '–' : charge.toFixed(1) + ' %'),
       el('td', { class: 'muted' }, str(e.source) + (str(e.note) ? ' (' + str(e.note) + ')' : '')),
@@ -107,6 +118,7 @@ function renderEnergy(nodes, pipelines) {
          balance === null ? '–' : (balance >= 0 ? '+' : '') + balance.toFixed(2) + ' W'),
       el('td', { class: 'num' }, hours(left)), el('td', { class: 'muted' }, measured)));
   }
+  update(body, rows);
 }
 
 // The pipeline's graph: edge nodes on the left, cloud nodes on the right, each node a row
@@ -201,50 +213,53 @@ function deployedAt(version) {
 
 function renderPipelines(pipelines) {
   const box = document.getElementById('pipelines');
-  box.replaceChildren();
+  const shown = [];
   for (const p of pipelines) {
     const links = (p.links || []).map((l) => l.name + ' ' + (num(l.bytes_per_s) === null ? '…' : bytes(l.bytes_per_s) + '/s'));
-    box.append(el('div', { class: 'pipeline', 'data-pipeline': str(p.pipeline) },
+    shown.push(el('div', { class: 'pipeline', 'data-pipeline': str(p.pipeline) },
       el('h3', {}, str(p.pipeline) + ' ', el('span', { class: 'muted' },
         'version ' + p.version + deployedAt(p.version) +
         ' from ' + str(p.file) + ', signed by ' + str(p.signer))),
       p.error ? el('pre', { class: 'bad' }, str(p.error)) : graph(p),
       links.length ? el('p', { class: 'muted' }, 'links: ' + links.join(' · ')) : null));
   }
+  update(box, shown);
   document.getElementById('no-pipelines').hidden = pipelines.length > 0;
 }
 
 function renderMotion(events) {
   const box = document.getElementById('motion');
-  box.replaceChildren();
+  const cards = [];
   for (const m of events) {
     const when = str(m.end) || str(m.start);
-    box.append(el('div', { class: 'card', 'data-event': str(m.key) },
+    cards.push(el('div', { class: 'card', 'data-event': str(m.key) },
       m.snapshot ? el('img', { src: str(m.snapshot), alt: 'snapshot of ' + str(m.key), loading: 'lazy' }) : null,
       el('div', {}, el('b', {}, str(m.origin)), ' event ' + m.event_id + ' ', str(m.event) === 'end' ? badge('waiting', 'ended') : badge('working', 'moving')),
       el('div', { class: 'muted' }, when.replace('T', ' ').slice(0, 19) +
         (num(m.duration_s) !== null ? ' · ' + m.duration_s.toFixed(1) + ' s' : '') +
         (num(m.peak_area) !== null ? ' · peak ' + m.peak_area + ' px' : ''))));
   }
+  update(box, cards);
   document.getElementById('no-motion').hidden = events.length > 0;
 }
 
 function renderTasks(tasks) {
   const body = document.querySelector('#tasks tbody');
-  body.replaceChildren();
+  const rows = [];
   for (const t of tasks) {
     const status = str(t.status);
     const consensus = num(t.contributors) === null ? str(t.last_event) || '–'
         : t.winners + ' of ' + t.contributors + ' contributions agree';
-    body.append(el('tr', { 'data-task': str(t.task) },
+    rows.push(el('tr', { 'data-task': str(t.task) },
       el('td', { class: 'mono', title: str(t.task) }, str(t.task).slice(0, 14) + '…'),
       el('td', {}, str(t.pipeline)), el('td', {}, str(t.app) || '–'),
       el('td', { class: status === 'COMPLETED' ? 'good' : status === 'FAILED' ? 'bad' : '' }, status || '–'),
       el('td', { class: 'num' }, num(t.trust) === null ? '–' : t.trust),
       el('td', {}, consensus + (str(t.cause) ? ' (' + str(t.cause) + ')' : '')),
       el('td', { class: 'num' }, Array.isArray(t.workers) ? t.workers.length : '–'),
-      el('td', { class: 'muted' }, ago(num(t.updated_ms)))));
+      agoCell(num(t.updated_ms))));
   }
+  update(body, rows);
   document.getElementById('no-tasks').hidden = tasks.length > 0;
 }
 
@@ -304,3 +319,9 @@ function connect() {
 const once = new URLSearchParams(location.search).has('once');
 fetch('/api/state').then((r) => r.json()).then(render).catch((e) => console.error(e))
   .finally(() => { if (!once) connect(); else { const l = document.getElementById('live'); l.textContent = 'snapshot'; l.classList.remove('off'); } });
+
+// Ages move on between states (a node gone quiet gets no new status).
+setInterval(() => {
+  for (const td of document.querySelectorAll('td.ago'))
+    td.textContent = ago(td.dataset.ms === 'null' || td.dataset.ms === undefined ? null : Number(td.dataset.ms));
+}, 5000);

@@ -202,6 +202,11 @@ bool HeadlessChromium::open(const std::string& url, double timeout_s) {
 void HeadlessChromium::send(const nlohmann::json& message) {
   const std::string text = message.dump() + '\0';
   for (size_t sent = 0; sent < text.size();) {
+    pollfd p{to_browser_, POLLOUT, 0};
+    if (poll(&p, 1, 10000) <= 0) {  // a browser that reads nothing for 10 s
+      error_ = "the browser takes no more commands";
+      return;
+    }
     const ssize_t n = write(to_browser_, text.data() + sent, text.size() - sent);
     if (n <= 0) {
       error_ = "the browser is gone";
