@@ -103,7 +103,9 @@ int run_cloud_service(const std::string& config_path, const std::string& metrics
       }
     }
   };
-  hooks.metrics_text = [registry] { return metrics::fleet_text(fleet_figures(*registry)); };
+  hooks.metrics_text = [registry, view] {
+    return metrics::fleet_text(fleet_figures(*registry)) + metrics::iexec_text(view->task_counts());
+  };
   hooks.metrics_address = metrics_address;
   hooks.http_address = http_address;
   hooks.http_routes = dashboard_routes(registry, view);

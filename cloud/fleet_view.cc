@@ -322,6 +322,15 @@ void FleetView::on_feed(const Feed& feed, const std::string& topic, const std::s
         workers.push_back(w);
     }
   } else {  // the final result: its status and the consensus behind it
+    const std::string final_status = text_of(j, "status");
+    if (!final_status.empty() && counted_.insert(task).second) {
+      ++finished_[{feed.pipeline, final_status}];
+      counted_order_.push_back(task);
+      if (counted_order_.size() > 100'000) {
+        counted_.erase(counted_order_.front());
+        counted_order_.pop_front();
+      }
+    }
     t["result"] = text_of(j, "status");
     t["status"] = text_of(j, "status");
     t["app"] = text_of(j, "app");
@@ -421,6 +430,12 @@ json FleetView::state_json(const NodeRegistry& registry, int64_t now_ms) const {
           {"pipelines", pipelines_json(registry)},
           {"motion", motion_json()},
           {"tasks", tasks_json()}};
+}
+
+std::vector<metrics::IexecTaskCount> FleetView::task_counts() const {
+  std::vector<metrics::IexecTaskCount> out;
+  for (const auto& [key, count] : finished_) out.push_back({key.first, key.second, count});
+  return out;
 }
 
 const std::string* FleetView::snapshot(const std::string& key) const {

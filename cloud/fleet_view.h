@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cloud/registry.h"
+#include "metrics/service_metrics.h"
 
 namespace edgeflow {
 
@@ -37,6 +38,8 @@ class FleetView {
   nlohmann::json motion_json() const;
   nlohmann::json tasks_json() const;
   nlohmann::json state_json(const NodeRegistry& registry, int64_t now_ms) const;
+  // iExec results seen, per pipeline and final status (/metrics).
+  std::vector<metrics::IexecTaskCount> task_counts() const;
   // The JPEG of a motion event ("<origin>/<event_id>"), if it came.
   const std::string* snapshot(const std::string& key) const;
 
@@ -96,6 +99,9 @@ class FleetView {
   std::map<std::string, Snapshot> snapshots_;
   std::map<std::string, nlohmann::json> tasks_;  // task id -> what is known of it
   std::deque<std::string> task_order_;           // most recently changed last
+  std::map<std::pair<std::string, std::string>, uint64_t> finished_;  // (pipeline, status)
+  std::set<std::string> counted_;  // tasks whose result is counted (the latest 100,000)
+  std::deque<std::string> counted_order_;
 };
 
 }  // namespace edgeflow

@@ -293,6 +293,14 @@ TEST(FleetView, TasksShowTheirStatusAndTheConsensusOfTheirResult) {
   tasks = f.view.tasks_json();
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0]["status"], "COMPLETED");
+  // Counted once for /metrics, however often the retained result comes.
+  f.feed("edgeflow/cams/iexec/lab/results/" + t,
+         json({{"task", t}, {"status", "COMPLETED"}, {"app", "forecast"}}).dump(), 2002);
+  std::vector<metrics::IexecTaskCount> counts = f.view.task_counts();
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].pipeline, "cams");
+  EXPECT_EQ(counts[0].status, "COMPLETED");
+  EXPECT_EQ(counts[0].count, 1u);
   EXPECT_EQ(tasks[0]["winners"], 2);
   EXPECT_EQ(tasks[0]["contributors"], 3);
   EXPECT_EQ(tasks[0]["app"], "forecast");

@@ -80,6 +80,17 @@ std::string node_text(const NodeFigures& n) {
   return w.str();
 }
 
+std::string iexec_text(const std::vector<IexecTaskCount>& counts) {
+  Writer w;
+  for (const IexecTaskCount& c : counts)
+    w.sample("edgeflow_iexec_tasks_finished_total", "counter",
+             "iExec tasks whose final result the cloud has seen since it started (retained "
+             "ones found at start included), each once.",
+             label("pipeline", c.pipeline) + "," + label("status", c.status),
+             static_cast<double>(c.count));
+  return w.str();
+}
+
 std::string fleet_text(const std::vector<FleetNodeFigures>& nodes) {
   Writer w;
   std::map<std::string, int> by_state;

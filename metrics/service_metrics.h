@@ -39,7 +39,14 @@ struct FleetNodeFigures {
 // offline, and unknown (the cloud's word for a status without a state it knows).
 const std::vector<std::string>& node_states();
 
+// iExec tasks finished, per pipeline and final status, as the cloud saw their results.
+struct IexecTaskCount {
+  std::string pipeline, status;
+  uint64_t count = 0;
+};
+
 std::string node_text(const NodeFigures& n);
+std::string iexec_text(const std::vector<IexecTaskCount>& counts);
 std::string fleet_text(const std::vector<FleetNodeFigures>& nodes);
 
 }  // namespace edgeflow::metrics

@@ -697,6 +697,12 @@ TEST_F(Fleet, DashboardShowsTasksMotionAndEnergyOfDeployedPipelines) {
   EXPECT_TRUE(browser.eval("/^[0-9]+ of [0-9]+ contributions agree/.test(" + done +
                            ".cells[5].textContent)") == true)
       << browser.eval(done + ".cells[5].textContent");
+  // The same tasks counted on /metrics.
+  const std::string counted = scrape("http://" + api[1].str() + ":" + api[2].str() + "/metrics");
+  EXPECT_GE(sample(counted, "edgeflow_iexec_tasks_finished_total",
+                   "pipeline=\"iexec-worker-pool\",status=\"COMPLETED\""),
+            1)
+      << counted;
   // Motion events of cam-1, and a snapshot the browser decoded as an image.
   const std::string snap =
       "[...document.querySelectorAll('#motion .card img')].find(i => i.complete && "
