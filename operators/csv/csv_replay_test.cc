@@ -239,11 +239,12 @@ TEST_F(CsvReplayTest, BadOptionsAreLoadErrors) {
   EXPECT_EQ(OperatorHarness::option_problems("csv.replay", options + "}"), "");
 }
 
+// The year of hourly San Francisco temperatures that ships in the repository
+// (pipelines/data/README.md names its source).
 TEST(CsvReplay, ReplaysTheSanFranciscoTemperatures) {
   const char* source_dir = std::getenv("EDGEFLOW_SOURCE_DIR");
-  fs::path path =
-      fs::path(source_dir ? source_dir : ".") / ".." / "shared" / "data" / "sf-temps.csv";
-  if (!fs::exists(path)) GTEST_SKIP() << path << " is absent";
+  fs::path path = fs::path(source_dir ? source_dir : ".") / "pipelines" / "data" / "sf-temps.csv";
+  ASSERT_TRUE(fs::exists(path)) << path << " is absent: it ships in the repository";
   OperatorHarness h("csv.replay", "{path: \"" + path.string() +
                                       "\", time_column: date, time_format: \"%Y/%m/%d %H:%M:%S\"}");
   h.run_source(1000);
