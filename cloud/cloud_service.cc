@@ -9,6 +9,7 @@
 #include "brokers/mqtt/client.h"
 #include "cloud/dashboard.h"
 #include "cloud/fleet_view.h"
+#include "cloud/json_fields.h"
 #include "cloud/registry.h"
 #include "edge/node_config.h"
 #include "edge/node_service.h"
@@ -20,21 +21,6 @@
 namespace edgeflow {
 
 namespace {
-
-// A string field of a status message, "" when absent or not a string: any node may publish
-// any JSON as its status.
-std::string text_of(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::optional<double> number_of(const nlohmann::json& j, const char* outer, const char* key) {
-  auto o = j.find(outer);
-  if (o == j.end() || !o->is_object()) return std::nullopt;
-  auto it = o->find(key);
-  if (it == o->end() || !it->is_number()) return std::nullopt;
-  return it->get<double>();
-}
 
 // What /metrics says of each node, from its last status message. A state the node made up
 // (or none) is "unknown", so every node counts in exactly one state.

@@ -20,6 +20,15 @@ std::string below(const std::string& path, const std::string& folder) {
   return path.size() > folder.size() + 1 ? path.substr(folder.size() + 1) : "";
 }
 
+// A list's route: the whole list, or (`name` given) the item whose `key` is `name`.
+metrics::Response list_or_one(const json& list, const char* key, const std::string& name,
+                              const std::string& missing) {
+  if (name.empty()) return json_response(list);
+  for (const json& item : list)
+    if (auto it = item.find(key); it != item.end() && *it == name) return json_response(item);
+  return not_found(std::string("no ") + key + " '" + name + "' " + missing);
+}
+
 Route reading(std::string path, Route::Kind kind,
               std::function<metrics::Response(const std::string&)> handle) {
   Route r;
@@ -52,21 +61,13 @@ std::vector<Route> dashboard_routes(std::shared_ptr<NodeRegistry> registry,
     return json_response(state);
   }));
   routes.push_back(reading("/api/nodes", Route::kTree, [registry, view](const std::string& path) {
-    const std::string node = below(path, "/api/nodes");
-    json nodes = view->nodes_json(*registry);
-    if (node.empty()) return json_response(nodes);
-    for (const json& n : nodes)
-      if (n["node"] == node) return json_response(n);
-    return not_found("no node '" + node + "' has reported to this cloud");
+    return list_or_one(view->nodes_json(*registry), "node", below(path, "/api/nodes"),
+                       "has reported to this cloud");
   }));
   routes.push_back(
       reading("/api/pipelines", Route::kTree, [registry, view](const std::string& path) {
-        const std::string name = below(path, "/api/pipelines");
-        json pipelines = view->pipelines_json(*registry);
-        if (name.empty()) return json_response(pipelines);
-        for (const json& p : pipelines)
-          if (p["pipeline"] == name) return json_response(p);
-        return not_found("no pipeline '" + name + "' is deployed");
+        return list_or_one(view->pipelines_json(*registry), "pipeline",
+                           below(path, "/api/pipelines"), "is deployed");
       }));
   routes.push_back(reading("/api/motion", Route::kTree, [view](const std::string& path) {
     const std::string rest = below(path, "/api/motion");

@@ -5,6 +5,7 @@
 
 #include "brokers/mqtt/client.h"
 #include "brokers/mqtt/client_internal.h"
+#include "cloud/json_fields.h"
 #include "fleet/protocol.h"
 #include "runtime/duration.h"
 #include "runtime/log.h"
@@ -14,18 +15,6 @@ namespace edgeflow {
 namespace {
 
 using json = nlohmann::json;
-
-// Any node, sink or scheduler may publish any JSON: fields are read only when of the
-// expected type.
-std::string text_of(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-std::optional<double> number_of(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number()) return std::nullopt;
-  return it->get<double>();
-}
 
 std::vector<std::string> split_levels(const std::string& topic) {
   std::vector<std::string> out;

@@ -4,24 +4,11 @@
 #include <cstdio>
 #include <fstream>
 
+#include "cloud/json_fields.h"
 #include "runtime/duration.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
-namespace {
-
-// Any node may publish any JSON as its status: a field of another type reads as absent.
-std::string text(const nlohmann::json& j, const char* key, const char* otherwise = "") {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : otherwise;
-}
-double number(const nlohmann::json& j, const char* key, double otherwise) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<double>() : otherwise;
-}
-
-}  // namespace
-
 NodeRegistry::NodeRegistry(std::string file,
                            std::function<void(const std::string&, const std::string&)> publish)
     : file_(std::move(file)), publish_(std::move(publish)) {
@@ -43,19 +30,19 @@ void NodeRegistry::on_status(const std::string& topic, const std::string& payloa
   if (topic != "edgeflow/nodes/" + node + "/status") return;  // a node speaking for another
   nlohmann::json& known = nodes_[node];
   if (!known.is_object()) known = nlohmann::json::object();
-  const std::string state = text(s, "state");
+  const std::string state = text_of(s, "state");
   if (state == "offline") {
-    if (text(known, "state") != "offline")
-      logger().warn("node '{}' is offline ({})", node, text(s, "reason", "stopped"));
+    if (text_of(known, "state") != "offline")
+      logger().warn("node '{}' is offline ({})", node, text_of(s, "reason", "stopped"));
     // Keep what was known; the will carries little.
     if (!known.empty() && !s.contains("last_seen")) {
       nlohmann::json merged = known;
       merged["state"] = "offline";
-      merged["reason"] = text(s, "reason", "stopped");
+      merged["reason"] = text_of(s, "reason", "stopped");
       s = merged;
     }
   } else {
-    if (text(known, "state") == "offline") logger().info("node '{}' is back ({})", node, state);
+    if (text_of(known, "state") == "offline") logger().info("node '{}' is back ({})", node, state);
     s["last_seen"] = format_iso8601(now_ms * 1000);
     s["last_seen_ms"] = now_ms;
   }
@@ -66,11 +53,11 @@ void NodeRegistry::on_status(const std::string& topic, const std::string& payloa
 
 void NodeRegistry::check_lost(int64_t now_ms) {
   for (auto& [node, s] : nodes_) {
-    if (!s.is_object() || text(s, "state") == "offline" || !s.contains("last_seen_ms") ||
+    if (!s.is_object() || text_of(s, "state") == "offline" || !s.contains("last_seen_ms") ||
         !s["last_seen_ms"].is_number_integer())
       continue;
-    const double period_s =
-        std::max(number(s, "keepalive_s", 10.0), number(s, "status_period_s", 10.0));
+    const double period_s = std::max(number_of(s, "keepalive_s").value_or(10.0),
+                                     number_of(s, "status_period_s").value_or(10.0));
     if (now_ms - s["last_seen_ms"].get<int64_t>() <= static_cast<int64_t>(1500 * period_s))
       continue;
     logger().warn("node '{}' lost: no status for {:.0f} s (1.5x its {} s keep-alive)", node,
@@ -85,7 +72,7 @@ void NodeRegistry::check_lost(int64_t now_ms) {
 std::string NodeRegistry::forget(const std::string& node) {
   auto it = nodes_.find(node);
   if (it == nodes_.end()) return "no node '" + node + "' is known";
-  const std::string state = text(it->second, "state");
+  const std::string state = text_of(it->second, "state");
   if (state != "offline")
     return "node '" + node + "' is " + (state.empty() ? "not offline" : state) +
            ": only an offline node can be forgotten (stop its service first)";

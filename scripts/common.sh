@@ -54,3 +54,11 @@ stop_fleet() {
   wait 2>/dev/null || true
   echo "(logs and data are in $WORK)"
 }
+
+# For the fleet demos: the service config of node $1 on $BROKER, trusting $TRUST, with data in
+# $WORK/data/$1; more YAML lines may follow as $2.
+write_node_config() {
+  printf 'node: %s\nbroker: %s\ndata_dir: %s\ntrust: "%s"\nstatus_period: 2s\nkeepalive: 5s\n%s' \
+    "$1" "$BROKER" "$WORK/data/$1" "$TRUST" "${2:+$2
+}" > "$WORK/$1.yaml"
+}

@@ -28,17 +28,7 @@ sleep 0.3
 
 "$E" wallet new "$WORK/cloud.key" >/dev/null
 TRUST=$("$E" wallet address "$WORK/cloud.key")
-for n in cloud archive cam-1 pi-1 pi-2 pi-3; do
-  cat > "$WORK/$n.yaml" <<YAML
-node: $n
-broker: $BROKER
-data_dir: $WORK/data/$n
-trust: "$TRUST"
-status_period: 2s
-keepalive: 5s
-battery: { poll: 5s }
-YAML
-done
+for n in cloud archive cam-1 pi-1 pi-2 pi-3; do write_node_config "$n" "battery: { poll: 5s }"; done
 "$E" cloud --config "$WORK/cloud.yaml" --http "127.0.0.1:$HTTP" > "$WORK/results.log" 2> "$WORK/cloud.log" & PIDS+=($!)
 "$E" cloud --config "$WORK/archive.yaml" 2> "$WORK/archive.log" & PIDS+=($!)
 for n in cam-1 pi-1 pi-2 pi-3; do "$E" edge --config "$WORK/$n.yaml" 2> "$WORK/$n.log" & PIDS+=($!); done

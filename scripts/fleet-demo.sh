@@ -13,17 +13,7 @@ start_broker
 
 "$E" wallet new "$WORK/cloud.key" >/dev/null
 TRUST=$("$E" wallet address "$WORK/cloud.key")
-for n in cloud pi-1 pi-2; do
-  cat > "$WORK/$n.yaml" <<YAML
-node: $n
-broker: $BROKER
-data_dir: $WORK/data/$n
-trust: "$TRUST"
-status_period: 2s
-keepalive: 5s
-labels: { demo: "yes" }
-YAML
-done
+for n in cloud pi-1 pi-2; do write_node_config "$n" 'labels: { demo: "yes" }'; done
 "$E" cloud --config "$WORK/cloud.yaml" 2> "$WORK/cloud.log" & PIDS+=($!)
 "$E" edge --config "$WORK/pi-1.yaml" 2> "$WORK/pi-1.log" & PIDS+=($!)
 "$E" edge --config "$WORK/pi-2.yaml" 2> "$WORK/pi-2.log" & PIDS+=($!)

@@ -10,12 +10,8 @@ let operator = null;  // set once logged in (HTTP digest: the browser asks for t
 function el(tag, attrs, ...children) {
   const e = tag.startsWith('svg:') ? document.createElementNS(SVG, tag.slice(4))
                                    : document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null) continue;
-    if (k === 'class') e.setAttribute('class', v);
-    else if (k.startsWith('data-')) e.setAttribute(k, v);
-    else e.setAttribute(k, v);
-  }
+  for (const [k, v] of Object.entries(attrs || {}))
+    if (v !== undefined && v !== null) e.setAttribute(k, v);
   for (const c of children) {
     if (c === undefined || c === null) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
