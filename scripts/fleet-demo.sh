@@ -32,7 +32,7 @@ sleep 5
 start_broker
 echo "== broker back; waiting for the spools to empty"
 EXPECTED=$(( $(wc -l < "$ROOT/pipelines/data/station-hourly.csv") - 1 ))
-for _ in $(seq 1 120); do
+for _ in $(seq 1 240); do  # the replay itself lasts 72 s (720 rows at 10 a second)
   [ "$(wc -l < "$WORK/readings.jsonl" 2>/dev/null || echo 0)" -ge $((2 * EXPECTED)) ] && break
   sleep 0.5
 done
