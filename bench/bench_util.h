@@ -180,7 +180,14 @@ struct Args {
   bool quick = false;
   int64_t count = 0;  // 0: the benchmark's default
   int rounds = 3;
+  std::vector<std::string> only;  // --only k1,k2: run these variants alone (ratios of others: n/a)
 };
+
+// The --only list of the last parse_args(), read by run_rounds().
+inline std::vector<std::string>& only_variants() {
+  static std::vector<std::string> only;
+  return only;
+}
 
 inline Args parse_args(int argc, char** argv, const char* usage) {
   Args a;
@@ -192,12 +199,20 @@ inline Args parse_args(int argc, char** argv, const char* usage) {
       a.count = std::atoll(argv[++i]);
     } else if (s == "--rounds" && i + 1 < argc) {
       a.rounds = std::atoi(argv[++i]);
+    } else if (s == "--only" && i + 1 < argc) {
+      std::string list = argv[++i];
+      for (size_t start = 0; start <= list.size();) {
+        size_t comma = std::min(list.find(',', start), list.size());
+        if (comma > start) a.only.push_back(list.substr(start, comma - start));
+        start = comma + 1;
+      }
     } else {
       std::fprintf(stderr, "usage: %s\n", usage);
       std::exit(2);
     }
   }
   if (a.quick) a.rounds = 1;
+  only_variants() = a.only;
   if (a.rounds < 1 || a.count < 0) {
     std::fprintf(stderr, "usage: %s\n", usage);
     std::exit(2);
@@ -238,6 +253,13 @@ struct Variant {
 
 // Runs every variant `rounds` times, interleaved; prints one progress line per run on stderr.
 inline void run_rounds(std::vector<Variant>& variants, int rounds) {
+  const std::vector<std::string>& only = only_variants();
+  if (!only.empty())
+    variants.erase(std::remove_if(variants.begin(), variants.end(),
+                                  [&](const Variant& v) {
+                                    return std::find(only.begin(), only.end(), v.key) == only.end();
+                                  }),
+                   variants.end());
   for (int round = 0; round < rounds; ++round) {
     for (Variant& v : variants) {
       if (v.failed) continue;
