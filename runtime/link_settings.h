@@ -89,6 +89,10 @@ struct LinkDefaults {
   int nats_replicas = 1;         // of the pipeline's stream (3 on a 3-server cluster)
   int nats_ack_wait_ms = 10000;  // until an unacknowledged frame is delivered again
   bool nats_retry = false;       // servers unreachable at start: keep trying
+  // links.nats.tls and .credentials, the same keys as MQTT's: TLS to servers with a `tls {}`
+  // block (tls:// URLs), a username and password for servers with `authorization`.
+  MqttSecurity nats_security;
+  bool nats_tls = false;  // links.nats.tls given (or a tls:// server): connect with TLS
   // A link sends what a turn of its sending stage produced as one batch, cut at these bounds.
   int batch_messages = 1000;
   int batch_bytes = 256 * 1024;

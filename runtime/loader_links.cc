@@ -40,8 +40,37 @@ void load_nats(LoadContext& cx, const YAML::Node& nats) {
     cx.diags.add(mark_of(nats), "", example);
     return;
   }
-  cx.check_keys(nats, {"servers", "replicas", "ack_wait", "retry"}, "", "links.nats key");
+  cx.check_keys(nats, {"servers", "replicas", "ack_wait", "retry", "tls", "credentials"}, "",
+                "links.nats key");
   LinkDefaults& l = cx.spec.links;
+  auto resolve = [&](const std::string& path) {
+    return path.empty() || path[0] == '/' || cx.spec.base_dir.empty()
+               ? path
+               : cx.spec.base_dir + "/" + path;
+  };
+  if (YAML::Node tls = nats["tls"]; tls.IsDefined()) {
+    if (!tls.IsMap()) {
+      cx.diags.add(mark_of(tls), "",
+                   "links.nats 'tls' must be a map like {ca_file: ca.crt} (and cert_file, "
+                   "key_file for servers that verify clients)");
+    } else {
+      l.nats_tls = true;
+      for (const auto& kv : tls) {
+        const std::string key = kv.first.Scalar();
+        if (auto v = cx.scalar(kv.second, "", "tls " + key)) {
+          std::string problem = set_mqtt_tls_key(l.nats_security, key, *v, resolve);
+          if (!problem.empty()) cx.diags.add(mark_of(kv.first), "", "links.nats " + problem);
+        }
+      }
+      if (l.nats_security.cert_file.empty() != l.nats_security.key_file.empty())
+        cx.diags.add(mark_of(tls), "",
+                     "links.nats tls: cert_file and key_file go together (a client certificate "
+                     "needs its key)");
+    }
+  }
+  if (nats["credentials"].IsDefined())
+    if (auto c = cx.scalar(nats["credentials"], "", "nats credentials"))
+      l.nats_security.credentials_file = resolve(*c);
   YAML::Node servers = nats["servers"];
   if (servers.IsScalar()) {
     if (auto v = cx.scalar(servers, "", "nats servers")) l.nats_servers.push_back(*v);
@@ -55,6 +84,8 @@ void load_nats(LoadContext& cx, const YAML::Node& nats) {
     if (s.rfind("nats://", 0) != 0 && s.rfind("tls://", 0) != 0)
       cx.diags.add(mark_of(servers), "",
                    "links.nats server '" + s + "' must be a URL like nats://127.0.0.1:4222");
+  for (const std::string& s : l.nats_servers)
+    if (s.rfind("tls://", 0) == 0) l.nats_tls = true;
   link_int(cx, nats["replicas"], "links nats 'replicas'", 1, 5, l.nats_replicas);
   if (nats["ack_wait"].IsDefined())
     if (auto t = cx.scalar(nats["ack_wait"], "", "nats ack_wait")) {

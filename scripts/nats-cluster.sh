@@ -2,10 +2,15 @@
 # A local NATS cluster with JetStream and the MQTT interface, on free loopback ports, for
 # links via nats, the tests and the benchmarks (Debian's nats-server).
 #
-#   scripts/nats-cluster.sh start DIR [N]   N servers (default 3; 1: a single server), their
+#   scripts/nats-cluster.sh start DIR [N] [--tls CADIR] [--user NAME:PASSWORD]
+#                                            N servers (default 3; 1: a single server), their
 #                                            configuration, data and logs in DIR; prints
 #                                            servers=nats://...,... and mqtt=tcp://...,...
-#                                            and writes them to DIR/servers and DIR/mqtt
+#                                            and writes them to DIR/servers and DIR/mqtt.
+#                                            --tls: clients must speak TLS, with CADIR's
+#                                            server.crt (scripts/make-test-ca.sh CADIR);
+#                                            the URLs are then tls://localhost:P.
+#                                            --user: clients must log in as NAME.
 #   scripts/nats-cluster.sh stop DIR        stops every server started in DIR
 #   scripts/nats-cluster.sh kill DIR I      kills server I (1..N) at once (SIGKILL)
 #   scripts/nats-cluster.sh restart DIR I   starts server I again, on its old ports
@@ -17,7 +22,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -75,6 +80,12 @@ write_conf() {
     echo "listen: 127.0.0.1:${ports[0]}"
     echo "jetstream { store_dir: \"$dir/n$i\" }"
     echo "mqtt { listen: 127.0.0.1:${ports[2]} }"
+    if [[ -n $tls_dir ]]; then
+      echo "tls { cert_file: \"$tls_dir/server.crt\", key_file: \"$tls_dir/server.key\", ca_file: \"$tls_dir/ca.crt\" }"
+    fi
+    if [[ -n $user ]]; then
+      echo "authorization { users: [ { user: \"${user%%:*}\", password: \"${user#*:}\" } ] }"
+    fi
     if [[ $n -gt 1 ]]; then
       echo "cluster {"
       echo "  name: edgeflow"
@@ -98,8 +109,34 @@ start_one() {
 
 case $cmd in
   start)
-    n=${3:-3}
+    n=3
+    tls_dir="" user=""
+    shift 2
+    if [[ $# -gt 0 && $1 != --* ]]; then
+      n=$1
+      shift
+    fi
+    while [[ $# -gt 0 ]]; do
+      case $1 in
+        --tls)
+          [[ $# -ge 2 && -r $2/server.crt ]] || {
+            echo "nats-cluster.sh: --tls needs a folder made by scripts/make-test-ca.sh" >&2
+            exit 2
+          }
+          tls_dir=$(cd "$2" && pwd)
+          shift 2
+          ;;
+        --user)
+          [[ $# -ge 2 && $2 == *:* ]] || usage
+          user=$2
+          shift 2
+          ;;
+        *) usage ;;
+      esac
+    done
     [[ $n =~ ^[1-9]$ ]] || usage
+    scheme=nats host=127.0.0.1
+    if [[ -n $tls_dir ]]; then scheme=tls host=localhost; fi
     mkdir -p "$dir"
     echo "$n" > "$dir/count"
     servers="" mqtts=""
@@ -115,7 +152,7 @@ case $cmd in
       write_conf "$i" "$n"
       start_one "$i"
       read -r -a ports < "$dir/n$i.ports"
-      servers+="${servers:+,}nats://127.0.0.1:${ports[0]}"
+      servers+="${servers:+,}$scheme://$host:${ports[0]}"
       mqtts+="${mqtts:+,}tcp://127.0.0.1:${ports[2]}"
     done
     for i in $(seq 1 "$n"); do

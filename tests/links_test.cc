@@ -4,6 +4,7 @@
 // in-process queues: the aggregates must be the same records, each exactly once.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -439,6 +440,88 @@ TEST(NatsLinks, AClusterServerKilledMidRunLosesNothingAndDuplicatesNothing) {
     for (const json& l : report["links"]) reconnects += l["reconnects"].get<uint64_t>();
     EXPECT_GE(reconnects, 1u) << n << ": " << report.dump();
   }
+}
+
+// `links: {nats: {retry: true}}`: servers that are down when the pipeline starts are waited
+// for, and everything is delivered once they come up.
+TEST(NatsLinks, RetryWaitsForServersThatStartLater) {
+  NatsCluster nats(1);
+  ASSERT_TRUE(nats.ok()) << nats.error();
+  nats.stop();  // its ports are kept: restart() brings it back where the file points
+  const int kCount = 600;
+  std::string links = nats_links(nats, 1);
+  links.insert(links.size() - 1, ", retry: true");
+  std::string yaml = weather_pipeline(kNats, links, kCount, 0);
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", yaml);
+  Process run({edgeflow_binary(), "run", dir + "/p.yaml", "--quiet"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(run.running()) << run.err();
+  ASSERT_TRUE(nats.restart(1));
+  ASSERT_TRUE(run.wait(90)) << run.err();
+  EXPECT_EQ(run.exit_code(), 0) << run.err();
+  auto got = by_origin(json_lines(read_file(dir + "/out.jsonl")));
+  for (const char* n : {"pi-1", "pi-2"}) EXPECT_EQ(total_count(got[n]), kCount) << n;
+}
+
+// Servers that want TLS and a user: links.nats.tls and .credentials carry every reading; each
+// wrong setting is a clear error naming what to fix, promptly.
+TEST(NatsLinks, TlsAndAUserCarryTheLinkAndEachWrongSettingIsAClearError) {
+  const std::string ca = make_temp_dir();
+  ASSERT_EQ(
+      run_process({"bash", edgeflow::testing::source_dir() + "/scripts/make-test-ca.sh", ca}, 60)
+          .exit_code,
+      0);
+  NatsCluster nats(1, {"--tls", ca, "--user", "edge:s3cret-pw"});
+  ASSERT_TRUE(nats.ok()) << nats.error();
+  ASSERT_EQ(nats.servers().rfind("tls://localhost:", 0), 0u) << nats.servers();
+  std::string dir = make_temp_dir();
+  auto creds = [&](const std::string& name, const std::string& password) {
+    write_file(dir + "/" + name, "username: edge\npassword: " + password + "\n");
+    chmod((dir + "/" + name).c_str(), 0600);
+  };
+  creds("good.yaml", "s3cret-pw");
+  creds("wrong.yaml", "guess");
+  const int kCount = 600;
+  // `servers` and `security` of links.nats, one run, its result.
+  auto run = [&](const std::string& servers, const std::string& security) {
+    write_file(dir + "/p.yaml",
+               weather_pipeline(kNats, ", nats: {servers: " + servers + security + "}", kCount, 0));
+    return run_process({edgeflow_binary(), "run", dir + "/p.yaml", "--quiet"}, 90);
+  };
+  const std::string servers = nats.servers_yaml();
+  const std::string tls = ", tls: {ca_file: " + ca + "/ca.crt}";
+  ProcessResult ok = run(servers, tls + ", credentials: good.yaml");
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  auto got = by_origin(json_lines(read_file(dir + "/out.jsonl")));
+  for (const char* n : {"pi-1", "pi-2"}) EXPECT_EQ(total_count(got[n]), kCount) << n;
+
+  struct Bad {
+    std::string what, servers, security, expect;
+  };
+  std::string plain = servers;
+  plain.replace(plain.find("tls://"), 6, "nats://");
+  std::string by_address = servers;
+  by_address.replace(by_address.find("localhost"), 9, "127.0.0.1");
+  const std::vector<Bad> bad = {
+      {"no user", servers, tls, "links.nats.credentials"},
+      {"wrong password", servers, tls + ", credentials: wrong.yaml", "refused the user 'edge'"},
+      {"untrusted CA", servers, ", tls: {ca_file: " + ca + "/other-ca.crt}, credentials: good.yaml",
+       "ca_file must hold the CA"},
+      {"plaintext", plain, ", credentials: good.yaml", "the servers require TLS"},
+      {"address", by_address, tls + ", credentials: good.yaml", "names an address"},
+  };
+  for (const Bad& b : bad) {
+    ProcessResult r = run(b.servers, b.security);
+    EXPECT_FALSE(r.timed_out) << b.what;
+    EXPECT_NE(r.exit_code, 0) << b.what;
+    EXPECT_NE(r.err.find(b.expect), std::string::npos) << b.what << ": " << r.err;
+  }
+  // A credentials file others may read is refused, naming the chmod that fixes it.
+  chmod((dir + "/good.yaml").c_str(), 0644);
+  ProcessResult open_file = run(servers, tls + ", credentials: good.yaml");
+  EXPECT_NE(open_file.exit_code, 0);
+  EXPECT_NE(open_file.err.find("chmod 600"), std::string::npos) << open_file.err;
 }
 
 TEST(NatsLinks, ServersDownIsAClearErrorNamingThemAndTheFix) {

@@ -20,6 +20,7 @@
 #include "brokers/link/spooled_link.h"
 #include "brokers/link/zmq_keys.h"
 #include "brokers/link/zmq_links.h"
+#include "brokers/mqtt/client.h"
 #include "brokers/nats/nats_channel.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
@@ -142,6 +143,17 @@ struct Shared {
     o.replicas = d.nats_replicas;
     o.ack_wait_ms = d.nats_ack_wait_ms;
     o.retry = d.nats_retry;
+    o.tls = d.nats_tls;
+    const MqttSecurity sec = d.nats_security.for_node(node);
+    o.ca_file = sec.ca_file;
+    o.cert_file = sec.cert_file;
+    o.key_file = sec.key_file;
+    o.verify_hostname = sec.verify_hostname;
+    if (!sec.credentials_file.empty()) {
+      mqtt::Credentials c = mqtt::load_credentials(sec.credentials_file, "NATS");
+      o.username = std::move(c.username);
+      o.password = std::move(c.password);
+    }
     o.name = "ef-" + ctx.pipeline() + "-l" + std::to_string(l.id) + "-" + node + "-" + end;
     o.node = node;
     o.link = l.name;

@@ -66,7 +66,7 @@ struct Credentials {
 };
 // Reads a credentials file (YAML: username, password). Refuses a file that its group or
 // others may read (chmod 600), naming it; throws MqttError.
-Credentials load_credentials(const std::string& path);
+Credentials load_credentials(const std::string& path, const char* kind = "MQTT");
 
 struct Received {
   std::string topic;

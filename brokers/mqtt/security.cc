@@ -20,26 +20,27 @@
 
 namespace edgeflow::mqtt {
 
-Credentials load_credentials(const std::string& path) {
+Credentials load_credentials(const std::string& path, const char* kind) {
+  const std::string what = std::string(kind) + " credentials file ";
   struct stat st {};
   if (stat(path.c_str(), &st) != 0)
-    throw MqttError("cannot read MQTT credentials file " + path + ": " + std::strerror(errno));
+    throw MqttError("cannot read " + what + path + ": " + std::strerror(errno));
   if (st.st_mode & 077) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    throw MqttError("MQTT credentials file " + path + " may be read by others (mode " + mode +
-                    "); run: chmod 600 " + path);
+    throw MqttError(what + path + " may be read by others (mode " + mode + "); run: chmod 600 " +
+                    path);
   }
   YAML::Node doc;
   try {
     doc = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
-    throw MqttError("MQTT credentials file " + path + " is not valid YAML: " + e.msg);
+    throw MqttError(what + path + " is not valid YAML: " + e.msg);
   }
   auto text = [&](const char* key) -> std::string {
     YAML::Node n = doc.IsMap() ? doc[key] : YAML::Node();
     if (!n.IsDefined() || !n.IsScalar() || n.Scalar().empty())
-      throw MqttError("MQTT credentials file " + path + " needs '" + key +
+      throw MqttError(what + path + " needs '" + key +
                       "': write it as\n  username: pi-1\n  password: ...");
     return n.Scalar();
   };

@@ -49,6 +49,13 @@ class Connection {
     natsOptions_SetTimeout(opts, 2000);
     natsOptions_SetMaxReconnect(opts, -1);
     natsOptions_SetReconnectWait(opts, 250);
+    if (!o.username.empty()) natsOptions_SetUserInfo(opts, o.username.c_str(), o.password.c_str());
+    try {
+      if (o.tls) secure(opts);
+    } catch (...) {
+      natsOptions_Destroy(opts);
+      throw;
+    }
     natsOptions_SetDisconnectedCB(opts, &Connection::on_disconnected, this);
     natsOptions_SetReconnectedCB(opts, &Connection::on_reconnected, this);
     natsOptions_SetClosedCB(opts, &Connection::on_closed, this);
@@ -60,9 +67,7 @@ class Connection {
     if (s != NATS_OK && !(o.retry && s == NATS_NOT_YET_CONNECTED)) {
       natsConnection_Destroy(nc_);
       throw std::runtime_error("link " + o.link + ": cannot reach the NATS servers " +
-                               servers_text(o) + ": " + status_text(s) +
-                               "; start them (scripts/nats-cluster.sh starts a local cluster) "
-                               "or fix links.nats.servers");
+                               servers_text(o) + ": " + status_text(s) + "; " + fix_for(s));
     }
   }
   ~Connection() {
@@ -79,6 +84,33 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // What to do about a failed first connection, by its cause.
+  std::string fix_for(natsStatus s) const {
+    const std::string last = nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : "";
+    if (s == NATS_NOT_PERMITTED || last.find("uthorization") != std::string::npos)
+      return o_.username.empty()
+                 ? "the servers ask for a user: name a credentials file (username, password) "
+                   "in links.nats.credentials"
+                 : "the servers refused the user '" + o_.username +
+                       "': check links.nats.credentials against their authorization block";
+    const bool tls_failed = s == NATS_SSL_ERROR || last.find("SSL") != std::string::npos ||
+                            last.find("certificate") != std::string::npos;
+    if ((tls_failed && !o_.tls) || s == NATS_SECURE_CONNECTION_REQUIRED)
+      return "the servers require TLS: give links.nats.tls {ca_file: ...} with the CA that "
+             "signed their certificates";
+    if (tls_failed)
+      return "check links.nats.tls: ca_file must hold the CA that signed the servers' "
+             "certificates" +
+             std::string(o_.verify_hostname
+                             ? ", and they must name the first server's host (or set "
+                               "verify_hostname: false)"
+                             : "");
+    if (s == NATS_SECURE_CONNECTION_WANTED || last.find("secure") != std::string::npos)
+      return "the servers do not speak TLS: remove links.nats.tls or use nats:// URLs";
+    return "start them (scripts/nats-cluster.sh starts a local cluster) or fix "
+           "links.nats.servers";
+  }
+
   jsCtx* jetstream(jsOptions* jo) {
     natsStatus s = natsConnection_JetStream(&js_, nc_, jo);
     if (s != NATS_OK) throw std::runtime_error("link " + o_.link + ": " + status_text(s));
@@ -91,6 +123,42 @@ class Connection {
   uint64_t reconnects() const { return reconnects_.load(); }
 
  private:
+  // TLS settings from o_; throws naming the file that could not be used.
+  void secure(natsOptions* opts) {
+    natsOptions_SetSecure(opts, true);
+    auto check = [&](natsStatus st, const std::string& what) {
+      if (st != NATS_OK)
+        throw std::runtime_error("link " + o_.link + ": links.nats.tls " + what + ": " +
+                                 status_text(st));
+    };
+    if (!o_.ca_file.empty())
+      check(natsOptions_LoadCATrustedCertificates(opts, o_.ca_file.c_str()),
+            "ca_file " + o_.ca_file);
+    if (!o_.cert_file.empty())
+      check(natsOptions_LoadCertificatesChain(opts, o_.cert_file.c_str(), o_.key_file.c_str()),
+            "cert_file " + o_.cert_file + " with key_file " + o_.key_file);
+    if (o_.verify_hostname) {
+      // libnats checks a name only when told which: the first server's host.
+      const std::string& url = o_.servers.at(0);
+      size_t at = url.find("://");
+      std::string host = url.substr(at == std::string::npos ? 0 : at + 3);
+      if (size_t userinfo = host.rfind('@'); userinfo != std::string::npos)
+        host = host.substr(userinfo + 1);
+      if (!host.empty() && host[0] == '[')
+        host = host.substr(1, host.find(']') - 1);
+      else
+        host = host.substr(0, host.find(':'));
+      // OpenSSL's host check matches names, never an address in a certificate.
+      if (host.find_first_not_of("0123456789.") == std::string::npos ||
+          host.find(':') != std::string::npos)
+        throw std::runtime_error(
+            "link " + o_.link + ": links.nats.tls checks the servers' host name, and " + url +
+            " names an address: name the first server by a host name its certificate holds "
+            "(tls://localhost:4222), or set verify_hostname: false to check only the CA");
+      check(natsOptions_SetExpectedHostname(opts, host.c_str()), "host name " + host);
+    }
+  }
+
   static void on_disconnected(natsConnection*, void* closure) {
     auto* c = static_cast<Connection*>(closure);
     if (!c->closing_ && !c->warned_.exchange(true))

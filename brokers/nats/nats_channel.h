@@ -33,8 +33,15 @@ struct NatsLinkOptions {
   int64_t ack_wait_ms = 10'000;  // until an unacknowledged frame is delivered again
   int max_inflight = 64;         // frames published and not yet acknowledged
   bool retry = false;            // keep trying unreachable servers instead of failing
-  std::string name;              // client connection name, for the server's monitoring
-  std::string node, link;        // for log lines
+  // TLS (links.nats.tls, or tls:// servers): the CA to trust ("" = the system's), a client
+  // certificate and key for servers that verify clients, and whether the certificate must
+  // name the host of the first server (every server's certificate must then name it).
+  bool tls = false;
+  std::string ca_file, cert_file, key_file;
+  bool verify_hostname = true;
+  std::string username, password;  // links.nats.credentials; "" = none
+  std::string name;                // client connection name, for the server's monitoring
+  std::string node, link;          // for log lines
 };
 
 // Both throw std::runtime_error naming the servers and the fix when none can be reached (and

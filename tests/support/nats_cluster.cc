@@ -24,8 +24,11 @@ std::vector<std::string> split(const std::string& list) {
 
 }  // namespace
 
-NatsCluster::NatsCluster(int servers) : dir_(make_temp_dir()) {
-  ProcessResult r = run_process({"bash", script(), "start", dir_, std::to_string(servers)}, 60);
+NatsCluster::NatsCluster(int servers, const std::vector<std::string>& extra)
+    : dir_(make_temp_dir()) {
+  std::vector<std::string> args = {"bash", script(), "start", dir_, std::to_string(servers)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  ProcessResult r = run_process(args, 60);
   if (r.exit_code != 0) {
     error_ = "scripts/nats-cluster.sh start failed (" + std::to_string(r.exit_code) + "): " + r.err;
     return;
@@ -35,7 +38,9 @@ NatsCluster::NatsCluster(int servers) : dir_(make_temp_dir()) {
   if (servers_.empty()) error_ = "scripts/nats-cluster.sh wrote no servers in " + dir_;
 }
 
-NatsCluster::~NatsCluster() { run_process({"bash", script(), "stop", dir_}, 30); }
+NatsCluster::~NatsCluster() { stop(); }
+
+void NatsCluster::stop() { run_process({"bash", script(), "stop", dir_}, 30); }
 
 std::string NatsCluster::servers_yaml() const {
   std::string out;

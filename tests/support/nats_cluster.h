@@ -4,13 +4,16 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace edgeflow::testing {
 
 class NatsCluster {
  public:
   // Starts `servers` servers; check ok() (error() says why not).
-  explicit NatsCluster(int servers = 1);
+  // `extra`: more arguments of `nats-cluster.sh start` (--tls CADIR, --user NAME:PASSWORD).
+  explicit NatsCluster(int servers = 1, const std::vector<std::string>& extra = {});
+  void stop();     // every server, keeping their ports for restart()
   ~NatsCluster();  // stops every server
   NatsCluster(const NatsCluster&) = delete;
   NatsCluster& operator=(const NatsCluster&) = delete;
