@@ -15,6 +15,11 @@ class FrameSender {
   // Thread-safe. Blocks while the transport's window is full (back-pressure). Returns false
   // when timeout_ms (< 0: none) passes first or the sender is closing; the frame was not taken.
   virtual bool send(const std::string& frame, int timeout_ms = -1) = 0;
+  // The same to partition `partition` of a link into a replicated stage (NATS: a subject of
+  // its own); partition 0 is what send() does.
+  virtual bool send_to(int partition, const std::string& frame, int timeout_ms = -1) {
+    return partition == 0 && send(frame, timeout_ms);
+  }
   // The caller gives up on the frame its last send() did not finish; the next send() is a new
   // frame. (A sender to several receivers forgets which of them already took it.)
   virtual void abandon() {}

@@ -21,6 +21,7 @@
 #include "brokers/link/transport.h"
 #include "brokers/mqtt/client.h"
 #include "cli/iexec_commands.h"
+#include "cli/run_replicas.h"
 #include "cloud/cloud_service.h"
 #include "cloud/fleet_commands.h"
 #include "cloud/operators.h"
@@ -128,11 +129,13 @@ class SignalWatch {
         }
         logger().info("{} received: finishing what was accepted (signal again to exit at once)",
                       sig == SIGINT ? "SIGINT" : "SIGTERM");
+        if (forward) forward(sig);
         executor.request_stop();
       }
     });
   }
   int received() const { return received_.load(); }
+  std::function<void(int)> forward;  // also told of the first signal (child processes)
 
  private:
   sigset_t set_;
@@ -249,7 +252,7 @@ bool write_report(const std::string& path, const PipelineSpec& p,
 }
 
 struct RunArgs {
-  std::string file, for_text, report, node, broker, mqtt_client, metrics;
+  std::string file, for_text, report, node, broker, mqtt_client, metrics, replica;
   int threads = 2;
   bool quiet = false;
   bool local_links = false;
@@ -299,6 +302,45 @@ int cmd_run(const RunArgs& args) {
               << ")\n";
     return kExitInvalid;
   }
+  // A node with a replicated stage: --replica I/N runs that replica; without it, the
+  // replicas are started as child processes beside the node's other stages (cli/run_replicas.h).
+  std::string node = args.node, node_label = args.node;
+  int replica = -1;
+  cli::ReplicaChildren replicas;
+  if (!args.replica.empty()) {
+    cli::ReplicaChoice c = cli::choose_replica(pipeline, args.node, args.replica);
+    if (!c.error.empty()) {
+      std::cerr << "edgeflow run: " << c.error << "\n";
+      return kExitInvalid;
+    }
+    node = c.node;
+    replica = c.index;
+    node_label = node + " replica " + args.replica;
+  } else if (const StageSpec* rs = node.empty() ? nullptr : pipeline.replicated_on(node)) {
+    try {
+      replicas.start(rs->replicas, [&](int i) {
+        std::vector<std::string> a = {
+            "run",       args.file,
+            "--node",    args.node,
+            "--replica", std::to_string(i) + "/" + std::to_string(rs->replicas),
+            "--threads", std::to_string(args.threads)};
+        for (const std::string& set : args.sets) a.insert(a.end(), {"--set", set});
+        if (!args.broker.empty()) a.insert(a.end(), {"--broker", args.broker});
+        if (!args.mqtt_client.empty()) a.insert(a.end(), {"--mqtt-client", args.mqtt_client});
+        if (!args.report.empty())
+          a.insert(a.end(), {"--report", args.report + ".replica-" + std::to_string(i)});
+        if (args.quiet) a.push_back("--quiet");
+        return a;
+      });
+    } catch (const std::exception& e) {
+      logger().error("{}", e.what());
+      return kExitFailure;
+    }
+    signals.forward = [&](int sig) { replicas.signal(sig); };
+    if (!args.quiet)
+      logger().info("started {} replicas of stage '{}' (run --node {} --replica I/{})",
+                    rs->replicas, rs->id, args.node, rs->replicas);
+  }
   if (!args.node.empty() && args.local_links) {
     std::cerr << "edgeflow run: --local-links runs every node in this process; it cannot be "
                  "combined with --node\n";
@@ -344,10 +386,11 @@ int cmd_run(const RunArgs& args) {
   }
   std::unique_ptr<LinkTransport> transport;
   if (use_links) transport = make_link_transport(pipeline, plan);
+  if (transport) transport->set_replica(replica);
   ExecutorOptions eo;
   eo.threads = args.threads;
   eo.links = transport.get();
-  eo.only_node = args.node;
+  eo.only_node = node;
   Executor executor(pipeline, plan, eo);
   auto link_metrics = [&] { return transport ? transport->metrics() : std::vector<LinkMetrics>{}; };
   // Listening before the pipeline starts: an address that cannot be used stops nothing.
@@ -375,7 +418,7 @@ int cmd_run(const RunArgs& args) {
     for (const StageMetrics& m : executor.metrics()) copies += m.op.rfind("link.", 0) != 0;
     const size_t links = use_links ? plan.links.size() : 0;
     logger().info("running '{}'{}: {} stage copies, {} link{}", pipeline.name,
-                  args.node.empty() ? "" : " node '" + args.node + "'", copies, links,
+                  node.empty() ? "" : " node '" + node_label + "'", copies, links,
                   links == 1 ? "" : "s");
   }
   auto start = std::chrono::steady_clock::now();
@@ -408,15 +451,17 @@ int cmd_run(const RunArgs& args) {
   for (const StageMetrics& m : metrics) errors += m.errors;
   if (!args.quiet) {
     logger().info("pipeline '{}'{} finished ({}) after {:.1f}s, {} errors", pipeline.name,
-                  args.node.empty() ? "" : " node '" + args.node + "'", ended_by, elapsed(),
-                  errors);
+                  node.empty() ? "" : " node '" + node_label + "'", ended_by, elapsed(), errors);
   }
   for (const LinkMetrics& l : link_metrics())  // a security matter: said even with --quiet
     if (l.refused) logger().warn("{}", refused_note(l));
   if (!args.report.empty() &&
-      !write_report(args.report, pipeline, metrics, link_metrics(), args.node, elapsed(), ended_by))
+      !write_report(args.report, pipeline, metrics, link_metrics(), node, elapsed(), ended_by))
     return kExitFailure;
-  return signals.received() ? 128 + signals.received() : 0;
+  const int replicas_exit = replicas.wait();
+  if (signals.received()) return 128 + signals.received();
+  if (replicas_exit != 0) logger().error("a replica ended with exit code {}", replicas_exit);
+  return replicas_exit;
 }
 
 }  // namespace
@@ -459,6 +504,9 @@ int main(int argc, char** argv) {
   run->add_option("--node", ra.node,
                   "run only this node's part (an edge device, the cloud), joined to the other "
                   "nodes through the pipeline's broker");
+  run->add_option("--replica", ra.replica,
+                  "with --node: run replica I of N of the node's stage with replicas: N (1-based, "
+                  "like 2/3); without it, --node starts all N as child processes");
   run->add_option("--broker", ra.broker, "MQTT broker URI, overriding links.mqtt.broker");
   run->add_option("--mqtt-client", ra.mqtt_client, "MQTT client library for links")
       ->check(CLI::IsMember({"mosquitto", "paho"}));

@@ -22,7 +22,25 @@ struct LinkPlan {
   std::string via;                     // "mqtt" | "zmq"
   std::vector<std::string> senders;    // nodes with a copy of from_stage on this link
   std::vector<std::string> receivers;  // nodes with a copy of to_stage on this link
+  // Into a stage with `replicas: N`: N partitions of the origins, one per replica.
+  int partitions = 1;
+  // Out of a stage with `replicas: N`: each of its N replicas sends as a sender of its own,
+  // "<node>#<i>" (replica_sender).
+  int sender_replicas = 1;
 };
+
+// The sender name of replica `index` (0-based) of a replicated stage's node.
+inline std::string replica_sender(const std::string& node, int index) {
+  return node + "#" + std::to_string(index);
+}
+
+// Which partition of a link into a replicated stage a message of `origin` belongs to: FNV-1a
+// of the origin, the same on every machine (senders and replicas agree without talking).
+inline int origin_partition(const std::string& origin, int partitions) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : origin) h = (h ^ c) * 16777619u;
+  return static_cast<int>(h % static_cast<uint32_t>(partitions));
+}
 
 struct LinkMetrics {
   std::string link;
@@ -57,6 +75,10 @@ class LinkTransport {
   // SIGINT/SIGTERM: senders stop waiting without bound for a broker or receiver that is
   // away; each gives up after the drain timeout and reports what it could not send.
   virtual void stop_requested() {}
+  // `run --replica I/N`: this process runs replica `index` (0-based) of the node's replicated
+  // stage: it reads that partition of the links into it and sends as that replica. -1 (the
+  // default): the process runs the replicated stage whole, every partition.
+  virtual void set_replica(int index) { (void)index; }
 };
 
 }  // namespace edgeflow

@@ -36,6 +36,18 @@ int PipelineSpec::stage_index(const std::string& id) const {
 const NodeSpec* PipelineSpec::node(const std::string& name) const {
   for (const NodeSpec& n : nodes)
     if (n.name == name) return &n;
+  const size_t colon = name.find(':');
+  if (colon == std::string::npos) return nullptr;
+  const StageSpec* s = stage(name.substr(colon + 1));
+  if (!s || s->replicas <= 1) return nullptr;
+  return node(name.substr(0, colon));
+}
+
+const StageSpec* PipelineSpec::replicated_on(const std::string& node_name) const {
+  for (const StageSpec& s : stages)
+    if (s.replicas > 1)
+      for (const std::string& n : nodes_for(s.on))
+        if (n == node_name) return &s;
   return nullptr;
 }
 
@@ -83,7 +95,8 @@ constexpr size_t kFrameQueueCapacity = 4;  // camera frames: see check_port_type
 
 const std::vector<std::string> kTopKeys = {"pipeline", "description", "nodes", "links",
                                            "plugins",  "stages",      "energy"};
-const std::vector<std::string> kStageKeys = {"id", "op", "on", "from", "with", "via", "queue"};
+const std::vector<std::string> kStageKeys = {"id",   "op",  "on",    "from",
+                                             "with", "via", "queue", "replicas"};
 
 class Loader {
  public:
@@ -129,6 +142,7 @@ class Loader {
       if (!has_cycle()) {
         resolve_placement();
         check_port_types();
+        if (diags_.empty()) check_replicas(cx_);  // runtime/loader_replicas.cc
         if (diags_.empty()) check_frames_on_links();
       }
     }
@@ -285,6 +299,7 @@ class Loader {
         }
       }
       load_queue(s["queue"], stage);
+      if (s["replicas"].IsDefined()) load_replicas(cx_, s["replicas"], stage);
       if (stage.entry) {
         stage.options = parse_options(s["with"], stage.entry->spec, sid, stage.mark, diags_);
         stage.options.set_base_dir(spec_.base_dir);

@@ -36,5 +36,9 @@ struct LoadContext {
 void load_nodes(LoadContext& cx, const YAML::Node& nodes);
 // `links:`, the defaults of the links between nodes.
 void load_links(LoadContext& cx, const YAML::Node& links);
+// A stage's `replicas:` (runtime/loader_replicas.cc); and, once placement is resolved, the
+// rules a replicated stage must meet.
+void load_replicas(LoadContext& cx, const YAML::Node& replicas, StageSpec& stage);
+void check_replicas(LoadContext& cx);
 
 }  // namespace edgeflow

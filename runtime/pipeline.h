@@ -77,7 +77,17 @@ struct StageSpec {
   // `on: [edge, cloud]`: the placements `edgeflow plan --explore` tries, two or more, each a
   // tier or node; `on` is the first, where the stage runs. Empty for a pinned stage.
   std::vector<std::string> on_choices;
+  // `replicas: N` (a cloud stage, links over NATS): N processes, each owning the origins whose
+  // hash falls in its partition. The copies run on the node `replica_node(node, id)`.
+  int replicas = 1;
+  SourceMark replicas_mark;
 };
+
+// The node name under which the copies of a replicated stage run ("cloud:minute"): a node of
+// its own in the plan, so its links are cut from the rest of its node's stages.
+inline std::string replica_node(const std::string& node, const std::string& stage) {
+  return node + ":" + stage;
+}
 
 struct PipelineSpec {
   std::string name;
@@ -90,7 +100,10 @@ struct PipelineSpec {
 
   const StageSpec* stage(const std::string& id) const;
   int stage_index(const std::string& id) const;
+  // A node by name; "cloud:minute" (replica_node) is the node `cloud` itself.
   const NodeSpec* node(const std::string& name) const;
+  // The replicated stage placed on `node` (its replica_node's stage), or null.
+  const StageSpec* replicated_on(const std::string& node) const;
   // Nodes a stage runs on: every node of a tier, or the one node named.
   std::vector<std::string> nodes_for(const std::string& on) const;
 };

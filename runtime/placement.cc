@@ -24,6 +24,8 @@ int link_for(Plan& plan, const PipelineSpec& pipeline, int up, int port, int to,
   l.from_port = port;
   l.to_stage = to;
   l.via = pipeline.stages[to].via.empty() ? pipeline.links.via : pipeline.stages[to].via;
+  l.partitions = pipeline.stages[to].replicas;
+  l.sender_replicas = pipeline.stages[up].replicas;
   plan.links.push_back(std::move(l));
   return plan.links.back().id;
 }
@@ -37,7 +39,9 @@ Plan place(const PipelineSpec& pipeline) {
 
   std::map<int, std::vector<int>> copies;  // stage -> instance indices
   for (int s : order) {
-    for (const std::string& node : pipeline.nodes_for(stages[s].on)) {
+    for (std::string node : pipeline.nodes_for(stages[s].on)) {
+      // Replicas run apart from the node's other stages: every link to and from them is cut.
+      if (stages[s].replicas > 1) node = replica_node(node, stages[s].id);
       copies[s].push_back(static_cast<int>(plan.instances.size()));
       plan.instances.push_back({s, node, stages[s].id + "@" + node});
     }

@@ -36,7 +36,8 @@ struct Plan {
 // on node X). A copy takes input from the copy of its upstream on the same node when there
 // is one; otherwise from every copy of it (edge nodes fan in to the cloud, the cloud fans out
 // to edge nodes). Edges between nodes are grouped into links; a link's transport is the `via:`
-// of its downstream stage, else the pipeline's `links: via`.
+// of its downstream stage, else the pipeline's `links: via`. A stage with `replicas:` runs on
+// the node replica_node(node, stage) of its own, so all its input and output are links.
 Plan place(const PipelineSpec& pipeline);
 
 }  // namespace edgeflow

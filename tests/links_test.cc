@@ -524,6 +524,85 @@ TEST(NatsLinks, TlsAndAUserCarryTheLinkAndEachWrongSettingIsAClearError) {
   EXPECT_NE(open_file.err.find("chmod 600"), std::string::npos) << open_file.err;
 }
 
+// Three edges, a cloud stage with `replicas: 3`: `run --node cloud` starts the three
+// replicas as child processes, each reading the partition of the origins its number owns
+// (pi-1, pi-3 and pi-7 hash to partitions 0, 1 and 2). The one NATS server the file names is
+// killed mid-run: every window still comes exactly once, equal to an in-process run.
+TEST(NatsLinks, ThreeReplicasShareTheOriginsAndAggregateEachReadingOnce) {
+  NatsCluster nats(3);
+  ASSERT_TRUE(nats.ok()) << nats.error();
+  const int kCount = 3600;  // per edge, 600 readings a second: six seconds of sending
+  const std::string first = nats.servers().substr(0, nats.servers().find(','));
+  std::string yaml =
+      weather_pipeline(kNats, nats_links(nats, 3, "[\"" + first + "\"]"), kCount, 600);
+  yaml.replace(yaml.find("pi-1: {tier: edge"), 4, "pi-1");
+  yaml.replace(yaml.find("pi-2: {tier: edge"), 4, "pi-3");
+  yaml.replace(yaml.find("  cloud: {tier: cloud"), 0, "  pi-7: {tier: edge, address: 127.0.0.1}\n");
+  // The windows move to the cloud, three replicas of them.
+  yaml.replace(yaml.find("    on: edge\n    from: sensors"), 12, "    on: cloud");
+  yaml.replace(yaml.find("    from: sensors\n"), 18, "    from: sensors\n    replicas: 3\n");
+  // Frames the killed server held come again after ack_wait (5 s of wall time, 3,000 s of
+  // event time at speed 600), after newer ones: the windows wait for them.
+  yaml.replace(yaml.find("stats: [min, mean, max]}"), 24,
+               "stats: [min, mean, max], allowed_lateness: 2h}");
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", yaml);
+  auto node = [&](const std::string& name) { return run_node(dir, name); };
+  auto cloud = node("cloud");
+  for (int i = 1; i <= 3; ++i)
+    ASSERT_TRUE(cloud->wait_for_err("node 'cloud:minute replica " + std::to_string(i) + "/3'", 60))
+        << cloud->err();
+  std::vector<std::unique_ptr<Process>> edges;
+  for (const char* n : {"pi-1", "pi-3", "pi-7"}) edges.push_back(node(n));
+  for (int i = 0; i < 300 && read_file(dir + "/out.jsonl").empty() && cloud->running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_FALSE(read_file(dir + "/out.jsonl").empty()) << cloud->err();
+  nats.kill(1);
+  for (auto& e : edges) {
+    ASSERT_TRUE(e->wait(90)) << e->err();
+    EXPECT_EQ(e->exit_code(), 0) << e->err();
+  }
+  ASSERT_TRUE(cloud->wait(90)) << cloud->err();
+  EXPECT_EQ(cloud->exit_code(), 0) << cloud->err();
+  auto got = by_origin(json_lines(read_file(dir + "/out.jsonl")));
+  for (const char* n : {"pi-1", "pi-3", "pi-7"}) {
+    EXPECT_EQ(got[n].size(), static_cast<size_t>(kCount / 60)) << n;
+    EXPECT_EQ(total_count(got[n]), kCount) << n;
+  }
+  EXPECT_EQ(got, by_origin(reference_run(yaml)));
+  // Each replica read one origin's readings: the partitions were shared out, not copied.
+  for (int i = 1; i <= 3; ++i) {
+    const json report = json::parse(read_file(dir + "/cloud.json.replica-" + std::to_string(i)));
+    uint64_t received = 0;
+    for (const json& l : report["links"])
+      if (l["direction"] == "receive") received += l["messages"].get<uint64_t>();
+    EXPECT_EQ(received, static_cast<uint64_t>(kCount)) << "replica " << i << ": " << report.dump();
+  }
+}
+
+// --replica names one replica of the node's stage with replicas; anything else is refused
+// before a connection is made, naming the fix.
+TEST(NatsLinks, ReplicaChoicesThatDoNotFitAreClearErrors) {
+  std::string yaml = weather_pipeline(kNats, ", nats: {servers: [\"nats://127.0.0.1:9\"]}", 60, 0);
+  yaml.replace(yaml.find("    on: edge\n    from: sensors"), 12, "    on: cloud");
+  yaml.replace(yaml.find("    from: sensors\n"), 18, "    from: sensors\n    replicas: 3\n");
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", yaml);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--replica", "1/3"}, "--replica needs --node"},
+      {{"--node", "pi-1", "--replica", "1/3"}, "node 'pi-1' runs no stage with replicas"},
+      {{"--node", "cloud", "--replica", "4/3"}, "--replica takes I/3 with I from 1 to 3"},
+      {{"--node", "cloud", "--replica", "1/2"}, "stage 'minute' has replicas: 3"},
+  };
+  for (const auto& [args, expect] : bad) {
+    std::vector<std::string> argv = {edgeflow_binary(), "run", dir + "/p.yaml"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessResult r = run_process(argv, 30);
+    EXPECT_EQ(r.exit_code, 2) << expect << ": " << r.err;
+    EXPECT_NE(r.err.find(expect), std::string::npos) << r.err;
+  }
+}
+
 TEST(NatsLinks, ServersDownIsAClearErrorNamingThemAndTheFix) {
   const int port = edgeflow::testing::free_tcp_port();
   std::string yaml = weather_pipeline(

@@ -82,6 +82,7 @@ struct Shared {
   const PipelineSpec* pipeline = nullptr;
   const Plan* plan = nullptr;
   Spool* spool = nullptr;
+  int replica = -1;  // LinkTransport::set_replica: -1 runs a replicated stage whole
   std::atomic<bool> stopping{false};
   std::mutex mu;
   std::map<std::pair<int, std::string>, std::string> zmq_bound;  // (link, node) -> endpoint
@@ -173,6 +174,33 @@ struct Shared {
     return nats_token(path + "-" + receiver) + tag;
   }
 
+  // A link into a replicated stage: the subject and receiver name of partition `k`.
+  static std::string partition_subject(const std::string& subject, int k) {
+    return subject + ".p" + std::to_string(k);
+  }
+  static std::string partition_name(const std::string& name, int k) {
+    return name + "/p" + std::to_string(k);
+  }
+  // The partitions this process reads of link `l`: all, or its replica's.
+  std::vector<int> partitions_read(const LinkPlan& l) const {
+    std::vector<int> out;
+    for (int k = 0; k < l.partitions; ++k)
+      if (l.partitions == 1 || replica < 0 || k == replica) out.push_back(k);
+    return out;
+  }
+  // The names a receiver of `l` in this process waits for the end of input of: every sender
+  // (each replica of a replicated one) in every partition it reads.
+  std::vector<std::string> expected_senders(const LinkPlan& l) const {
+    std::vector<std::string> out;
+    for (const std::string& s : l.senders)
+      for (int r = 0; r < l.sender_replicas; ++r) {
+        const std::string name = l.sender_replicas > 1 ? replica_sender(s, r) : s;
+        for (int k : partitions_read(l))
+          out.push_back(l.partitions > 1 ? partition_name(name, k) : name);
+      }
+    return out;
+  }
+
   static std::string link_path(const LinkPlan& l) {
     std::string p = l.name;
     p.replace(p.find("->"), 2, "/");
@@ -244,6 +272,27 @@ class FanOut final : public FrameSender {
   size_t next_ = 0;
 };
 
+// Receives from several channels at once: the partitions of a replicated stage's input
+// when one process runs it whole.
+class FanIn final : public FrameReceiver {
+ public:
+  explicit FanIn(std::vector<std::unique_ptr<FrameReceiver>> r) : receivers_(std::move(r)) {}
+  void stop() override {
+    for (auto& r : receivers_) r->stop();
+  }
+  void finish() override {
+    for (auto& r : receivers_) r->finish();
+  }
+  uint64_t reconnects() const override {
+    uint64_t n = 0;
+    for (const auto& r : receivers_) n += r->reconnects();
+    return n;
+  }
+
+ private:
+  std::vector<std::unique_ptr<FrameReceiver>> receivers_;
+};
+
 class LinkSender final : public Operator {
  public:
   LinkSender(std::shared_ptr<Shared> shared, const LinkPlan& link, std::string node)
@@ -251,7 +300,8 @@ class LinkSender final : public Operator {
         link_(link),
         node_(std::move(node)),
         counters_(shared_->add_counters(link, node_, "send")),
-        session_(random_session()) {}
+        session_(random_session()),
+        parts_(static_cast<size_t>(link.partitions)) {}
 
   void open(Context& ctx) override {
     const LinkDefaults& d = ctx.links();
@@ -262,8 +312,20 @@ class LinkSender final : public Operator {
         tx_ = make_mqtt_sender(o);
       } else if (link_.via == "nats") {
         NatsLinkOptions o = shared_->nats_options(ctx, link_, node_, "tx");
-        for (const std::string& r : link_.receivers)
-          o.consumers.push_back(Shared::nats_consumer(link_, r));
+        for (const std::string& r : link_.receivers) {
+          if (link_.partitions == 1) {
+            o.consumers.push_back(Shared::nats_consumer(link_, r));
+            continue;
+          }
+          if (o.consumer_subjects.empty())
+            o.consumer_subjects.assign(o.consumers.size(), o.subject);
+          for (int k = 0; k < link_.partitions; ++k) {
+            o.consumers.push_back(Shared::nats_consumer(link_, Shared::partition_name(r, k)));
+            o.consumer_subjects.push_back(Shared::partition_subject(o.subject, k));
+          }
+        }
+        for (int k = 0; k < link_.partitions && link_.partitions > 1; ++k)
+          o.partition_subjects.push_back(Shared::partition_subject(o.subject, k));
         tx_ = make_nats_sender(o);
       } else {
         std::vector<std::unique_ptr<FrameSender>> each;
@@ -293,19 +355,19 @@ class LinkSender final : public Operator {
   }
 
   void process(int, MessagePtr message, Context& ctx) override {
+    const int k = parts_.size() > 1 ? origin_partition(message->origin, link_.partitions) : 0;
+    Part& part = parts_[static_cast<size_t>(k)];
     std::string why;
-    if (!writer_.add(*message, why)) {
+    if (!part.writer.add(*message, why)) {
       ctx.error(message.get(), why);
       return;
     }
-    if (writer_.count() >= static_cast<size_t>(ctx.links().batch_messages) ||
-        writer_.bytes() >= static_cast<size_t>(ctx.links().batch_bytes))
-      flush(ctx, false);
+    if (part.writer.count() >= static_cast<size_t>(ctx.links().batch_messages) ||
+        part.writer.bytes() >= static_cast<size_t>(ctx.links().batch_bytes))
+      flush(k, ctx, false);
   }
 
-  void turn_end(Context& ctx) override {
-    if (!writer_.empty()) flush(ctx, false);
-  }
+  void turn_end(Context& ctx) override { flush_all(ctx); }
 
   void close(Context& ctx) override {
     if (!tx_) return;
@@ -317,10 +379,14 @@ class LinkSender final : public Operator {
       // NATS senders publish again, on their own, what a server did not acknowledge: such a
       // frame must be stored before the end of input is, or it would arrive after it. So what
       // precedes the end is confirmed first.
-      if (!writer_.empty()) flush(ctx, false);
+      flush_all(ctx);
       tx_->drain(remaining());
     }
-    flush(ctx, true);
+    // One end per partition. A replicated stage run whole here also ends for the replicas
+    // that did not run, which its receivers wait for.
+    const int names = link_.sender_replicas > 1 && shared_->replica < 0 ? link_.sender_replicas : 1;
+    for (int r = 0; r < names; ++r)
+      for (size_t k = 0; k < parts_.size(); ++k) flush(static_cast<int>(k), ctx, true, r);
     const int timeout = remaining();
     if (!tx_->drain(timeout)) {
       ctx.error(nullptr, "link " + link_.name + ": " + std::to_string(tx_->unacknowledged()) +
@@ -332,19 +398,36 @@ class LinkSender final : public Operator {
   }
 
  private:
-  void flush(Context& ctx, bool end) {
+  void flush_all(Context& ctx) {
+    for (size_t k = 0; k < parts_.size(); ++k)
+      if (!parts_[k].writer.empty()) flush(static_cast<int>(k), ctx, false);
+  }
+
+  // The name this process sends partition `k` as: the node, or the replica of a replicated
+  // stage (`as_replica` of them when it runs them all), with the partition of a partitioned
+  // link.
+  std::string sender_name(int k, int as_replica) const {
+    std::string name = node_;
+    if (link_.sender_replicas > 1)
+      name = replica_sender(node_, shared_->replica >= 0 ? shared_->replica : as_replica);
+    return link_.partitions > 1 ? Shared::partition_name(name, k) : name;
+  }
+
+  void flush(int k, Context& ctx, bool end, int as_replica = 0) {
+    Part& part = parts_[static_cast<size_t>(k)];
+    BatchWriter& writer_ = part.writer;
     const uint32_t n = static_cast<uint32_t>(writer_.count());
     BatchHeader h;
-    h.sender = node_;
+    h.sender = sender_name(k, as_replica);
     h.session = session_;
-    h.sequence = ++sequence_;
+    h.sequence = ++part.sequence;
     h.end = end;
     writer_.finish(h, frame_);
     // Blocks while the broker or receiver is away (back-pressure). After a stop request it
     // gives up after the drain timeout, so a shutdown never hangs on a dead broker.
     int64_t next_note = steady_ms() + 10000;
     auto slice = [&] { return give_up_at_ >= 0 && steady_ms() >= give_up_at_ ? 0 : 500; };
-    while (!tx_->send(frame_, slice())) {
+    while (!tx_->send_to(k, frame_, slice())) {
       if (shared_->stopping.load()) {
         // One drain_timeout for the whole shutdown, not one per batch.
         if (give_up_at_ < 0) give_up_at_ = steady_ms() + ctx.links().drain_timeout_ms;
@@ -376,10 +459,15 @@ class LinkSender final : public Operator {
   std::string node_;
   std::shared_ptr<Counters> counters_;
   std::unique_ptr<FrameSender> tx_;
-  BatchWriter writer_;
   std::string frame_;
   uint64_t session_;
-  uint64_t sequence_ = 0;
+  // One batch and numbering per partition of the link (one part unless it leads into a
+  // replicated stage): a receiver reads its partition's numbers without gaps.
+  struct Part {
+    BatchWriter writer;
+    uint64_t sequence = 0;
+  };
+  std::vector<Part> parts_;
   int64_t give_up_at_ = -1;  // after a stop: when waiting for the broker or receiver ends
 };
 
@@ -392,7 +480,8 @@ class LinkReceiver final : public Operator {
         node_(std::move(node)),
         peers_local_(peers_local),
         counters_(shared_->add_counters(link, node_, "receive")),
-        inbox_(std::make_shared<FrameInbox>()) {}
+        inbox_(std::make_shared<FrameInbox>()),
+        expected_(shared_->expected_senders(link)) {}
   ~LinkReceiver() override { stop_channel(); }
 
   void open(Context& ctx) override {
@@ -408,6 +497,17 @@ class LinkReceiver final : public Operator {
       if (link_.via == "mqtt") {
         MqttLinkOptions o = shared_->mqtt_options(ctx, link_, node_, "rx");
         rx_ = make_mqtt_receiver(o, std::move(handler));
+      } else if (link_.via == "nats" && link_.partitions > 1) {
+        // A replica reads its partition; the stage run whole reads them all.
+        std::vector<std::unique_ptr<FrameReceiver>> each;
+        for (int k : shared_->partitions_read(link_)) {
+          NatsLinkOptions o = shared_->nats_options(ctx, link_, node_, "rx");
+          o.subject = Shared::partition_subject(o.subject, k);
+          o.consumers = {Shared::nats_consumer(link_, Shared::partition_name(node_, k))};
+          o.name += "-p" + std::to_string(k);
+          each.push_back(make_nats_receiver(o, handler));
+        }
+        rx_ = each.size() == 1 ? std::move(each[0]) : std::make_unique<FanIn>(std::move(each));
       } else if (link_.via == "nats") {
         NatsLinkOptions o = shared_->nats_options(ctx, link_, node_, "rx");
         o.consumers = {Shared::nats_consumer(link_, node_)};
@@ -469,12 +569,12 @@ class LinkReceiver final : public Operator {
       ended_.insert(p->first);
       p = pending_end_.erase(p);
     }
-    if (senders_ended() >= link_.senders.size()) return SourceStep::done();
+    if (senders_ended() >= expected_.size()) return SourceStep::done();
     if (stop_requested_) {
       if (!peers_local_) return SourceStep::done();  // channel stopped, inbox drained
       if (steady_ms() >= stop_deadline_) {
         std::string missing;
-        for (const std::string& s : link_.senders)
+        for (const std::string& s : expected_)
           if (!ended_.count(s)) missing += (missing.empty() ? "'" : ", '") + s + "'";
         ctx.error(nullptr, "link " + link_.name + ": stopped without the end of input of " +
                                missing + "; what they still send is not read");
@@ -571,7 +671,7 @@ class LinkReceiver final : public Operator {
 
   size_t senders_ended() const {
     size_t n = 0;
-    for (const std::string& s : link_.senders) n += ended_.count(s);
+    for (const std::string& s : expected_) n += ended_.count(s);
     return n;
   }
 
@@ -581,6 +681,7 @@ class LinkReceiver final : public Operator {
   bool peers_local_;
   std::shared_ptr<Counters> counters_;
   std::shared_ptr<FrameInbox> inbox_;
+  std::vector<std::string> expected_;  // the senders whose end of input ends this source
   std::unique_ptr<FrameReceiver> rx_;
   FrameDedup dedup_;
   std::set<std::string> ended_;
@@ -634,6 +735,7 @@ class Transport final : public LinkTransport {
     return out;
   }
   void stop_requested() override { shared_->stopping.store(true); }
+  void set_replica(int index) override { shared_->replica = index; }
 
  private:
   bool spooled(const LinkPlan& link) const {

@@ -244,7 +244,9 @@ void ensure_stream_and_consumers(jsCtx* js, const NatsLinkOptions& o) {
     }
     return s;
   });
-  for (const std::string& durable : o.consumers) {
+  for (size_t i = 0; i < o.consumers.size(); ++i) {
+    const std::string& durable = o.consumers[i];
+    const std::string& filter = i < o.consumer_subjects.size() ? o.consumer_subjects[i] : o.subject;
     with_retries(o, "consumer " + durable, [&](jsErrCode* code) {
       jsConsumerConfig cc;
       jsConsumerConfig_Init(&cc);
@@ -252,7 +254,7 @@ void ensure_stream_and_consumers(jsCtx* js, const NatsLinkOptions& o) {
       cc.AckPolicy = js_AckExplicit;
       cc.AckWait = o.ack_wait_ms * kNsPerMs;
       cc.DeliverPolicy = js_DeliverAll;
-      cc.FilterSubject = o.subject.c_str();
+      cc.FilterSubject = filter.c_str();
       cc.MaxAckPending = 1024;
       cc.Replicas = o.replicas;
       jsConsumerInfo* ci = nullptr;
@@ -314,6 +316,14 @@ class NatsSender final : public FrameSender {
   }
 
   bool send(const std::string& frame, int timeout_ms) override {
+    return send_on(o_.subject, frame, timeout_ms);
+  }
+  bool send_to(int partition, const std::string& frame, int timeout_ms) override {
+    if (o_.partition_subjects.empty()) return partition == 0 && send(frame, timeout_ms);
+    return send_on(o_.partition_subjects.at(static_cast<size_t>(partition)), frame, timeout_ms);
+  }
+
+  bool send_on(const std::string& subject, const std::string& frame, int timeout_ms) {
     const int64_t deadline = timeout_ms < 0 ? INT64_MAX : steady_ms() + timeout_ms;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -327,7 +337,7 @@ class NatsSender final : public FrameSender {
       ++inflight_;
     }
     natsMsg* msg = nullptr;
-    natsMsg_Create(&msg, o_.subject.c_str(), nullptr, frame.data(), static_cast<int>(frame.size()));
+    natsMsg_Create(&msg, subject.c_str(), nullptr, frame.data(), static_cast<int>(frame.size()));
     const std::string id = id_prefix_ + std::to_string(++sequence_);
     natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
     publish(msg);

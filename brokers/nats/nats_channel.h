@@ -29,6 +29,10 @@ struct NatsLinkOptions {
   std::string subject;               // this link's
   // Durable consumer names: a sender creates those of every receiver; a receiver its own.
   std::vector<std::string> consumers;
+  // The subject each consumer reads, beside `consumers`; empty: all read `subject`.
+  std::vector<std::string> consumer_subjects;
+  // A link into a replicated stage: the subject of each partition (send_to); empty: none.
+  std::vector<std::string> partition_subjects;
   int replicas = 1;              // of the stream and its consumers (3 on a 3-server cluster)
   int64_t ack_wait_ms = 10'000;  // until an unacknowledged frame is delivered again
   int max_inflight = 64;         // frames published and not yet acknowledged

@@ -1,0 +1,91 @@
+#include "cli/run_replicas.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace edgeflow::cli {
+
+ReplicaChoice choose_replica(const PipelineSpec& pipeline, const std::string& node,
+                             const std::string& text) {
+  ReplicaChoice c;
+  if (node.empty()) {
+    c.error = "--replica needs --node: the cloud node that runs the stage with replicas";
+    return c;
+  }
+  const StageSpec* stage = pipeline.replicated_on(node);
+  if (!stage) {
+    c.error = "--replica: node '" + node + "' runs no stage with replicas: (give one replicas: N)";
+    return c;
+  }
+  const std::string n = std::to_string(stage->replicas);
+  int index = 0, count = 0;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%d/%d%c", &index, &count, &tail) != 2 ||
+      count != stage->replicas || index < 1 || index > count) {
+    c.error = "--replica takes I/" + n + " with I from 1 to " + n + " (stage '" + stage->id +
+              "' has replicas: " + n + "); got '" + text + "'";
+    return c;
+  }
+  c.index = index - 1;
+  c.node = replica_node(node, stage->id);
+  return c;
+}
+
+ReplicaChildren::~ReplicaChildren() {
+  signal(SIGTERM);
+  wait();
+}
+
+void ReplicaChildren::start(int count,
+                            const std::function<std::vector<std::string>(int)>& args_for) {
+  char exe[4096];
+  const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0)
+    throw std::runtime_error(std::string("cannot find this program: ") + std::strerror(errno));
+  exe[len] = 0;
+  for (int i = 1; i <= count; ++i) {
+    std::vector<std::string> args = args_for(i);
+    args.insert(args.begin(), exe);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t pid = fork();
+    if (pid < 0)
+      throw std::runtime_error(std::string("cannot start a replica: ") + std::strerror(errno));
+    if (pid == 0) {
+      // The parent watches SIGINT/SIGTERM through a blocked mask; a child starts clean.
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      execv(exe, argv.data());
+      _exit(127);
+    }
+    pids_.push_back(pid);
+  }
+}
+
+void ReplicaChildren::signal(int sig) {
+  for (pid_t pid : pids_)
+    if (pid > 0) kill(pid, sig);
+}
+
+int ReplicaChildren::wait() {
+  int worst = 0;
+  for (pid_t& pid : pids_) {
+    if (pid <= 0) continue;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (worst == 0) worst = code;
+    pid = 0;
+  }
+  return worst;
+}
+
+}  // namespace edgeflow::cli
