@@ -6,6 +6,15 @@
 //   r1  raw JetStream, one server               r3  raw JetStream, 3 servers, replicas 3
 //   c1  raw core NATS publish -> subscribe, one server (nothing stored, nothing acknowledged)
 //
+// Cloud stages with replicas: three edges (`edgeflow run --node pi-N`, real processes) first
+// store all their readings in the stream; then the cloud drains them, timed from its start
+// to its exit, aggregating one-minute windows per origin into a file:
+//
+//   w1  the cloud with the window stage in its own process (no replicas)
+//   w3  the window stage with replicas: 3 (three child processes, a partition each)
+//   d1  raw JetStream drain: one pull consumer fetching, decoding and acknowledging the same
+//       frames stored beforehand (the servers' own delivery limit)
+//
 // Raw JetStream: a publisher encodes readings with BatchWriter in frames of 256 (what the link
 // sends: an executor turn), publishes asynchronously with 64 frames unacknowledged (the link's
 // window) into an interest stream, and a pull consumer fetches 16 at a time, decodes and
@@ -14,6 +23,8 @@
 //
 //   build/bench/nats_link_bench [--quick] [--count N] [--rounds R]
 #include <nats/nats.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -244,6 +255,146 @@ RunResult run_raw_core(const std::string& servers, int64_t count, int timeout_ms
   return res;
 }
 
+// Raw JetStream drain: the frames are stored first (not timed), then one pull consumer
+// fetches, decodes and acknowledges them all.
+RunResult run_raw_drain(const std::string& servers, int64_t count, int timeout_ms) {
+  natsConnection* nc = connect(servers);
+  jsCtx* js = nullptr;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.PublishAsync.MaxPending = kWindow;
+  check(natsConnection_JetStream(&js, nc, &jo), "jetstream");
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = "DRAIN";
+  const char* subjects[] = {"raw.drain"};
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Retention = js_InterestPolicy;
+  cfg.Storage = js_FileStorage;
+  jsErrCode code;
+  check(js_AddStream(nullptr, js, &cfg, nullptr, &code), "add stream");
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = "drain";
+  cc.AckPolicy = js_AckExplicit;
+  check(js_AddConsumer(nullptr, js, "DRAIN", &cc, nullptr, &code), "add consumer");
+  make_frames(count, [&](const std::string& frame) {
+    while (js_PublishAsync(js, "raw.drain", frame.data(), static_cast<int>(frame.size()),
+                           nullptr) == NATS_TIMEOUT) {
+    }
+  });
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = 60'000;
+  js_PublishAsyncComplete(js, &po);
+  natsSubscription* sub = nullptr;
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = "DRAIN";
+  so.Consumer = "drain";
+  check(js_PullSubscribe(&sub, js, "raw.drain", "drain", nullptr, &so, &code), "subscribe");
+  Counter c;
+  std::atomic<bool> done{false};
+  const int64_t t0 = now_ns();
+  std::thread consumer([&] {
+    while (!done && c.received < count) {
+      natsMsgList list{};
+      if (natsSubscription_Fetch(&list, sub, kFetch, 500, &code) == NATS_OK) {
+        for (int i = 0; i < list.Count; ++i) {
+          c.frame(natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]));
+          natsMsg_Ack(list.Msgs[i], nullptr);
+        }
+      }
+      natsMsgList_Destroy(&list);
+    }
+  });
+  RunResult res = finish_run(c, count, t0, timeout_ms);
+  done = true;
+  consumer.join();
+  natsSubscription_Destroy(sub);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return res;
+}
+
+// `edgeflow ARGS...`, waited for; its exit code (-1: it could not be run or took too long).
+int run_edgeflow(const std::vector<std::string>& args, int timeout_ms) {
+  std::vector<std::string> argv = {NATS_BENCH_EDGEFLOW};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> ptrs;
+  for (std::string& a : argv) ptrs.push_back(a.data());
+  ptrs.push_back(nullptr);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    execv(ptrs[0], ptrs.data());
+    _exit(127);
+  }
+  const int64_t deadline = now_ns() + static_cast<int64_t>(timeout_ms) * 1'000'000;
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (now_ns() > deadline) {
+      kill(pid, SIGTERM);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Three edges store `count` readings in all (a third each), then the cloud drains them with
+// the window stage in `replicas` processes; timed from the cloud's start to its exit. The
+// file's windows must hold every reading.
+RunResult run_replicated_cloud(const std::string& servers_yaml, int replicas, int64_t count,
+                               int timeout_ms) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("ef-replicas-bench-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const int64_t each = count / 3;
+  {
+    std::ofstream y(dir / "p.yaml");
+    y << "pipeline: replicas-bench\n"
+         "nodes: {pi-1: {tier: edge}, pi-3: {tier: edge}, pi-7: {tier: edge}, cloud: {tier: "
+         "cloud}}\n"
+         "links: {via: nats, nats: {servers: "
+      << servers_yaml
+      << "}}\n"
+         "stages:\n"
+         "  - {id: sensors, op: weather.simulate, on: edge, with: {period: 1s, speed: 0, count: "
+      << each
+      << ", start: \"2026-06-01T00:00:00Z\"}}\n"
+         "  - {id: minute, op: weather.aggregate, on: cloud, from: sensors, replicas: "
+      << replicas
+      << ", with: {window: 60s, fields: [temperature, humidity], stats: [count, mean]}}\n"
+         "  - {id: out, op: file.write, on: cloud, from: minute, with: {path: out.jsonl}}\n";
+  }
+  RunResult res;
+  res.sent = static_cast<uint64_t>(each * 3);
+  const std::string file = (dir / "p.yaml").string();
+  for (const char* edge : {"pi-1", "pi-3", "pi-7"})
+    if (run_edgeflow({"run", file, "--node", edge, "--quiet"}, timeout_ms) != 0) {
+      res.set_note(std::string("edge ") + edge + " failed");
+      return res;
+    }
+  const int64_t t0 = now_ns();
+  const int code = run_edgeflow({"run", file, "--node", "cloud", "--quiet"}, timeout_ms);
+  res.seconds = static_cast<double>(now_ns() - t0) / 1e9;
+  std::ifstream in(dir / "out.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const size_t at = line.find("\"temperature_count\":");
+    if (at != std::string::npos) res.delivered += std::stoull(line.substr(at + 20));
+  }
+  res.ok = code == 0 && res.delivered == res.sent;
+  if (code != 0) res.set_note("the cloud exited with " + std::to_string(code));
+  std::filesystem::remove_all(dir);
+  return res;
+}
+
 }  // namespace
 }  // namespace edgeflow
 
@@ -266,6 +417,9 @@ int main(int argc, char** argv) {
               return run_readings_pipeline(count, links, true, "", timeout_ms);
             }
             if (kind == 'r') return run_raw_jetstream(s.list(), replicas, count, timeout_ms);
+            if (kind == 'w') return run_replicated_cloud(s.yaml(), 1, count, timeout_ms);
+            if (kind == 'W') return run_replicated_cloud(s.yaml(), 3, count, timeout_ms);
+            if (kind == 'd') return run_raw_drain(s.list(), count, timeout_ms);
             return run_raw_core(s.list(), count, timeout_ms);
           },
           timeout_ms + 15'000);
@@ -277,6 +431,9 @@ int main(int argc, char** argv) {
   vs.emplace_back("n3", "NATS link, 3 servers, replicas 3", variant(3, 'n'));
   vs.emplace_back("r3", "raw JetStream, 3 servers, replicas 3", variant(3, 'r'));
   vs.emplace_back("c1", "raw core NATS pub/sub, one server", variant(1, 'c'));
+  vs.emplace_back("w1", "cloud drains 3 edges, window, no replicas", variant(1, 'w'));
+  vs.emplace_back("w3", "cloud drains 3 edges, window, replicas 3", variant(1, 'W'));
+  vs.emplace_back("d1", "raw JetStream drain, one pull consumer", variant(1, 'd'));
   std::printf("nats_link_bench: %lld readings (3 numbers + origin) edge -> cloud, %s\n",
               static_cast<long long>(count),
               args.quick ? "quick: one round" : ("best of " + std::to_string(args.rounds)).c_str());
@@ -286,5 +443,8 @@ int main(int argc, char** argv) {
   print_ratio(vs, "n3", "r3", "NATS link / raw JetStream, 3 servers R3", 0.8);
   print_ratio(vs, "r1", "c1", "raw JetStream / core NATS (what storing and acknowledging cost)");
   print_ratio(vs, "n3", "n1", "NATS link, 3 servers R3 / one server");
+  print_ratio(vs, "w3", "w1", "cloud draining, replicas 3 / no replicas");
+  print_ratio(vs, "w1", "d1", "cloud draining, no replicas / raw JetStream drain");
+  print_ratio(vs, "w3", "d1", "cloud draining, replicas 3 / raw JetStream drain");
   return any_failed(vs) ? 1 : 0;
 }
