@@ -307,7 +307,13 @@ int cmd_run(const RunArgs& args) {
   std::string node = args.node, node_label = args.node;
   int replica = -1;
   cli::ReplicaChildren replicas;
-  if (!args.replica.empty()) {
+  if (args.replica == "none") {
+    if (node.empty() || !pipeline.replicated_on(node)) {
+      std::cerr << "edgeflow run: --replica none: node '" << node
+                << "' runs no stage with replicas:\n";
+      return kExitInvalid;
+    }
+  } else if (!args.replica.empty()) {
     cli::ReplicaChoice c = cli::choose_replica(pipeline, args.node, args.replica);
     if (!c.error.empty()) {
       std::cerr << "edgeflow run: " << c.error << "\n";
@@ -506,7 +512,8 @@ int main(int argc, char** argv) {
                   "nodes through the pipeline's broker");
   run->add_option("--replica", ra.replica,
                   "with --node: run replica I of N of the node's stage with replicas: N (1-based, "
-                  "like 2/3); without it, --node starts all N as child processes");
+                  "like 2/3), or none of them (none: they run elsewhere); without it, --node "
+                  "starts all N as child processes");
   run->add_option("--broker", ra.broker, "MQTT broker URI, overriding links.mqtt.broker");
   run->add_option("--mqtt-client", ra.mqtt_client, "MQTT client library for links")
       ->check(CLI::IsMember({"mosquitto", "paho"}));

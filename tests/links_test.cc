@@ -593,6 +593,7 @@ TEST(NatsLinks, ReplicaChoicesThatDoNotFitAreClearErrors) {
       {{"--node", "pi-1", "--replica", "1/3"}, "node 'pi-1' runs no stage with replicas"},
       {{"--node", "cloud", "--replica", "4/3"}, "--replica takes I/3 with I from 1 to 3"},
       {{"--node", "cloud", "--replica", "1/2"}, "stage 'minute' has replicas: 3"},
+      {{"--node", "pi-1", "--replica", "none"}, "node 'pi-1' runs no stage with replicas"},
   };
   for (const auto& [args, expect] : bad) {
     std::vector<std::string> argv = {edgeflow_binary(), "run", dir + "/p.yaml"};
