@@ -310,7 +310,7 @@ int cmd_run(const RunArgs& args) {
   if (args.replica == "none") {
     if (node.empty() || !pipeline.replicated_on(node)) {
       std::cerr << "edgeflow run: --replica none: node '" << node
-                << "' runs no stage with replicas:\n";
+                << "' runs no stage with replicas\n";
       return kExitInvalid;
     }
   } else if (!args.replica.empty()) {
@@ -322,31 +322,10 @@ int cmd_run(const RunArgs& args) {
     node = c.node;
     replica = c.index;
     node_label = node + " replica " + args.replica;
-  } else if (const StageSpec* rs = node.empty() ? nullptr : pipeline.replicated_on(node)) {
-    try {
-      replicas.start(rs->replicas, [&](int i) {
-        std::vector<std::string> a = {
-            "run",       args.file,
-            "--node",    args.node,
-            "--replica", std::to_string(i) + "/" + std::to_string(rs->replicas),
-            "--threads", std::to_string(args.threads)};
-        for (const std::string& set : args.sets) a.insert(a.end(), {"--set", set});
-        if (!args.broker.empty()) a.insert(a.end(), {"--broker", args.broker});
-        if (!args.mqtt_client.empty()) a.insert(a.end(), {"--mqtt-client", args.mqtt_client});
-        if (!args.report.empty())
-          a.insert(a.end(), {"--report", args.report + ".replica-" + std::to_string(i)});
-        if (args.quiet) a.push_back("--quiet");
-        return a;
-      });
-    } catch (const std::exception& e) {
-      logger().error("{}", e.what());
-      return kExitFailure;
-    }
-    signals.forward = [&](int sig) { replicas.signal(sig); };
-    if (!args.quiet)
-      logger().info("started {} replicas of stage '{}' (run --node {} --replica I/{})",
-                    rs->replicas, rs->id, args.node, rs->replicas);
   }
+  // Started once everything is checked, just before this node's part (below).
+  const StageSpec* spawn =
+      args.replica.empty() && !node.empty() ? pipeline.replicated_on(node) : nullptr;
   if (!args.node.empty() && args.local_links) {
     std::cerr << "edgeflow run: --local-links runs every node in this process; it cannot be "
                  "combined with --node\n";
@@ -412,6 +391,33 @@ int cmd_run(const RunArgs& args) {
     }
     logger().info("metrics for Prometheus on {}", metrics_server->url());
   }
+  if (spawn) {
+    try {
+      replicas.start(spawn->replicas, [&](int i) {
+        std::vector<std::string> a = {
+            "run",       args.file,
+            "--node",    args.node,
+            "--replica", std::to_string(i) + "/" + std::to_string(spawn->replicas),
+            "--threads", std::to_string(args.threads)};
+        for (const std::string& set : args.sets) a.insert(a.end(), {"--set", set});
+        if (!args.broker.empty()) a.insert(a.end(), {"--broker", args.broker});
+        if (!args.mqtt_client.empty()) a.insert(a.end(), {"--mqtt-client", args.mqtt_client});
+        if (!args.for_text.empty()) a.insert(a.end(), {"--for", args.for_text});
+        if (!args.report.empty())
+          a.insert(a.end(), {"--report", args.report + ".replica-" + std::to_string(i)});
+        if (args.quiet) a.push_back("--quiet");
+        return a;
+      });
+    } catch (const std::exception& e) {
+      logger().error("{}", e.what());
+      return kExitFailure;
+    }
+    // The replicas have a process group of their own: a signal reaches them through here, once.
+    signals.forward = [&](int sig) { replicas.signal(sig); };
+    if (!args.quiet)
+      logger().info("started {} replicas of stage '{}' (run --node {} --replica I/{})",
+                    spawn->replicas, spawn->id, args.node, spawn->replicas);
+  }
   try {
     executor.start();
   } catch (const OperatorError& e) {
@@ -433,10 +439,20 @@ int cmd_run(const RunArgs& args) {
   };
   bool live = !args.quiet && isatty(STDERR_FILENO);
   std::string ended_by = "end of input";
+  int replicas_exit = 0;
   while (!executor.wait(250'000)) {
     if (run_for_us > 0 && elapsed() * 1e6 >= static_cast<double>(run_for_us) &&
         ended_by == "end of input") {
       ended_by = "--for " + args.for_text;
+      executor.request_stop();
+    }
+    // A replica that failed (a refused connection, a crash) would leave its share unread and
+    // this part waiting for its end of input: stop.
+    if (const int code = replicas.reap(); code != 0 && replicas_exit == 0) {
+      replicas_exit = code;
+      logger().error("a replica ended with exit code {}; stopping", code);
+      replicas.signal(SIGTERM);
+      ended_by = "a replica's failure";
       executor.request_stop();
     }
     if (live) {
@@ -448,6 +464,13 @@ int cmd_run(const RunArgs& args) {
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
       std::fflush(stderr);
     }
+  }
+  // The replicas end after this part only when it was stopped: they are waited for while
+  // signals are still watched (and forwarded to them).
+  if (ended_by.rfind("--for", 0) == 0) replicas.signal(SIGTERM);
+  while (replicas.running()) {
+    if (const int code = replicas.reap(); code != 0 && replicas_exit == 0) replicas_exit = code;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   signals.stop();  // no signal may reach the executor once it starts to wind down
   if (live) std::fprintf(stderr, "\r\033[K");
@@ -464,10 +487,13 @@ int cmd_run(const RunArgs& args) {
   if (!args.report.empty() &&
       !write_report(args.report, pipeline, metrics, link_metrics(), node, elapsed(), ended_by))
     return kExitFailure;
-  const int replicas_exit = replicas.wait();
+  if (const int code = replicas.wait(); code != 0 && replicas_exit == 0) replicas_exit = code;
   if (signals.received()) return 128 + signals.received();
-  if (replicas_exit != 0) logger().error("a replica ended with exit code {}", replicas_exit);
-  return replicas_exit;
+  if (replicas_exit != 0) {
+    logger().error("a replica ended with exit code {}", replicas_exit);
+    return replicas_exit;
+  }
+  return 0;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "cli/run_replicas.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +59,10 @@ void ReplicaChildren::start(int count,
     if (pid < 0)
       throw std::runtime_error(std::string("cannot start a replica: ") + std::strerror(errno));
     if (pid == 0) {
+      // A group of its own: a Ctrl-C reaches the parent alone, which passes it on once (a
+      // second one would make the replica exit at once). It goes when the parent dies.
+      setpgid(0, 0);
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
       // The parent watches SIGINT/SIGTERM through a blocked mask; a child starts clean.
       sigset_t none;
       sigemptyset(&none);
@@ -72,6 +77,25 @@ void ReplicaChildren::start(int count,
 void ReplicaChildren::signal(int sig) {
   for (pid_t pid : pids_)
     if (pid > 0) kill(pid, sig);
+}
+
+int ReplicaChildren::reap() {
+  int worst = 0;
+  for (pid_t& pid : pids_) {
+    if (pid <= 0) continue;
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) != pid) continue;
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (worst == 0) worst = code;
+    pid = 0;
+  }
+  return worst;
+}
+
+bool ReplicaChildren::running() const {
+  for (pid_t pid : pids_)
+    if (pid > 0) return true;
+  return false;
 }
 
 int ReplicaChildren::wait() {

@@ -38,6 +38,10 @@ class ReplicaChildren {
   void signal(int sig);
   // Waits for every child; the first non-zero exit code, or 0.
   int wait();
+  // Collects children that ended, without waiting: the first non-zero exit code among
+  // them, or 0.
+  int reap();
+  bool running() const;
   size_t size() const { return pids_.size(); }
 
  private:

@@ -112,6 +112,14 @@ int cmd_deploy(const DeployArgs& a) {
   std::stringstream text;
   text << in.rdbuf();
   const PipelineSpec& p = *r.pipeline;
+  for (const StageSpec& st : p.stages)
+    if (st.replicas > 1) {
+      std::cerr << "edgeflow deploy: stage '" << st.id << "' has replicas: " << st.replicas
+                << ", which the edge and cloud services do not run yet; run that node with "
+                   "`edgeflow run "
+                << a.file << " --node NODE` (docs/scaling.md)\n";
+      return kInvalid;
+    }
   Plan plan = place(p);
   std::set<std::string> nodes;
   for (const StageInstance& i : plan.instances) nodes.insert(i.node);

@@ -64,6 +64,11 @@ PartRunner::PartRunner(const fleet::Deployment& d, const PartSettings& s) : d_(d
   LoadResult r = load_pipeline_text(d.file_text, d.file_name, base, overrides);
   if (!r.pipeline) throw std::runtime_error("the deployed pipeline is invalid:\n" + r.diags.str());
   pipeline_ = std::make_unique<PipelineSpec>(std::move(*r.pipeline));
+  for (const StageSpec& st : pipeline_->stages)
+    if (st.replicas > 1)
+      throw std::runtime_error("stage '" + st.id +
+                               "' has replicas:, which the edge and cloud services do not run "
+                               "yet: run that node with `edgeflow run FILE --node NODE`");
   if (!pipeline_->node(s.node)) {
     throw std::runtime_error("pipeline '" + pipeline_->name + "' has no node '" + s.node +
                              "': name it under nodes:, or set node: in this service's config");

@@ -48,9 +48,13 @@ std::string invalid_reason(const PipelineSpec& p, const Plan& plan) {
 }  // namespace
 
 std::string placement_problem(const PipelineSpec& p, const Plan& plan, bool frames_encodable) {
-  for (const StageSpec& s : p.stages)
-    if (p.nodes_for(s.on).empty())
-      return "stage '" + s.id + "' on: " + s.on + " names no node of the pipeline";
+  for (const StageSpec& s : p.stages) {
+    const std::vector<std::string> nodes = p.nodes_for(s.on);
+    if (nodes.empty()) return "stage '" + s.id + "' on: " + s.on + " names no node of the pipeline";
+    const NodeSpec* n = nodes.size() == 1 ? p.node(nodes[0]) : nullptr;
+    if (s.replicas > 1 && (!n || n->tier != "cloud"))
+      return "stage '" + s.id + "' has replicas:, which run on one cloud node, not on: " + s.on;
+  }
   if (frames_encodable) return "";  // links encode frames
   for (const LinkPlan& l : plan.links) {
     const StageSpec& from = p.stages[l.from_stage];

@@ -41,7 +41,8 @@ Measured measure_run(const PipelineSpec& pipeline, const Plan& plan,
   m.seconds = seconds > 0 ? seconds : 1e-9;
   std::map<std::string, std::pair<double, int>> source_out;  // stage -> (messages, copies)
   std::map<std::string, size_t> node_index;
-  auto node = [&](const std::string& name) -> NodePrediction& {
+  auto node = [&](const std::string& plan_node) -> NodePrediction& {
+    const std::string name = base_node(plan_node);  // a replica counts on its machine
     auto [it, fresh] = node_index.try_emplace(name, m.nodes.size());
     if (fresh) {
       NodePrediction np;

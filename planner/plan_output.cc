@@ -172,7 +172,7 @@ std::string plan_svg(const PipelineSpec& pipeline, const Plan& plan, const Predi
   std::vector<std::pair<int, int>> pos(plan.instances.size());  // (x, y) of each copy
   std::map<std::string, int> slot;
   for (size_t i = 0; i < plan.instances.size(); ++i) {
-    const std::string& n = plan.instances[i].node;
+    const std::string n = base_node(plan.instances[i].node);  // replicas: in their node's box
     auto [nx, ny] = node_xy[n];
     int k = slot[n]++;
     pos[i] = {nx + pad + k * (box_w + gap_x), ny + 32};

@@ -179,7 +179,7 @@ Prediction predict(const PipelineSpec& pipeline, const Plan& plan, const Pipelin
     out.nodes.push_back(np);
   }
   for (size_t i = 0; i < n; ++i) {
-    auto it = node_index.find(plan.instances[i].node);
+    auto it = node_index.find(base_node(plan.instances[i].node));  // replicas: their machine
     if (it == node_index.end()) continue;
     out.nodes[it->second].cpu_core_seconds_per_s += cpu[i];
     out.nodes[it->second].messages_in_per_s += in_rate[i];
@@ -219,10 +219,11 @@ Prediction predict(const PipelineSpec& pipeline, const Plan& plan, const Pipelin
     l.wire_bytes_per_s += wire;
 
     // The link's ends: CPU per frame, and the traffic each node's radio carries.
+    const std::string from_base = base_node(from.node), to_base = base_node(to.node);
     NodePrediction* sender =
-        node_index.count(from.node) ? &out.nodes[node_index[from.node]] : nullptr;
+        node_index.count(from_base) ? &out.nodes[node_index[from_base]] : nullptr;
     NodePrediction* receiver =
-        node_index.count(to.node) ? &out.nodes[node_index[to.node]] : nullptr;
+        node_index.count(to_base) ? &out.nodes[node_index[to_base]] : nullptr;
     if (profile.links.measured) {
       if (sender) sender->cpu_core_seconds_per_s += frames * profile.links.send_cpu_per_frame;
       if (receiver)

@@ -38,9 +38,10 @@ const NodeSpec* PipelineSpec::node(const std::string& name) const {
     if (n.name == name) return &n;
   const size_t colon = name.find(':');
   if (colon == std::string::npos) return nullptr;
-  const StageSpec* s = stage(name.substr(colon + 1));
-  if (!s || s->replicas <= 1) return nullptr;
-  return node(name.substr(0, colon));
+  const std::string base = name.substr(0, colon);
+  const StageSpec* s = replicated_on(base);
+  if (!s || s->id != name.substr(colon + 1)) return nullptr;
+  return node(base);
 }
 
 const StageSpec* PipelineSpec::replicated_on(const std::string& node_name) const {

@@ -88,6 +88,8 @@ struct StageSpec {
 inline std::string replica_node(const std::string& node, const std::string& stage) {
   return node + ":" + stage;
 }
+// The machine a plan node runs on: "cloud" for "cloud:minute", the name itself otherwise.
+inline std::string base_node(const std::string& node) { return node.substr(0, node.find(':')); }
 
 struct PipelineSpec {
   std::string name;

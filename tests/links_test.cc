@@ -580,6 +580,53 @@ TEST(NatsLinks, ThreeReplicasShareTheOriginsAndAggregateEachReadingOnce) {
   }
 }
 
+// The same pipeline in one process over NATS: the stage with replicas runs whole there,
+// reading every partition and ending for every replica.
+TEST(NatsLinks, AStageWithReplicasRunsWholeInOneProcess) {
+  NatsCluster nats(1);
+  ASSERT_TRUE(nats.ok()) << nats.error();
+  const int kCount = 1200;
+  std::string yaml = weather_pipeline(kNats, nats_links(nats, 1), kCount, 0);
+  yaml.replace(yaml.find("    on: edge\n    from: sensors"), 12, "    on: cloud");
+  yaml.replace(yaml.find("    from: sensors\n"), 18, "    from: sensors\n    replicas: 3\n");
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", yaml);
+  ProcessResult r = run_process({edgeflow_binary(), "run", dir + "/p.yaml"}, 120);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto got = by_origin(json_lines(read_file(dir + "/out.jsonl")));
+  for (const char* n : {"pi-1", "pi-2"}) EXPECT_EQ(total_count(got[n]), kCount) << n;
+  EXPECT_EQ(got, by_origin(reference_run(yaml)));
+}
+
+// Ctrl-C to `run --node cloud` reaches its replicas once, through it (they have a process
+// group of their own): they finish what they accepted and nothing is left running.
+TEST(NatsLinks, ASignalToTheNodeStopsItsReplicasOnce) {
+  NatsCluster nats(1);
+  ASSERT_TRUE(nats.ok()) << nats.error();
+  std::string yaml = weather_pipeline(kNats, nats_links(nats, 1), 1'000'000, 60);
+  yaml.replace(yaml.find("    on: edge\n    from: sensors"), 12, "    on: cloud");
+  yaml.replace(yaml.find("    from: sensors\n"), 18, "    from: sensors\n    replicas: 2\n");
+  std::string dir = make_temp_dir();
+  write_file(dir + "/p.yaml", yaml);
+  auto cloud = run_node(dir, "cloud");
+  for (int i = 1; i <= 2; ++i)
+    ASSERT_TRUE(cloud->wait_for_err("node 'cloud:minute replica " + std::to_string(i) + "/2'", 60))
+        << cloud->err();
+  auto pi1 = run_node(dir, "pi-1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  cloud->signal(SIGINT);
+  ASSERT_TRUE(cloud->wait(60)) << cloud->err();
+  EXPECT_EQ(cloud->exit_code(), 130) << cloud->err();
+  EXPECT_EQ(cloud->err().find("second signal"), std::string::npos) << cloud->err();
+  for (int i = 1; i <= 2; ++i)
+    EXPECT_NE(cloud->err().find("node 'cloud:minute replica " + std::to_string(i) +
+                                "/2' finished (SIGINT)"),
+              std::string::npos)
+        << cloud->err();
+  ProcessResult left = run_process({"pgrep", "-f", dir + "/p.yaml --node cloud --replica"}, 10);
+  EXPECT_NE(left.exit_code, 0) << "replicas still running: " << left.out;
+}
+
 // --replica names one replica of the node's stage with replicas; anything else is refused
 // before a connection is made, naming the fix.
 TEST(NatsLinks, ReplicaChoicesThatDoNotFitAreClearErrors) {

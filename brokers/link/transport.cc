@@ -112,7 +112,7 @@ struct Shared {
     const LinkDefaults& d = ctx.links();
     MqttLinkOptions o;
     o.broker = d.mqtt_broker;
-    o.security = d.mqtt_security.for_node(node);
+    o.security = d.mqtt_security.for_node(base_node(node));
     o.client = d.mqtt_client;
     o.client_id =
         id_safe("ef-" + ctx.pipeline() + "-l" + std::to_string(l.id) + "-" + node + "-" + end);
@@ -145,7 +145,7 @@ struct Shared {
     o.ack_wait_ms = d.nats_ack_wait_ms;
     o.retry = d.nats_retry;
     o.tls = d.nats_tls;
-    const MqttSecurity sec = d.nats_security.for_node(node);
+    const MqttSecurity sec = d.nats_security.for_node(base_node(node));
     o.ca_file = sec.ca_file;
     o.cert_file = sec.cert_file;
     o.key_file = sec.key_file;

@@ -316,10 +316,11 @@ class NatsSender final : public FrameSender {
   }
 
   bool send(const std::string& frame, int timeout_ms) override {
-    return send_on(o_.subject, frame, timeout_ms);
+    return send_to(0, frame, timeout_ms);
   }
   bool send_to(int partition, const std::string& frame, int timeout_ms) override {
-    if (o_.partition_subjects.empty()) return partition == 0 && send(frame, timeout_ms);
+    if (o_.partition_subjects.empty())
+      return partition == 0 && send_on(o_.subject, frame, timeout_ms);
     return send_on(o_.partition_subjects.at(static_cast<size_t>(partition)), frame, timeout_ms);
   }
 
