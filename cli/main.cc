@@ -376,6 +376,7 @@ int cmd_run(const RunArgs& args) {
   eo.threads = args.threads;
   eo.links = transport.get();
   eo.only_node = node;
+  if (spawn) eo.child_nodes = {replica_node(args.node, spawn->id)};
   Executor executor(pipeline, plan, eo);
   auto link_metrics = [&] { return transport ? transport->metrics() : std::vector<LinkMetrics>{}; };
   // Listening before the pipeline starts: an address that cannot be used stops nothing.
@@ -448,7 +449,8 @@ int cmd_run(const RunArgs& args) {
     }
     // A replica that failed (a refused connection, a crash) would leave its share unread and
     // this part waiting for its end of input: stop.
-    if (const int code = replicas.reap(); code != 0 && replicas_exit == 0) {
+    // (After a signal, passed on to them, they end with 128 + its number: not a failure.)
+    if (const int code = replicas.reap(); code != 0 && replicas_exit == 0 && !signals.received()) {
       replicas_exit = code;
       logger().error("a replica ended with exit code {}; stopping", code);
       replicas.signal(SIGTERM);
@@ -469,7 +471,8 @@ int cmd_run(const RunArgs& args) {
   // signals are still watched (and forwarded to them).
   if (ended_by.rfind("--for", 0) == 0) replicas.signal(SIGTERM);
   while (replicas.running()) {
-    if (const int code = replicas.reap(); code != 0 && replicas_exit == 0) replicas_exit = code;
+    if (const int code = replicas.reap(); code != 0 && replicas_exit == 0 && !signals.received())
+      replicas_exit = code;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   signals.stop();  // no signal may reach the executor once it starts to wind down

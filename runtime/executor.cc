@@ -597,14 +597,21 @@ Executor::Executor(const PipelineSpec& pipeline, const Plan& plan, ExecutorOptio
     to->open_inputs++;
   };
 
+  auto senders_are_children = [&](const LinkPlan& link) {
+    const auto& kids = e.options.child_nodes;
+    for (const std::string& s : link.senders)
+      if (std::find(kids.begin(), kids.end(), s) == kids.end()) return false;
+    return !kids.empty();
+  };
   // Receivers first: they bind or subscribe before any sender of this process opens.
   std::map<std::pair<int, std::string>, Instance*> receivers, senders;
   if (transport) {
     for (const LinkPlan& link : e.plan.links)
       for (const std::string& node : link.receivers)
         if (included(node)) {
-          e.link_stages.push_back(
-              link_stage(e.link_entries, pipeline, link, node, false, only.empty(), transport));
+          e.link_stages.push_back(link_stage(e.link_entries, pipeline, link, node, false,
+                                             only.empty() || senders_are_children(link),
+                                             transport));
           receivers[{link.id, node}] = add(&e.link_stages.back(), node);
         }
   }

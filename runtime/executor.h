@@ -29,6 +29,9 @@ struct ExecutorOptions {
   LinkTransport* links = nullptr;
   // Run only this node's part of the plan (and its ends of links); "" runs every node.
   std::string only_node;
+  // Nodes run by child processes of this one (a node's replicas): a receiver of a link from
+  // them waits for their end of input after a stop, as it does in one process.
+  std::vector<std::string> child_nodes;
   // A service's durable state per stage copy (stage id, node); null or empty: none.
   std::function<std::shared_ptr<StageDurability>(const std::string& stage, const std::string& node)>
       durability;

@@ -625,6 +625,17 @@ TEST(NatsLinks, ASignalToTheNodeStopsItsReplicasOnce) {
         << cloud->err();
   ProcessResult left = run_process({"pgrep", "-f", dir + "/p.yaml --node cloud --replica"}, 10);
   EXPECT_NE(left.exit_code, 0) << "replicas still running: " << left.out;
+  // What the replicas took in is in the file: their last windows, closed by the stop, were
+  // read by the node before it ended.
+  uint64_t received = 0;
+  for (int i = 1; i <= 2; ++i) {
+    const json report = json::parse(read_file(dir + "/cloud.json.replica-" + std::to_string(i)));
+    for (const json& l : report["links"])
+      if (l["direction"] == "receive") received += l["messages"].get<uint64_t>();
+  }
+  EXPECT_GT(received, 0u);
+  auto got = by_origin(json_lines(read_file(dir + "/out.jsonl")));
+  EXPECT_EQ(static_cast<uint64_t>(total_count(got["pi-1"])), received);
 }
 
 // --replica names one replica of the node's stage with replicas; anything else is refused
