@@ -156,6 +156,28 @@ RunResult finish_run(Counter& c, int64_t count, int64_t t0, int timeout_ms) {
   return res;
 }
 
+// An interest stream on one subject, with a durable pull consumer acknowledging explicitly.
+void add_stream_and_consumer(jsCtx* js, const char* stream, const char* subject,
+                             const char* durable, int replicas) {
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = stream;
+  const char* subjects[] = {subject};
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Retention = js_InterestPolicy;
+  cfg.Storage = js_FileStorage;
+  cfg.Replicas = replicas;
+  jsErrCode code;
+  check(js_AddStream(nullptr, js, &cfg, nullptr, &code), "add stream");
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = durable;
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = 10'000'000'000;
+  check(js_AddConsumer(nullptr, js, stream, &cc, nullptr, &code), "add consumer");
+}
+
 // Raw JetStream: async publish with a window, a pull consumer that acknowledges each frame.
 RunResult run_raw_jetstream(const std::string& servers, int replicas, int64_t count,
                             int timeout_ms) {
@@ -167,23 +189,8 @@ RunResult run_raw_jetstream(const std::string& servers, int replicas, int64_t co
   jo.PublishAsync.MaxPending = kWindow;
   check(natsConnection_JetStream(&pjs, pc, &jo), "jetstream");
   check(natsConnection_JetStream(&sjs, sc, nullptr), "jetstream");
-  jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
-  cfg.Name = "RAW";
-  const char* subjects[] = {"raw.link"};
-  cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
-  cfg.Retention = js_InterestPolicy;
-  cfg.Storage = js_FileStorage;
-  cfg.Replicas = replicas;
+  add_stream_and_consumer(pjs, "RAW", "raw.link", "raw-cloud", replicas);
   jsErrCode code;
-  check(js_AddStream(nullptr, pjs, &cfg, nullptr, &code), "add stream");
-  jsConsumerConfig cc;
-  jsConsumerConfig_Init(&cc);
-  cc.Durable = "raw-cloud";
-  cc.AckPolicy = js_AckExplicit;
-  cc.AckWait = 10'000'000'000;
-  check(js_AddConsumer(nullptr, sjs, "RAW", &cc, nullptr, &code), "add consumer");
   natsSubscription* sub = nullptr;
   jsSubOptions so;
   jsSubOptions_Init(&so);
@@ -264,21 +271,8 @@ RunResult run_raw_drain(const std::string& servers, int64_t count, int timeout_m
   jsOptions_Init(&jo);
   jo.PublishAsync.MaxPending = kWindow;
   check(natsConnection_JetStream(&js, nc, &jo), "jetstream");
-  jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
-  cfg.Name = "DRAIN";
-  const char* subjects[] = {"raw.drain"};
-  cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
-  cfg.Retention = js_InterestPolicy;
-  cfg.Storage = js_FileStorage;
+  add_stream_and_consumer(js, "DRAIN", "raw.drain", "drain", 1);
   jsErrCode code;
-  check(js_AddStream(nullptr, js, &cfg, nullptr, &code), "add stream");
-  jsConsumerConfig cc;
-  jsConsumerConfig_Init(&cc);
-  cc.Durable = "drain";
-  cc.AckPolicy = js_AckExplicit;
-  check(js_AddConsumer(nullptr, js, "DRAIN", &cc, nullptr, &code), "add consumer");
   make_frames(count, [&](const std::string& frame) {
     while (js_PublishAsync(js, "raw.drain", frame.data(), static_cast<int>(frame.size()),
                            nullptr) == NATS_TIMEOUT) {

@@ -292,6 +292,12 @@ int cmd_run(const RunArgs& args) {
   PipelineSpec pipeline = std::move(*r.pipeline);
   if (!args.broker.empty()) pipeline.links.mqtt_broker = args.broker;
   if (!args.mqtt_client.empty()) pipeline.links.mqtt_client = args.mqtt_client;
+  if (args.node.find(':') != std::string::npos) {
+    std::cerr << "edgeflow run: --node '" << args.node
+              << "' names the replicas of a stage: run one with --node " << base_node(args.node)
+              << " --replica I/N\n";
+    return kExitInvalid;
+  }
   if (!args.node.empty() && !pipeline.node(args.node)) {
     std::vector<std::string> names;
     for (const NodeSpec& n : pipeline.nodes) names.push_back(n.name);

@@ -344,6 +344,14 @@ std::string nats_links(const NatsCluster& c, int replicas, const std::string& se
          ", replicas: " + std::to_string(replicas) + ", ack_wait: 5s}";
 }
 
+// The windows move to the cloud, in `replicas` processes: raw readings cross the link.
+std::string windows_in_the_cloud(std::string yaml, int replicas) {
+  yaml.replace(yaml.find("    on: edge\n    from: sensors"), 12, "    on: cloud");
+  yaml.replace(yaml.find("    from: sensors\n"), 18,
+               "    from: sensors\n    replicas: " + std::to_string(replicas) + "\n");
+  return yaml;
+}
+
 TEST(NatsLinks, OneProcessAggregatesEveryReadingExactlyOnce) {
   NatsCluster nats(1);
   ASSERT_TRUE(nats.ok()) << nats.error();
@@ -538,9 +546,7 @@ TEST(NatsLinks, ThreeReplicasShareTheOriginsAndAggregateEachReadingOnce) {
   yaml.replace(yaml.find("pi-1: {tier: edge"), 4, "pi-1");
   yaml.replace(yaml.find("pi-2: {tier: edge"), 4, "pi-3");
   yaml.replace(yaml.find("  cloud: {tier: cloud"), 0, "  pi-7: {tier: edge, address: 127.0.0.1}\n");
-  // The windows move to the cloud, three replicas of them.
-  yaml.replace(yaml.find("    on: edge\n    from: sensors"), 12, "    on: cloud");
-  yaml.replace(yaml.find("    from: sensors\n"), 18, "    from: sensors\n    replicas: 3\n");
+  yaml = windows_in_the_cloud(yaml, 3);
   // Frames the killed server held come again after ack_wait (5 s of wall time, 3,000 s of
   // event time at speed 600), after newer ones: the windows wait for them.
   yaml.replace(yaml.find("stats: [min, mean, max]}"), 24,
@@ -587,8 +593,7 @@ TEST(NatsLinks, AStageWithReplicasRunsWholeInOneProcess) {
   ASSERT_TRUE(nats.ok()) << nats.error();
   const int kCount = 1200;
   std::string yaml = weather_pipeline(kNats, nats_links(nats, 1), kCount, 0);
-  yaml.replace(yaml.find("    on: edge\n    from: sensors"), 12, "    on: cloud");
-  yaml.replace(yaml.find("    from: sensors\n"), 18, "    from: sensors\n    replicas: 3\n");
+  yaml = windows_in_the_cloud(yaml, 3);
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml", yaml);
   ProcessResult r = run_process({edgeflow_binary(), "run", dir + "/p.yaml"}, 120);
@@ -604,8 +609,7 @@ TEST(NatsLinks, ASignalToTheNodeStopsItsReplicasOnce) {
   NatsCluster nats(1);
   ASSERT_TRUE(nats.ok()) << nats.error();
   std::string yaml = weather_pipeline(kNats, nats_links(nats, 1), 1'000'000, 60);
-  yaml.replace(yaml.find("    on: edge\n    from: sensors"), 12, "    on: cloud");
-  yaml.replace(yaml.find("    from: sensors\n"), 18, "    from: sensors\n    replicas: 2\n");
+  yaml = windows_in_the_cloud(yaml, 2);
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml", yaml);
   auto cloud = run_node(dir, "cloud");
@@ -642,8 +646,7 @@ TEST(NatsLinks, ASignalToTheNodeStopsItsReplicasOnce) {
 // before a connection is made, naming the fix.
 TEST(NatsLinks, ReplicaChoicesThatDoNotFitAreClearErrors) {
   std::string yaml = weather_pipeline(kNats, ", nats: {servers: [\"nats://127.0.0.1:9\"]}", 60, 0);
-  yaml.replace(yaml.find("    on: edge\n    from: sensors"), 12, "    on: cloud");
-  yaml.replace(yaml.find("    from: sensors\n"), 18, "    from: sensors\n    replicas: 3\n");
+  yaml = windows_in_the_cloud(yaml, 3);
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml", yaml);
   const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
@@ -652,6 +655,7 @@ TEST(NatsLinks, ReplicaChoicesThatDoNotFitAreClearErrors) {
       {{"--node", "cloud", "--replica", "4/3"}, "--replica takes I/3 with I from 1 to 3"},
       {{"--node", "cloud", "--replica", "1/2"}, "stage 'minute' has replicas: 3"},
       {{"--node", "pi-1", "--replica", "none"}, "node 'pi-1' runs no stage with replicas"},
+      {{"--node", "cloud:minute"}, "run one with --node cloud --replica I/N"},
   };
   for (const auto& [args, expect] : bad) {
     std::vector<std::string> argv = {edgeflow_binary(), "run", dir + "/p.yaml"};
