@@ -548,9 +548,9 @@ TEST(NatsLinks, ThreeReplicasShareTheOriginsAndAggregateEachReadingOnce) {
   yaml.replace(yaml.find("  cloud: {tier: cloud"), 0, "  pi-7: {tier: edge, address: 127.0.0.1}\n");
   yaml = windows_in_the_cloud(yaml, 3);
   // Frames the killed server held come again after ack_wait (5 s of wall time, 3,000 s of
-  // event time at speed 600), after newer ones: the windows wait for them.
+  // event time at speed 600), after newer ones: the windows wait an hour of event time.
   yaml.replace(yaml.find("stats: [min, mean, max]}"), 24,
-               "stats: [min, mean, max], allowed_lateness: 2h}");
+               "stats: [min, mean, max], allowed_lateness: 1h}");
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml", yaml);
   auto node = [&](const std::string& name) { return run_node(dir, name); };
@@ -560,9 +560,10 @@ TEST(NatsLinks, ThreeReplicasShareTheOriginsAndAggregateEachReadingOnce) {
         << cloud->err();
   std::vector<std::unique_ptr<Process>> edges;
   for (const char* n : {"pi-1", "pi-3", "pi-7"}) edges.push_back(node(n));
-  for (int i = 0; i < 300 && read_file(dir + "/out.jsonl").empty() && cloud->running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_FALSE(read_file(dir + "/out.jsonl").empty()) << cloud->err();
+  // Mid-run: the windows wait for stragglers past the end of the data, so no output can say
+  // when; the edges send for six seconds, and must still be sending.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  for (auto& e : edges) ASSERT_TRUE(e->running()) << e->err();
   nats.kill(1);
   for (auto& e : edges) {
     ASSERT_TRUE(e->wait(90)) << e->err();
@@ -575,7 +576,19 @@ TEST(NatsLinks, ThreeReplicasShareTheOriginsAndAggregateEachReadingOnce) {
     EXPECT_EQ(got[n].size(), static_cast<size_t>(kCount / 60)) << n;
     EXPECT_EQ(total_count(got[n]), kCount) << n;
   }
-  EXPECT_EQ(got, by_origin(reference_run(yaml)));
+  // Readings delivered again come after newer ones, so a mean may differ from the in-process
+  // run's in its last bits (another order of summing); counts, minima and maxima may not.
+  const auto want = by_origin(reference_run(yaml));
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [origin, windows] : want)
+    for (const auto& [start, w] : windows) {
+      const json& g = got[origin][start];
+      EXPECT_EQ(g.value("count", -1), w["count"]) << origin << " " << start;
+      EXPECT_EQ(g.value("temperature_min", 0.0), w["temperature_min"]) << origin << " " << start;
+      EXPECT_EQ(g.value("temperature_max", 0.0), w["temperature_max"]) << origin << " " << start;
+      EXPECT_NEAR(g.value("temperature_mean", 0.0), w["temperature_mean"].get<double>(), 1e-9)
+          << origin << " " << start;
+    }
   // Each replica read one origin's readings: the partitions were shared out, not copied.
   for (int i = 1; i <= 3; ++i) {
     const json report = json::parse(read_file(dir + "/cloud.json.replica-" + std::to_string(i)));
