@@ -37,7 +37,7 @@ struct NatsLinkOptions {
   int64_t ack_wait_ms = 10'000;  // until an unacknowledged frame is delivered again
   int max_inflight = 64;         // frames published and not yet acknowledged
   bool retry = false;            // keep trying unreachable servers instead of failing
-  // TLS (links.nats.tls, or tls:// servers): the CA to trust ("" = the system's), a client
+  // TLS (links.nats.tls, or tls:// servers): the CA to trust ("" = libnats' default), a client
   // certificate and key for servers that verify clients, and whether the certificate must
   // name the host of the first server (every server's certificate must then name it).
   bool tls = false;
