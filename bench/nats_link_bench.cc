@@ -178,6 +178,36 @@ void add_stream_and_consumer(jsCtx* js, const char* stream, const char* subject,
   check(js_AddConsumer(nullptr, js, stream, &cc, nullptr, &code), "add consumer");
 }
 
+// Publishes `count` readings in frames to `subject`, asynchronously with the window, and
+// waits up to `wait_ms` for the servers to store them all.
+void publish_frames(jsCtx* js, const char* subject, int64_t count, int64_t wait_ms) {
+  make_frames(count, [&](const std::string& frame) {
+    // MaxPending is the window: a full one makes the call wait (StallWait) and retry.
+    while (js_PublishAsync(js, subject, frame.data(), static_cast<int>(frame.size()), nullptr) ==
+           NATS_TIMEOUT) {
+    }
+  });
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = wait_ms;
+  js_PublishAsyncComplete(js, &po);
+}
+
+// A pull consumer's loop: fetches, counts and acknowledges frames until `done` or `count`.
+void consume(natsSubscription* sub, Counter& c, const std::atomic<bool>& done, int64_t count) {
+  jsErrCode code;
+  while (!done && c.received < count) {
+    natsMsgList list{};
+    if (natsSubscription_Fetch(&list, sub, kFetch, 500, &code) == NATS_OK) {
+      for (int i = 0; i < list.Count; ++i) {
+        c.frame(natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]));
+        natsMsg_Ack(list.Msgs[i], nullptr);
+      }
+    }
+    natsMsgList_Destroy(&list);
+  }
+}
+
 // Raw JetStream: async publish with a window, a pull consumer that acknowledges each frame.
 RunResult run_raw_jetstream(const std::string& servers, int replicas, int64_t count,
                             int timeout_ms) {
@@ -199,29 +229,9 @@ RunResult run_raw_jetstream(const std::string& servers, int replicas, int64_t co
   check(js_PullSubscribe(&sub, sjs, "raw.link", "raw-cloud", nullptr, &so, &code), "subscribe");
   Counter c;
   std::atomic<bool> done{false};
-  std::thread consumer([&] {
-    while (!done) {
-      natsMsgList list{};
-      if (natsSubscription_Fetch(&list, sub, kFetch, 500, &code) == NATS_OK) {
-        for (int i = 0; i < list.Count; ++i) {
-          c.frame(natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]));
-          natsMsg_Ack(list.Msgs[i], nullptr);
-        }
-      }
-      natsMsgList_Destroy(&list);
-    }
-  });
+  std::thread consumer([&] { consume(sub, c, done, count); });
   const int64_t t0 = now_ns();
-  make_frames(count, [&](const std::string& frame) {
-    // MaxPending is the window: a full one makes the call wait (StallWait) and retry.
-    while (js_PublishAsync(pjs, "raw.link", frame.data(), static_cast<int>(frame.size()),
-                           nullptr) == NATS_TIMEOUT) {
-    }
-  });
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MaxWait = 30'000;
-  js_PublishAsyncComplete(pjs, &po);
+  publish_frames(pjs, "raw.link", count, 30'000);
   RunResult res = finish_run(c, count, t0, timeout_ms);
   done = true;
   consumer.join();
@@ -273,15 +283,7 @@ RunResult run_raw_drain(const std::string& servers, int64_t count, int timeout_m
   check(natsConnection_JetStream(&js, nc, &jo), "jetstream");
   add_stream_and_consumer(js, "DRAIN", "raw.drain", "drain", 1);
   jsErrCode code;
-  make_frames(count, [&](const std::string& frame) {
-    while (js_PublishAsync(js, "raw.drain", frame.data(), static_cast<int>(frame.size()),
-                           nullptr) == NATS_TIMEOUT) {
-    }
-  });
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MaxWait = 60'000;
-  js_PublishAsyncComplete(js, &po);
+  publish_frames(js, "raw.drain", count, 60'000);
   natsSubscription* sub = nullptr;
   jsSubOptions so;
   jsSubOptions_Init(&so);
@@ -291,18 +293,7 @@ RunResult run_raw_drain(const std::string& servers, int64_t count, int timeout_m
   Counter c;
   std::atomic<bool> done{false};
   const int64_t t0 = now_ns();
-  std::thread consumer([&] {
-    while (!done && c.received < count) {
-      natsMsgList list{};
-      if (natsSubscription_Fetch(&list, sub, kFetch, 500, &code) == NATS_OK) {
-        for (int i = 0; i < list.Count; ++i) {
-          c.frame(natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]));
-          natsMsg_Ack(list.Msgs[i], nullptr);
-        }
-      }
-      natsMsgList_Destroy(&list);
-    }
-  });
+  std::thread consumer([&] { consume(sub, c, done, count); });
   RunResult res = finish_run(c, count, t0, timeout_ms);
   done = true;
   consumer.join();
