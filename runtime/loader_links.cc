@@ -71,14 +71,17 @@ void load_nats(LoadContext& cx, const YAML::Node& nats) {
   if (nats["credentials"].IsDefined())
     if (auto c = cx.scalar(nats["credentials"], "", "nats credentials"))
       l.nats_security.credentials_file = resolve(*c);
+  // A missing key of a const map is an invalid node, whose type throws: IsDefined first
+  // (no servers at all is reported with the links' via).
   YAML::Node servers = nats["servers"];
-  if (servers.IsScalar()) {
+  if (!servers.IsDefined()) {
+  } else if (servers.IsScalar()) {
     if (auto v = cx.scalar(servers, "", "nats servers")) l.nats_servers.push_back(*v);
   } else if (servers.IsSequence() && servers.size() > 0) {
     for (const auto& s : servers)
       if (auto v = cx.scalar(s, "", "nats server")) l.nats_servers.push_back(*v);
   } else {
-    cx.diags.add(mark_of(servers.IsDefined() ? servers : nats), "", example);
+    cx.diags.add(mark_of(servers), "", example);
   }
   for (const std::string& s : l.nats_servers)
     if (s.rfind("nats://", 0) != 0 && s.rfind("tls://", 0) != 0)
