@@ -27,6 +27,9 @@ class FrameSender {
   // true at once for best-effort transports); false on timeout.
   virtual bool drain(int timeout_ms) = 0;
   virtual uint64_t unacknowledged() const = 0;
+  // Frames sent are numbered from 1 in the order send() took them: every frame up to this
+  // number is confirmed by the transport. 0 where the transport does not say.
+  virtual uint64_t confirmed_through() const { return 0; }
   virtual uint64_t reconnects() const = 0;
   // Bytes a frame of `payload` bytes costs on the network, headers and acknowledgement
   // included: an estimate for the link metrics and the energy model.
@@ -35,6 +38,8 @@ class FrameSender {
 
 // Runs on the transport's thread: must only enqueue (it may block briefly on a full queue).
 using FrameHandler = std::function<void(std::string&& frame)>;
+// The same for a receiver that holds frames until told (FrameReceiver::ack): `token` names it.
+using HeldFrameHandler = std::function<void(std::string&& frame, uint64_t token)>;
 
 class FrameReceiver {
  public:
@@ -51,6 +56,9 @@ class FrameReceiver {
   // unknown key) and frames under another sender's identity. Thread-safe, a counter's read:
   // the link metrics sample it, nothing per frame. 0 where the transport refuses nobody.
   virtual uint64_t refused() const { return 0; }
+  // A holding receiver: the frame the handler got as `token` is done with; it is not
+  // delivered again, here or to another reader. Thread-safe.
+  virtual void ack(uint64_t token) { (void)token; }
 };
 
 // Estimated TCP/IP cost of `bytes` of stream data: 52 bytes of Ethernet-less IPv4 + TCP

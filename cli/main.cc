@@ -453,8 +453,8 @@ int cmd_run(const RunArgs& args) {
       ended_by = "--for " + args.for_text;
       executor.request_stop();
     }
-    // A replica that failed (a refused connection, a crash) would leave its share unread and
-    // this part waiting for its end of input: stop.
+    // A replica that failed (a refused connection) would leave its share unread and this
+    // part waiting for its end of input: stop. One that died is taken over (reap() says 0).
     // (After a signal, passed on to them, they end with 128 + its number: not a failure.)
     if (const int code = replicas.reap(); code != 0 && replicas_exit == 0 && !signals.received()) {
       replicas_exit = code;

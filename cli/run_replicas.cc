@@ -9,6 +9,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "brokers/link/transport.h"
+#include "brokers/nats/nats_leases.h"
+#include "runtime/log.h"
+
 namespace edgeflow::cli {
 
 ReplicaChoice choose_replica(const PipelineSpec& pipeline, const std::string& node,
@@ -81,15 +85,35 @@ void ReplicaChildren::signal(int sig) {
 
 int ReplicaChildren::reap() {
   int worst = 0;
-  for (pid_t& pid : pids_) {
+  for (size_t i = 0; i < pids_.size(); ++i) {
+    pid_t& pid = pids_[i];
     if (pid <= 0) continue;
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) != pid) continue;
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    const int code = outcome(i, status);
     if (worst == 0) worst = code;
     pid = 0;
   }
   return worst;
+}
+
+int ReplicaChildren::outcome(size_t i, int status) {
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!WIFSIGNALED(status) && code != kExitLeaseLost) return code;
+  // Killed, crashed, or fenced off: the others take its partition over, and the run goes on
+  // while one is left to.
+  bool others_running = false;
+  for (size_t j = 0; j < pids_.size(); ++j)
+    if (j != i && pids_[j] > 0) others_running = true;
+  if (!others_running) {
+    logger().error("replica {} ended with exit code {}, the last one running", i + 1, code);
+    return code;
+  }
+  logger().warn(
+      "replica {} ended with exit code {}; another replica takes its partition over once its "
+      "lease lapses ({} s) and reads again what it had not settled",
+      i + 1, code, PartitionLeases::kLeaseMs / 1000);
+  return 0;
 }
 
 bool ReplicaChildren::running() const {
@@ -100,12 +124,13 @@ bool ReplicaChildren::running() const {
 
 int ReplicaChildren::wait() {
   int worst = 0;
-  for (pid_t& pid : pids_) {
+  for (size_t i = 0; i < pids_.size(); ++i) {
+    pid_t& pid = pids_[i];
     if (pid <= 0) continue;
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    const int code = outcome(i, status);
     if (worst == 0) worst = code;
     pid = 0;
   }

@@ -36,15 +36,18 @@ class ReplicaChildren {
   void start(int count, const std::function<std::vector<std::string>(int)>& args_for);
   // Sends `sig` to every child still running.
   void signal(int sig);
-  // Waits for every child; the first non-zero exit code, or 0.
+  // Waits for every child; the first non-zero exit code, or 0. A child that died (a signal
+  // it did not handle, or kExitLeaseLost) counts as 0 while another one still runs: its
+  // partition moves to the others.
   int wait();
   // Collects children that ended, without waiting: the first non-zero exit code among
-  // them, or 0.
+  // them, or 0 (counted as wait() counts).
   int reap();
   bool running() const;
   size_t size() const { return pids_.size(); }
 
  private:
+  int outcome(size_t i, int status);  // the exit code as wait() counts it; logs a death
   std::vector<pid_t> pids_;
 };
 

@@ -13,8 +13,10 @@ namespace edgeflow {
 
 namespace {
 
-// Operators whose output for an origin depends on that origin's input alone.
-const std::vector<std::string> kPerOriginOps = {"weather.aggregate", "map", "filter"};
+// Operators whose output for an origin depends on that origin's input alone, and says how
+// far that input is settled: a window of an origin ending at `e` settles its readings
+// before `e`, which is when a replica acknowledges them (brokers/link/link_receiver.cc).
+const std::vector<std::string> kPerOriginOps = {"weather.aggregate"};
 constexpr int kMaxReplicas = 16;
 
 std::string via_of(const PipelineSpec& p, const StageSpec& s) {
@@ -49,10 +51,29 @@ void check_replicas(LoadContext& cx) {
     const SourceMark& at = s.replicas_mark;
     if (std::find(kPerOriginOps.begin(), kPerOriginOps.end(), s.op) == kPerOriginOps.end()) {
       cx.diags.add(at, s.id,
-                   "'replicas' shares a stage's input by origin, so its operator must keep "
-                   "state per origin only; '" +
-                       s.op + "' is not one of weather.aggregate, map, filter",
+                   "'replicas' moves a dead replica's origins to the others from the "
+                   "readings its closed windows had not covered, which only "
+                   "weather.aggregate can say; '" +
+                       s.op + "' cannot have replicas",
                    "remove replicas: from this stage");
+      continue;
+    }
+    if (s.options.has("slide") && s.options.has("window") &&
+        s.options.get_duration_us("slide") != s.options.get_duration_us("window")) {
+      cx.diags.add(at, s.id,
+                   "a stage with replicas must use tumbling windows (a sliding window's end "
+                   "does not say which readings are settled)",
+                   "remove slide: or replicas:");
+      continue;
+    }
+    bool upstream_replicated = false;
+    for (const InputRef& in : s.inputs)
+      if (const StageSpec* up = p.stage(in.stage); up && up->replicas > 1)
+        upstream_replicated = true;
+    if (upstream_replicated || s.inputs.size() != 1) {
+      cx.diags.add(at, s.id,
+                   "a stage with replicas reads exactly one stage, which has no replicas itself",
+                   "read one stage (put a stage between replicated ones)");
       continue;
     }
     const std::vector<std::string> nodes = p.nodes_for(s.on);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -18,6 +19,7 @@ struct FrameInbox {
   std::mutex mu;
   std::condition_variable room;
   std::deque<std::string> frames;
+  std::deque<uint64_t> tokens;  // beside frames: a holding receiver's token of each
   size_t capacity = 64;
   // Frames may be large (up to kMaxFrameBytes): bound the bytes held too, letting one frame
   // in whatever its size so that a large one cannot stall the link.
@@ -28,7 +30,7 @@ struct FrameInbox {
 
   // After close() it appends without waiting: the network thread must be able to finish (its
   // owner joins it), and a frame it already took must not be dropped.
-  void push(std::string&& frame) {
+  void push(std::string&& frame, uint64_t token = 0) {
     std::unique_lock<std::mutex> lock(mu);
     room.wait(lock, [&] {
       return closed || frames.empty() ||
@@ -37,14 +39,17 @@ struct FrameInbox {
     bool was_empty = frames.empty();
     bytes += frame.size();
     frames.push_back(std::move(frame));
+    tokens.push_back(token);
     lock.unlock();
     if (was_empty) waker();
   }
-  bool pop(std::string& frame) {
+  bool pop(std::string& frame, uint64_t* token = nullptr) {
     std::lock_guard<std::mutex> lock(mu);
     if (frames.empty()) return false;
     frame = std::move(frames.front());
     frames.pop_front();
+    if (token) *token = tokens.front();
+    tokens.pop_front();
     bytes -= frame.size();
     room.notify_one();
     return true;

@@ -13,6 +13,11 @@
 
 namespace edgeflow {
 
+// The exit code of a replica that could not renew the lease of a partition it reads
+// (brokers/nats/nats_leases.h): it stops at once so that the replica taking the partition
+// over is its only reader. Like EX_TEMPFAIL: start it again and it takes a free partition.
+constexpr int kExitLeaseLost = 75;
+
 // `pipeline.links.mqtt_broker` must be set (the CLI puts the embedded broker's URI there when
 // the file names none). The pipeline and plan must outlive the transport.
 // `spool` (a service's, or `run --data-dir`): MQTT links whose receiving stage has

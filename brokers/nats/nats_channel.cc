@@ -6,213 +6,27 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
+#include "brokers/nats/nats_internal.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
 namespace {
 
+using namespace nats_internal;
+
 constexpr int64_t kNsPerMs = 1'000'000;
 constexpr int64_t kDuplicateWindowMs = 120'000;  // JetStream's default, stated
-constexpr int kFetchBatch = 16;                  // frames per pull: at most 16 x 256 KiB held
-
-std::string servers_text(const NatsLinkOptions& o) {
-  std::string s;
-  for (const std::string& server : o.servers) s += (s.empty() ? "" : ", ") + server;
-  return s;
-}
-
-std::string status_text(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0)) {
-  std::string text = natsStatus_GetText(s);
-  const char* last = nats_GetLastError(nullptr);
-  if (last && *last && text.find(last) == std::string::npos) text += std::string(": ") + last;
-  if (code != 0) text += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
-  return text;
-}
-
-// A connection to any of the servers, reconnecting for ever; counts its reconnections.
-class Connection {
- public:
-  explicit Connection(const NatsLinkOptions& o) : o_(o) {
-    natsOptions* opts = nullptr;
-    natsOptions_Create(&opts);
-    std::vector<const char*> servers;
-    for (const std::string& s : o.servers) servers.push_back(s.c_str());
-    natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
-    natsOptions_SetName(opts, o.name.c_str());
-    natsOptions_SetTimeout(opts, 2000);
-    natsOptions_SetMaxReconnect(opts, -1);
-    natsOptions_SetReconnectWait(opts, 250);
-    if (!o.username.empty()) natsOptions_SetUserInfo(opts, o.username.c_str(), o.password.c_str());
-    try {
-      if (o.tls) secure(opts);
-    } catch (...) {
-      natsOptions_Destroy(opts);
-      throw;
-    }
-    natsOptions_SetDisconnectedCB(opts, &Connection::on_disconnected, this);
-    natsOptions_SetReconnectedCB(opts, &Connection::on_reconnected, this);
-    natsOptions_SetClosedCB(opts, &Connection::on_closed, this);
-    // With a connected callback, connect returns at once (NATS_NOT_YET_CONNECTED) and goes on
-    // trying in the background; without one it would block, with Ctrl-C not yet heard.
-    if (o.retry) natsOptions_SetRetryOnFailedConnect(opts, true, &Connection::on_connected, this);
-    natsStatus s = natsConnection_Connect(&nc_, opts);
-    natsOptions_Destroy(opts);
-    if (s != NATS_OK && !(o.retry && s == NATS_NOT_YET_CONNECTED)) {
-      natsConnection_Destroy(nc_);
-      throw std::runtime_error("link " + o.link + ": cannot reach the NATS servers " +
-                               servers_text(o) + ": " + status_text(s) + "; " + fix_for(s));
-    }
-  }
-  ~Connection() {
-    close();
-    // libnats runs the connection's callbacks on a thread of its own, in order, after close
-    // returns: `this` must live until the last of them (closed) has run.
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      closed_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
-    }
-    if (js_) jsCtx_Destroy(js_);
-    natsConnection_Destroy(nc_);
-  }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  // What to do about a failed first connection, by its cause.
-  std::string fix_for(natsStatus s) const {
-    const std::string last = nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : "";
-    if (s == NATS_NOT_PERMITTED || last.find("uthorization") != std::string::npos)
-      return o_.username.empty()
-                 ? "the servers ask for a user: name a credentials file (username, password) "
-                   "in links.nats.credentials"
-                 : "the servers refused the user '" + o_.username +
-                       "': check links.nats.credentials against their authorization block";
-    const bool tls_failed = s == NATS_SSL_ERROR || last.find("SSL") != std::string::npos ||
-                            last.find("certificate") != std::string::npos;
-    if ((tls_failed && !o_.tls) || s == NATS_SECURE_CONNECTION_REQUIRED)
-      return "the servers require TLS: give links.nats.tls {ca_file: ...} with the CA that "
-             "signed their certificates";
-    if (tls_failed)
-      return "check links.nats.tls: ca_file must hold the CA that signed the servers' "
-             "certificates" +
-             std::string(o_.verify_hostname
-                             ? ", and they must name the first server's host (or set "
-                               "verify_hostname: false)"
-                             : "");
-    if (s == NATS_SECURE_CONNECTION_WANTED || last.find("secure") != std::string::npos)
-      return "the servers do not speak TLS: remove links.nats.tls or use nats:// URLs";
-    return "start them (scripts/nats-cluster.sh starts a local cluster) or fix "
-           "links.nats.servers";
-  }
-
-  jsCtx* jetstream(jsOptions* jo) {
-    natsStatus s = natsConnection_JetStream(&js_, nc_, jo);
-    if (s != NATS_OK) throw std::runtime_error("link " + o_.link + ": " + status_text(s));
-    return js_;
-  }
-  void close() {
-    closing_ = true;  // our own close is no lost server
-    if (nc_) natsConnection_Close(nc_);
-  }
-  uint64_t reconnects() const { return reconnects_.load(); }
-
- private:
-  // TLS settings from o_; throws naming the file that could not be used.
-  void secure(natsOptions* opts) {
-    natsOptions_SetSecure(opts, true);
-    auto check = [&](natsStatus st, const std::string& what) {
-      if (st != NATS_OK)
-        throw std::runtime_error("link " + o_.link + ": links.nats.tls " + what + ": " +
-                                 status_text(st));
-    };
-    if (!o_.ca_file.empty())
-      check(natsOptions_LoadCATrustedCertificates(opts, o_.ca_file.c_str()),
-            "ca_file " + o_.ca_file);
-    if (!o_.cert_file.empty())
-      check(natsOptions_LoadCertificatesChain(opts, o_.cert_file.c_str(), o_.key_file.c_str()),
-            "cert_file " + o_.cert_file + " with key_file " + o_.key_file);
-    if (o_.verify_hostname) {
-      // libnats checks a name only when told which: the first server's host.
-      const std::string& url = o_.servers.at(0);
-      size_t at = url.find("://");
-      std::string host = url.substr(at == std::string::npos ? 0 : at + 3);
-      if (size_t userinfo = host.rfind('@'); userinfo != std::string::npos)
-        host = host.substr(userinfo + 1);
-      if (!host.empty() && host[0] == '[')
-        host = host.substr(1, host.find(']') - 1);
-      else
-        host = host.substr(0, host.find(':'));
-      // OpenSSL's host check matches names, never an address in a certificate.
-      if (host.find_first_not_of("0123456789.") == std::string::npos ||
-          host.find(':') != std::string::npos)
-        throw std::runtime_error(
-            "link " + o_.link + ": links.nats.tls checks the servers' host name, and " + url +
-            " names an address: name the first server by a host name its certificate holds "
-            "(tls://localhost:4222), or set verify_hostname: false to check only the CA");
-      check(natsOptions_SetExpectedHostname(opts, host.c_str()), "host name " + host);
-    }
-  }
-
-  static void on_disconnected(natsConnection*, void* closure) {
-    auto* c = static_cast<Connection*>(closure);
-    if (!c->closing_ && !c->warned_.exchange(true))
-      logger().warn("link {} on '{}': lost its NATS server; reconnecting to {}", c->o_.link,
-                    c->o_.node, servers_text(c->o_));
-  }
-  static void on_connected(natsConnection*, void* closure) {
-    auto* c = static_cast<Connection*>(closure);
-    logger().info("link {} on '{}': reached the NATS servers", c->o_.link, c->o_.node);
-  }
-  static void on_closed(natsConnection*, void* closure) {
-    auto* c = static_cast<Connection*>(closure);
-    std::lock_guard<std::mutex> lock(c->mu_);
-    c->closed_ = true;
-    c->closed_cv_.notify_all();
-  }
-  static void on_reconnected(natsConnection*, void* closure) {
-    auto* c = static_cast<Connection*>(closure);
-    c->reconnects_.fetch_add(1);
-    c->warned_ = false;
-  }
-
-  const NatsLinkOptions o_;
-  natsConnection* nc_ = nullptr;
-  jsCtx* js_ = nullptr;
-  std::atomic<uint64_t> reconnects_{0};
-  std::atomic<bool> warned_{false};
-  std::atomic<bool> closing_{false};
-  std::mutex mu_;
-  std::condition_variable closed_cv_;
-  bool closed_ = false;
-};
-
-// JetStream administration may meet a cluster electing a leader: a few tries, a second apart.
-template <typename Call>
-void with_retries(const NatsLinkOptions& o, const std::string& what, Call call) {
-  std::string last;
-  // With retry, servers down at start get ten minutes; without, an election gets 10 s.
-  const int64_t give_up = steady_ms() + (o.retry ? 600'000 : 10'000);
-  for (bool first = true; first || steady_ms() < give_up; first = false) {
-    jsErrCode code = static_cast<jsErrCode>(0);
-    natsStatus s = call(&code);
-    if (s == NATS_OK) return;
-    last = status_text(s, code);
-    const bool electing = code == 0 || code == JSClusterNotAvailErr || code == JSStreamOfflineErr ||
-                          code == JSClusterNoPeersErr;
-    if (!electing) break;  // a refusal: trying again would not change it
-    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  }
-  throw std::runtime_error("link " + o.link + ": JetStream refused " + what + " on " +
-                           servers_text(o) + ": " + last +
-                           "; the servers need JetStream enabled (jetstream: enabled) and, "
-                           "for links.nats.replicas above 1, that many servers in the cluster");
-}
+constexpr int kFetchBatch = 16;  // frames per pull (a holding receiver keeps more: max_ack_pending)
 
 // The pipeline's stream and the consumers named in `o.consumers` (idempotent).
 void ensure_stream_and_consumers(jsCtx* js, const NatsLinkOptions& o) {
@@ -255,7 +69,7 @@ void ensure_stream_and_consumers(jsCtx* js, const NatsLinkOptions& o) {
       cc.AckWait = o.ack_wait_ms * kNsPerMs;
       cc.DeliverPolicy = js_DeliverAll;
       cc.FilterSubject = filter.c_str();
-      cc.MaxAckPending = 1024;
+      cc.MaxAckPending = o.max_ack_pending;
       cc.Replicas = o.replicas;
       jsConsumerInfo* ci = nullptr;
       natsStatus s = js_AddConsumer(&ci, js, o.stream.c_str(), &cc, nullptr, code);
@@ -339,7 +153,13 @@ class NatsSender final : public FrameSender {
     }
     natsMsg* msg = nullptr;
     natsMsg_Create(&msg, subject.c_str(), nullptr, frame.data(), static_cast<int>(frame.size()));
-    const std::string id = id_prefix_ + std::to_string(++sequence_);
+    uint64_t number = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      number = ++sequence_;
+      unconfirmed_.insert(number);
+    }
+    const std::string id = id_prefix_ + std::to_string(number);
     natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
     publish(msg);
     return true;
@@ -363,6 +183,10 @@ class NatsSender final : public FrameSender {
   uint64_t reconnects() const override { return conn_.reconnects(); }
   uint64_t wire_bytes(uint64_t payload) const override {
     return nats_wire_bytes(o_.subject, payload);
+  }
+  uint64_t confirmed_through() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return unconfirmed_.empty() ? sequence_ : *unconfirmed_.begin() - 1;
   }
 
  private:
@@ -411,6 +235,7 @@ class NatsSender final : public FrameSender {
     if (pa || !pae || self->closing_) {
       // Stored (a duplicate within the window was stored before: as good).
       --self->inflight_;
+      if (pa || !pae) self->unconfirmed_.erase(self->number_of(msg));
       natsMsg_Destroy(msg);
     } else {
       self->retry_.push_back(msg);  // kept: published again by the sender's thread
@@ -420,12 +245,21 @@ class NatsSender final : public FrameSender {
     self->cv_.notify_all();
   }
 
+  // The number a published message carries at the end of its id.
+  uint64_t number_of(natsMsg* msg) const {
+    const char* id = nullptr;
+    if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK || !id) return 0;
+    const std::string text = id;
+    return std::strtoull(text.c_str() + std::min(text.size(), id_prefix_.size()), nullptr, 10);
+  }
+
   const NatsLinkOptions o_;
   Connection conn_;
   AckGate* gate_;  // never freed, see AckGate
   jsCtx* js_ = nullptr;
   std::string id_prefix_;
-  uint64_t sequence_ = 0;  // the sender's thread only
+  uint64_t sequence_ = 0;           // under mu_
+  std::set<uint64_t> unconfirmed_;  // numbers published and not stored yet, under mu_
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int64_t inflight_ = 0;        // published, not acknowledged (the retry list included)
@@ -437,7 +271,7 @@ class NatsSender final : public FrameSender {
 
 class NatsReceiver final : public FrameReceiver {
  public:
-  NatsReceiver(const NatsLinkOptions& o, FrameHandler handler)
+  NatsReceiver(const NatsLinkOptions& o, HeldFrameHandler handler)
       : o_(o), handler_(std::move(handler)), conn_(o) {
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -457,14 +291,33 @@ class NatsReceiver final : public FrameReceiver {
   ~NatsReceiver() override { stop(); }
 
   void stop() override {
-    if (stopping_.exchange(true)) {
-      if (thread_.joinable()) thread_.join();
-      return;
-    }
-    if (thread_.joinable()) thread_.join();
+    finish();
+    std::lock_guard<std::mutex> lock(stop_mu_);
     if (sub_) natsSubscription_Destroy(sub_);  // the durable consumer stays on the server
     sub_ = nullptr;
+    {
+      std::lock_guard<std::mutex> held(held_mu_);
+      for (auto& [seq, h] : held_) natsMsg_Destroy(h.msg);  // not acknowledged: read again
+      held_.clear();
+    }
+    // Acknowledgements are queued, not sent: a close alone could drop the last ones, and their
+    // frames would come again in the next run.
+    conn_.flush(2000);
     conn_.close();
+  }
+  // No more fetching; a holding receiver can still acknowledge what it holds.
+  void finish() override {
+    stopping_ = true;
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (thread_.joinable()) thread_.join();
+  }
+  void ack(uint64_t token) override {
+    std::lock_guard<std::mutex> lock(held_mu_);
+    auto it = held_.find(token);
+    if (it == held_.end()) return;
+    natsMsg_Ack(it->second.msg, nullptr);
+    natsMsg_Destroy(it->second.msg);
+    held_.erase(it);
   }
   uint64_t reconnects() const override { return conn_.reconnects(); }
 
@@ -475,14 +328,35 @@ class NatsReceiver final : public FrameReceiver {
       natsMsgList list{};
       jsErrCode code = static_cast<jsErrCode>(0);
       natsStatus s = natsSubscription_Fetch(&list, sub_, kFetchBatch, 500, &code);
+      if (o_.hold) note_in_progress();
       if (s == NATS_OK) {
         for (int i = 0; i < list.Count; ++i) {
           natsMsg* m = list.Msgs[i];
-          if (!stopping_) {
-            handler_(
-                std::string(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))));
-            natsMsg_Ack(m, nullptr);  // not taken when stopping: delivered again next run
+          if (stopping_) continue;  // not taken: delivered again next run
+          std::string frame(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+          if (!o_.hold) {
+            handler_(std::move(frame), 0);
+            natsMsg_Ack(m, nullptr);
+            continue;
           }
+          // Held until ack(): keyed by its place in the stream, so a redelivery of a frame
+          // still held replaces the handle instead of being handed over twice.
+          jsMsgMetaData* meta = nullptr;
+          if (natsMsg_GetMetaData(&meta, m) != NATS_OK || !meta) continue;
+          const uint64_t seq = meta->Sequence.Stream;
+          jsMsgMetaData_Destroy(meta);
+          list.Msgs[i] = nullptr;  // ours now, not the list's
+          bool again = false;
+          {
+            std::lock_guard<std::mutex> lock(held_mu_);
+            auto [it, fresh] = held_.try_emplace(seq, Held{m, steady_ms()});
+            if (!fresh) {
+              natsMsg_Destroy(it->second.msg);
+              it->second = Held{m, steady_ms()};
+              again = true;
+            }
+          }
+          if (!again) handler_(std::move(frame), seq);
         }
         natsMsgList_Destroy(&list);
         continue;
@@ -499,12 +373,31 @@ class NatsReceiver final : public FrameReceiver {
     }
   }
 
+  // Held frames the server would deliver again after ack_wait: told they are in progress
+  // every third of it.
+  void note_in_progress() {
+    const int64_t now = steady_ms();
+    std::lock_guard<std::mutex> lock(held_mu_);
+    for (auto& [seq, h] : held_)
+      if (now - h.noted_ms >= o_.ack_wait_ms / 3) {
+        natsMsg_InProgress(h.msg, nullptr);
+        h.noted_ms = now;
+      }
+  }
+
+  struct Held {
+    natsMsg* msg;
+    int64_t noted_ms;  // delivered or last said in progress
+  };
   const NatsLinkOptions o_;
-  FrameHandler handler_;
+  HeldFrameHandler handler_;
   Connection conn_;
   jsCtx* js_ = nullptr;
   natsSubscription* sub_ = nullptr;
   std::atomic<bool> stopping_{false};
+  std::mutex stop_mu_;
+  std::mutex held_mu_;
+  std::map<uint64_t, Held> held_;  // stream sequence -> frame, in hold mode
   std::thread thread_;
 };
 
@@ -518,7 +411,19 @@ std::unique_ptr<FrameReceiver> make_nats_receiver(const NatsLinkOptions& options
                                                   FrameHandler handler) {
   if (options.consumers.size() != 1)
     throw std::invalid_argument("a NATS receiver has exactly one consumer");
-  return std::make_unique<NatsReceiver>(options, std::move(handler));
+  NatsLinkOptions o = options;
+  o.hold = false;
+  return std::make_unique<NatsReceiver>(
+      o, [h = std::move(handler)](std::string&& frame, uint64_t) { h(std::move(frame)); });
+}
+
+std::unique_ptr<FrameReceiver> make_nats_holding_receiver(const NatsLinkOptions& options,
+                                                          HeldFrameHandler handler) {
+  if (options.consumers.size() != 1)
+    throw std::invalid_argument("a NATS receiver has exactly one consumer");
+  NatsLinkOptions o = options;
+  o.hold = true;
+  return std::make_unique<NatsReceiver>(o, std::move(handler));
 }
 
 uint64_t nats_wire_bytes(const std::string& subject, uint64_t payload) {

@@ -46,6 +46,10 @@ struct NatsLinkOptions {
   std::string username, password;  // links.nats.credentials; "" = none
   std::string name;                // client connection name, for the server's monitoring
   std::string node, link;          // for log lines
+  // A receiver that holds each frame until ack(token) (a replica: until the windows it fed
+  // are emitted and confirmed), telling the server it is in progress meanwhile.
+  bool hold = false;
+  int max_ack_pending = 1024;  // frames delivered and not acknowledged, per consumer
 };
 
 // Both throw std::runtime_error naming the servers and the fix when none can be reached (and
@@ -53,6 +57,9 @@ struct NatsLinkOptions {
 std::unique_ptr<FrameSender> make_nats_sender(const NatsLinkOptions& options);
 std::unique_ptr<FrameReceiver> make_nats_receiver(const NatsLinkOptions& options,
                                                   FrameHandler handler);
+// options.hold: the handler gets a token per frame, for FrameReceiver::ack.
+std::unique_ptr<FrameReceiver> make_nats_holding_receiver(const NatsLinkOptions& options,
+                                                          HeldFrameHandler handler);
 
 // Bytes a frame of `payload` bytes costs on the wire: the publish with its message id header,
 // the stream's acknowledgement, the delivery to one consumer and its acknowledgement, with

@@ -34,6 +34,7 @@ class Process {
   void signal(int sig);  // to the whole group
   bool running();
   int exit_code() const { return exit_code_; }  // 128+N when killed by signal N
+  pid_t pid() const { return pid_; }
   std::string out() const;
   std::string err() const;
   // Waits (bounded) until `text` appears in stderr; false on timeout or exit.
