@@ -173,6 +173,11 @@ class LinkReceiver final : public Operator {
     if (peers_local_) {
       // The senders in this process are draining towards us: wait for their end of input.
       stop_deadline_ = steady_ms() + ctx.links().drain_timeout_ms + 5000;
+    } else if (leases_) {
+      // A replica: no more fetching, but its receivers stay to acknowledge what the windows
+      // settle as they close (finish_partitions).
+      inbox_->close();
+      for (auto& [k, rx] : partitions_) rx->finish();
     } else {
       // Remote senders keep running: stop taking frames (a persistent session keeps the rest
       // at the broker), then deliver what was already taken.

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -77,22 +78,34 @@ struct PartitionLeases::Impl {
 
   static std::string key(int p) { return "p" + std::to_string(p); }
 
-  // The value of `key` in `kv` and when the servers stored it; "" when there is none.
-  static std::string get(kvStore* kv, const std::string& k, int64_t* created_ns = nullptr,
-                         uint64_t* revision = nullptr) {
+  // The value of `key` in `kv` and when the servers stored it; "" when there is none, and
+  // nothing when the servers could not say (unreachable, electing).
+  static std::optional<std::string> read(kvStore* kv, const std::string& k,
+                                         int64_t* created_ns = nullptr) {
     kvEntry* e = nullptr;
-    if (kvStore_Get(&e, kv, k.c_str()) != NATS_OK || !e) return "";
+    const natsStatus st = kvStore_Get(&e, kv, k.c_str());
+    if (st == NATS_NOT_FOUND) return std::string();
+    if (st != NATS_OK || !e) return std::nullopt;
     std::string v = kvEntry_ValueString(e) ? kvEntry_ValueString(e) : "";
     if (created_ns) *created_ns = kvEntry_Created(e);
-    if (revision) *revision = kvEntry_Revision(e);
     kvEntry_Destroy(e);
     return v;
   }
 
-  // Partition p was finished in this run (by anyone).
-  bool done_now(int p) const {
+  // Partition p was finished in this run (by anyone); nothing when the servers could not say.
+  std::optional<bool> done_now(int p) const {
     int64_t created = 0;
-    return !get(done, key(p), &created).empty() && created >= started_wall_ns;
+    const std::optional<std::string> v = read(done, key(p), &created);
+    if (!v) return std::nullopt;
+    return !v->empty() && created >= started_wall_ns;
+  }
+
+  // Partition p is leased by a replica that renews it (the servers stamp each renewal): a
+  // lease a dead holder left stays until it lapses, but grows old.
+  bool renewed_lately(int p) const {
+    int64_t renewed_ns = 0;
+    const std::optional<std::string> v = read(leases, key(p), &renewed_ns);
+    return v && !v->empty() && wall_ns() - renewed_ns <= kStaleMs * 1'000'000;
   }
 
   bool try_take(int p) {
@@ -100,8 +113,11 @@ struct PartitionLeases::Impl {
     uint64_t rev = 0;
     if (kvStore_CreateString(&rev, leases, key(p).c_str(), instance.c_str()) != NATS_OK)
       return false;
+    // Finished between the look and the take (its holder marks it done, then gives it up):
+    // its ends were acknowledged, and a reader would wait for them for ever.
+    const std::optional<bool> done_mark = done_now(p);
     std::unique_lock<std::mutex> lock(mu);
-    if (finishing || !taking) {  // the reader is ending: nobody would read it here
+    if (finishing || !taking || done_mark.value_or(true)) {
       lock.unlock();
       kvStore_Delete(leases, key(p).c_str());
       return false;
@@ -172,28 +188,20 @@ struct PartitionLeases::Impl {
       for (const auto& [p, lease] : held) mine.insert(p);
     }
     const bool unclaimed_time = steady_ms() - started_ms >= PartitionLeases::kUnclaimedMs;
-    std::map<int, std::string> now_holders;
     for (int p = 0; p < partitions; ++p) {
       if (mine.count(p)) continue;
-      uint64_t revision = 0;
-      const std::string holder = get(leases, key(p), nullptr, &revision);
-      if (!holder.empty()) {
-        // Alive while its holder renews it: a lease a dead holder left is still there until
-        // it lapses, but its revision stands still.
+      const std::optional<std::string> holder = read(leases, key(p));
+      if (!holder) continue;  // the servers could not say: look again next turn
+      if (!holder->empty()) {
         std::lock_guard<std::mutex> lock(mu);
-        Seen& seen = others[p];
-        if (seen.revision != 0 && seen.revision != revision) seen.renewed_ms = steady_ms();
-        seen.revision = revision;
-        if (steady_ms() - seen.renewed_ms <= kStaleMs) now_holders[p] = holder;
-        holders[p] = holder;
+        holders[p] = *holder;
         continue;
       }
-      if (done_now(p)) continue;
+      const std::optional<bool> done_mark = done_now(p);
+      if (!done_mark || *done_mark) continue;
       // Its own replica takes it at once; another when its holder lapsed, or nobody came.
       if (p == own || !last_holder(p).empty() || unclaimed_time) try_take(p);
     }
-    std::lock_guard<std::mutex> lock(mu);
-    live = now_holders;
   }
 
   void check() {
@@ -241,12 +249,6 @@ struct PartitionLeases::Impl {
   std::map<int, Lease> held;           // partitions owned here
   std::vector<int> fresh;              // owned since newly_owned() last ran
   std::map<int, std::string> holders;  // others' partitions -> their last holder seen
-  std::map<int, std::string> live;     // others' partitions renewed lately, at the last turn
-  struct Seen {
-    uint64_t revision = 0;
-    int64_t renewed_ms = INT64_MIN / 2;  // when its revision last moved (never seen: long ago)
-  };
-  std::map<int, Seen> others;  // others' leases as the watcher saw them
 };
 
 PartitionLeases::PartitionLeases(const NatsLinkOptions& o, const std::string& name, int partitions,
@@ -274,16 +276,16 @@ void PartitionLeases::check() { impl_->check(); }
 std::vector<std::string> PartitionLeases::servers() const { return impl_->conn.known_servers(); }
 
 bool PartitionLeases::others_settled() const {
-  std::set<int> pending;
+  std::set<int> others;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (!impl_->fresh.empty()) return false;  // taken, not read yet
     for (int p = 0; p < impl_->partitions; ++p)
-      if (!impl_->held.count(p) && !impl_->live.count(p)) pending.insert(p);
+      if (!impl_->held.count(p)) others.insert(p);
   }
-  // Lapsed or never leased: finished in this run, or about to be taken.
-  for (int p : pending)
-    if (!impl_->done_now(p)) return false;
+  // Looked at now, not at the watcher's last turn: a holder may have died since.
+  for (int p : others)
+    if (!impl_->renewed_lately(p) && !impl_->done_now(p).value_or(false)) return false;
   return true;
 }
 
@@ -301,7 +303,10 @@ void PartitionLeases::finished(const std::set<int>& done) {
     impl_->finishing = true;
     mine = impl_->held;
   }
+  const int64_t now = steady_ms();
   for (const auto& [p, lease] : mine) {
+    // One that may have lapsed may be another's by now: left alone.
+    if (now >= lease.valid_until_ms) continue;
     uint64_t r = 0;
     if (done.count(p))
       kvStore_PutString(&r, impl_->done, Impl::key(p).c_str(), impl_->instance.c_str());

@@ -30,8 +30,9 @@ class PartitionLeases {
   static constexpr int64_t kRenewMs = 2'000;       // how often a holder renews
   static constexpr int64_t kMarginMs = 3'000;      // a holder gives up this long before lapsing
   static constexpr int64_t kUnclaimedMs = 15'000;  // a partition nobody took: taken after this
-  // Another replica's lease counts as alive while its revision moved this recently.
-  static constexpr int64_t kStaleMs = 5'000;
+  // Another replica's lease counts as alive while its last renewal is this recent (by the
+  // servers' stamp against this machine's clock).
+  static constexpr int64_t kStaleMs = 4'000;
 
   // Runs on the leases' thread, or on the caller of check().
   using Lost = std::function<void(int partition, const std::string& why)>;
@@ -54,8 +55,8 @@ class PartitionLeases {
   // may be blocked on a server that is gone: the reader checks too).
   void check();
   // Every partition not owned here is finished in this run or leased by a replica that
-  // renews it (its revision moved within kStaleMs), and every one taken here was handed
-  // over by newly_owned().
+  // renews it (renewed within kStaleMs), and every one taken here was handed over by
+  // newly_owned().
   bool others_settled() const;
   // The reader is about to end: no more partitions are taken (one taken anyway is given up
   // at once). False, and taking goes on, when one came in since newly_owned(): read it.
