@@ -551,6 +551,22 @@ TEST(NatsLinks, TlsAndAUserCarryTheLinkAndEachWrongSettingIsAClearError) {
   EXPECT_NE(open_file.err.find("chmod 600"), std::string::npos) << open_file.err;
 }
 
+// Edges pi-1, pi-3 and pi-7 (their names hash to partitions 0, 1 and 2), `count` readings
+// each at `rate` a second, into one-minute windows with `replicas: 3` on `nats`, the file
+// naming its first server only (the one the tests kill). The windows wait an hour of event
+// time for stragglers.
+std::string three_edges_into_replicas(const NatsCluster& nats, int count, int rate) {
+  const std::string first = nats.servers().substr(0, nats.servers().find(','));
+  std::string yaml =
+      weather_pipeline(kNats, nats_links(nats, 3, "[\"" + first + "\"]"), count, rate);
+  yaml.replace(yaml.find("pi-2: {tier: edge"), 4, "pi-3");
+  yaml.replace(yaml.find("  cloud: {tier: cloud"), 0, "  pi-7: {tier: edge, address: 127.0.0.1}\n");
+  yaml = windows_in_the_cloud(yaml, 3);
+  yaml.replace(yaml.find("stats: [min, mean, max]}"), 24,
+               "stats: [min, mean, max], allowed_lateness: 1h}");
+  return yaml;
+}
+
 // The child process of `parent` whose command line holds `arg`; -1 when none.
 pid_t child_with_arg(pid_t parent, const std::string& arg) {
   const std::string p = std::to_string(parent);
@@ -572,17 +588,9 @@ TEST(NatsLinks, ThreeReplicasShareTheOriginsAndAggregateEachReadingOnce) {
   NatsCluster nats(3);
   ASSERT_TRUE(nats.ok()) << nats.error();
   const int kCount = 3600;  // per edge, 600 readings a second: six seconds of sending
-  const std::string first = nats.servers().substr(0, nats.servers().find(','));
-  std::string yaml =
-      weather_pipeline(kNats, nats_links(nats, 3, "[\"" + first + "\"]"), kCount, 600);
-  yaml.replace(yaml.find("pi-1: {tier: edge"), 4, "pi-1");
-  yaml.replace(yaml.find("pi-2: {tier: edge"), 4, "pi-3");
-  yaml.replace(yaml.find("  cloud: {tier: cloud"), 0, "  pi-7: {tier: edge, address: 127.0.0.1}\n");
-  yaml = windows_in_the_cloud(yaml, 3);
   // Frames the killed server held come again after ack_wait (5 s of wall time, 3,000 s of
   // event time at speed 600), after newer ones: the windows wait an hour of event time.
-  yaml.replace(yaml.find("stats: [min, mean, max]}"), 24,
-               "stats: [min, mean, max], allowed_lateness: 1h}");
+  const std::string yaml = three_edges_into_replicas(nats, kCount, 600);
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml", yaml);
   auto node = [&](const std::string& name) { return run_node(dir, name); };
@@ -645,14 +653,7 @@ TEST(NatsLinks, AReplicaKilledMidRunHandsItsPartitionOnAndEveryWindowComesOnce) 
   // (12 s) for stragglers, so the first come out halfway; replica 2 dies then, and a
   // survivor takes its partition 12 s (the lease) later, as the edges finish.
   const int kCount = 7200;
-  const std::string first = nats.servers().substr(0, nats.servers().find(','));
-  std::string yaml =
-      weather_pipeline(kNats, nats_links(nats, 3, "[\"" + first + "\"]"), kCount, 300);
-  yaml.replace(yaml.find("pi-2: {tier: edge"), 4, "pi-3");
-  yaml.replace(yaml.find("  cloud: {tier: cloud"), 0, "  pi-7: {tier: edge, address: 127.0.0.1}\n");
-  yaml = windows_in_the_cloud(yaml, 3);
-  yaml.replace(yaml.find("stats: [min, mean, max]}"), 24,
-               "stats: [min, mean, max], allowed_lateness: 1h}");
+  const std::string yaml = three_edges_into_replicas(nats, kCount, 300);
   std::string dir = make_temp_dir();
   write_file(dir + "/p.yaml", yaml);
   auto start = [&](std::vector<std::string> args) {
