@@ -122,19 +122,32 @@ class LinkReceiver final : public Operator {
     std::string frame;
     uint64_t token = 0;
     size_t emitted = 0, frames = 0;
-    while (emitted < 256 && inbox_->pop(frame, &token)) {
+    while (emitted < 256 && frames < 1024 && inbox_->pop(frame, &token)) {
       ++frames;
       if (!warming_.empty() && hold_back(frame, token)) continue;
       emitted += deliver(frame, token, ctx);
     }
+    // Partitions taken over whose hold is up: their frames in stream order, as many a turn
+    // as any (newer frames of theirs keep joining the order until it is drained).
+    bool more_held = false;
     for (auto w = warming_.begin(); w != warming_.end();) {
       if (steady_ms() < w->second.until_ms) {
         ++w;
         continue;
       }
-      for (auto& [token, held] : w->second.frames) emitted += deliver(held, token, ctx);
-      w = warming_.erase(w);
+      auto& held = w->second.frames;
+      while (!held.empty() && emitted < 256) {
+        emitted += deliver(held.begin()->second, held.begin()->first, ctx);
+        held.erase(held.begin());
+      }
+      if (held.empty()) {
+        w = warming_.erase(w);
+      } else {
+        more_held = true;
+        ++w;
+      }
     }
+    if (more_held) return SourceStep::emitted();
     if (frames > 0) {
       if (stop_requested_ && peers_local_)
         stop_deadline_ = steady_ms() + ctx.links().drain_timeout_ms + 5000;  // progress
