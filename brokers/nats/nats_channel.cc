@@ -407,23 +407,29 @@ std::unique_ptr<FrameSender> make_nats_sender(const NatsLinkOptions& options) {
   return std::make_unique<NatsSender>(options);
 }
 
-std::unique_ptr<FrameReceiver> make_nats_receiver(const NatsLinkOptions& options,
-                                                  FrameHandler handler) {
+namespace {
+
+std::unique_ptr<FrameReceiver> make_receiver(const NatsLinkOptions& options, bool hold,
+                                             HeldFrameHandler handler) {
   if (options.consumers.size() != 1)
     throw std::invalid_argument("a NATS receiver has exactly one consumer");
   NatsLinkOptions o = options;
-  o.hold = false;
-  return std::make_unique<NatsReceiver>(
-      o, [h = std::move(handler)](std::string&& frame, uint64_t) { h(std::move(frame)); });
+  o.hold = hold;
+  return std::make_unique<NatsReceiver>(o, std::move(handler));
+}
+
+}  // namespace
+
+std::unique_ptr<FrameReceiver> make_nats_receiver(const NatsLinkOptions& options,
+                                                  FrameHandler handler) {
+  return make_receiver(options, false, [h = std::move(handler)](std::string&& frame, uint64_t) {
+    h(std::move(frame));
+  });
 }
 
 std::unique_ptr<FrameReceiver> make_nats_holding_receiver(const NatsLinkOptions& options,
                                                           HeldFrameHandler handler) {
-  if (options.consumers.size() != 1)
-    throw std::invalid_argument("a NATS receiver has exactly one consumer");
-  NatsLinkOptions o = options;
-  o.hold = true;
-  return std::make_unique<NatsReceiver>(o, std::move(handler));
+  return make_receiver(options, true, std::move(handler));
 }
 
 uint64_t nats_wire_bytes(const std::string& subject, uint64_t payload) {
