@@ -131,10 +131,11 @@ class LinkSender final : public Operator {
     // that did not run, which its receivers wait for.
     if (settles()) confirm();
     // A replica also ends for the replicas whose partitions it took over.
+    // (Any output of a replica, its error port's too: their readers wait for every name.)
     std::set<int> names = {0};
-    if (link_.sender_replicas > 1 && shared_->replica < 0)
+    if (link_.sender_replicas > 1 && shared_->replica < 0) {
       for (int r = 1; r < link_.sender_replicas; ++r) names.insert(r);
-    if (settles()) {
+    } else if (link_.sender_replicas > 1) {
       std::lock_guard<std::mutex> lock(shared_->mu);
       names = shared_->owned_partitions;
       names.insert(shared_->replica);
