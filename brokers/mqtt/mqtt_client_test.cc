@@ -2,6 +2,7 @@
 // loopback port. Every wait is bounded; nothing asserts on speed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -20,8 +21,12 @@ using testing::Inbox;
 using testing::run_command;
 using testing::wait_until;
 
+// The parameter: a client kind, or "mosquitto-publish-only": libmosquitto, with every client
+// made without a message handler (the publishers) publish-only (ClientOptions::publish_only).
 class MqttClientTest : public ::testing::TestWithParam<std::string> {
  protected:
+  static constexpr char kPublishOnly[] = "mosquitto-publish-only";
+  std::string kind() const { return GetParam() == kPublishOnly ? "mosquitto" : GetParam(); }
   ClientOptions options_for(const EmbeddedBroker& broker, const std::string& id = "") {
     ClientOptions o;
     o.uri = broker.uri();
@@ -32,8 +37,11 @@ class MqttClientTest : public ::testing::TestWithParam<std::string> {
     return o;
   }
   std::unique_ptr<Client> make(ClientOptions o, MessageHandler h = nullptr) {
-    if (!h) h = [](Received&&) {};
-    return make_client(GetParam(), std::move(o), std::move(h));
+    if (!h) {
+      h = [](Received&&) {};
+      o.publish_only = GetParam() == kPublishOnly;
+    }
+    return make_client(kind(), std::move(o), std::move(h));
   }
 };
 
@@ -269,7 +277,7 @@ TEST_P(MqttClientTest, BrokerRestartKeepsRetainedAndQueuedMessages) {
   {
     ClientOptions so = options_for(broker, "away-sub");
     so.clean_session = false;
-    auto sub = make(so);
+    auto sub = make(so, [](Received&&) {});
     sub->connect();
     sub->subscribe("keep/queued", 1);
     sub->disconnect();  // away: the broker queues for it
@@ -343,8 +351,63 @@ TEST_P(MqttClientTest, LastWillOnVanishingButNotOnDisconnect) {
   EXPECT_EQ(inbox.messages()[2].topic, "status/marker");
 }
 
-INSTANTIATE_TEST_SUITE_P(Clients, MqttClientTest, ::testing::ValuesIn(client_kinds()),
-                         [](const auto& info) { return info.param; });
+// A small window, many QoS 1 messages: the publisher never has more than max_inflight
+// unacknowledged, waits when it is full, and every message arrives once, in order.
+TEST_P(MqttClientTest, ASmallWindowCarriesManyQos1MessagesInOrder) {
+  EmbeddedBrokerOptions bo;
+  bo.persistence = false;
+  EmbeddedBroker broker(bo);
+  broker.start();
+  Inbox inbox;
+  auto sub = make(options_for(broker, "window-sub"), inbox.handler());
+  sub->connect();
+  sub->subscribe("many/t", 1);
+  ClientOptions o = options_for(broker, "window-many");
+  o.max_inflight = 8;
+  auto pub = make(o);
+  pub->connect();
+  constexpr int kCount = 3000;
+  uint64_t most_unacknowledged = 0;
+  for (int i = 0; i < kCount; ++i) {
+    const std::string payload = std::to_string(i);
+    ASSERT_TRUE(pub->publish("many/t", payload.data(), payload.size(), 1, false, 10000)) << i;
+    most_unacknowledged = std::max(most_unacknowledged, pub->stats().unacknowledged);
+  }
+  ASSERT_TRUE(pub->flush(20000));
+  EXPECT_LE(most_unacknowledged, 8u);
+  EXPECT_GE(most_unacknowledged, 1u);
+  EXPECT_EQ(pub->stats().acknowledged, static_cast<uint64_t>(kCount));
+  ASSERT_TRUE(inbox.wait_for(kCount, 20000)) << inbox.size();
+  const std::vector<Received> got = inbox.messages();
+  ASSERT_EQ(got.size(), static_cast<size_t>(kCount));
+  for (int i = 0; i < kCount; ++i) ASSERT_EQ(got[i].payload, std::to_string(i)) << i;
+}
+
+TEST(MqttPublishOnly, SubscribingIsRefusedWithTheReason) {
+  ClientOptions o;
+  o.uri = "tcp://127.0.0.1:1";
+  o.publish_only = true;
+  auto c = make_client("mosquitto", o, [](Received&&) {});
+  try {
+    c->subscribe("a/b", 1);
+    FAIL() << "subscribe() on a publish-only client returned";
+  } catch (const MqttError& e) {
+    EXPECT_NE(std::string(e.what()).find("publish-only"), std::string::npos) << e.what();
+  }
+}
+
+std::vector<std::string> client_params() {
+  std::vector<std::string> p = client_kinds();
+  p.push_back("mosquitto-publish-only");
+  return p;
+}
+
+INSTANTIATE_TEST_SUITE_P(Clients, MqttClientTest, ::testing::ValuesIn(client_params()),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 TEST(TopicMatches, Mqtt311Section47) {
   struct Case {

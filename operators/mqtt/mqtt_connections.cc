@@ -120,6 +120,7 @@ ConnectionLease connect_publisher(const std::string& scope, const std::string& k
   ConnectionLease lease;
   options.clean_session = true;  // nothing to keep broker-side for a publisher
   if (!may_share || !shareable(kind, options)) {
+    options.publish_only = true;  // writes on the stage's thread: see mqtt::ClientOptions
     lease.own_ = mqtt::make_client(kind, options, [](mqtt::Received&&) {});
     lease.own_->connect();
     return lease;

@@ -279,6 +279,25 @@ TEST_P(MqttOperatorsTest, PublishExpandsTopicTemplates) {
   EXPECT_EQ(*find_field(f, "time"), Value("1970-01-01T00:00:01Z"));
 }
 
+// max_inflight 2: the stage waits on the broker's acknowledgements every other message, and
+// loses none of them; at the end every one is acknowledged.
+TEST_P(MqttOperatorsTest, PublishWithASmallWindowDeliversEveryMessageInOrder) {
+  Inbox inbox;
+  auto sub = client(&inbox);
+  sub->subscribe("win/t", 1);
+  auto h = harness("mqtt.publish", "{topic: win/t, qos: 1, max_inflight: 2}", "pi-1");
+  h->open();
+  constexpr int kCount = 500;
+  for (int i = 0; i < kCount; ++i) h->push_reading(1'000'000 + i, {{"n", int64_t{i}}});
+  h->finish();
+  EXPECT_TRUE(h->errors().empty()) << h->errors()[0];
+  ASSERT_TRUE(inbox.wait_for(kCount)) << inbox.size();
+  const auto got = inbox.messages();
+  ASSERT_EQ(got.size(), static_cast<size_t>(kCount));
+  for (int i = 0; i < kCount; ++i)
+    ASSERT_EQ(got[i].payload.rfind("{\"n\":" + std::to_string(i) + ",", 0), 0u) << got[i].payload;
+}
+
 TEST_P(MqttOperatorsTest, PublishThenSubscribeKeepsFieldsAndEventTime) {
   auto sub = harness("mqtt.subscribe", "{topic: rt/#, time_field: time}", "cloud");
   sub->open();
@@ -347,6 +366,9 @@ TEST(MqttOperatorOptions, BadOptionsAreRejected) {
   EXPECT_NE(problems("mqtt.publish", "{topic: \"w/{field.}\"}"), "");
   EXPECT_NE(problems("mqtt.publish", "{topic: w/#}").find("wildcard"), std::string::npos);
   EXPECT_NE(problems("mqtt.publish", "{topic: w, drain_timeout: -1s}"), "");
+  EXPECT_EQ(problems("mqtt.publish", "{topic: w, max_inflight: 1}"), "");
+  EXPECT_NE(problems("mqtt.publish", "{topic: w, max_inflight: 0}").find("max_inflight"),
+            std::string::npos);
 }
 
 TEST(MqttOperatorOptions, NoBrokerAnywhereIsExplained) {
