@@ -21,6 +21,10 @@ namespace edgeflow::bench {
 inline constexpr char kInTopic[] = "bench/in";
 inline constexpr char kOutTopic[] = "bench/out";
 inline constexpr int kWindow = 1000;  // QoS 1 publishes in flight, load generator and relays
+// The relays' window in mqtt_relay_bench's hcs: mqtt.publish's default max_inflight. libmosquitto
+// walks its whole in-flight list on every publish and acknowledgement, so a relay with a small
+// window spends less CPU per message while the broker lags behind.
+inline constexpr int kSmallWindow = 100;
 
 // A 100-byte reading: {"seq":...,"node":"pi-1","temperature":...,...,"ts":...}. `relayed`:
 // with the field the relay adds, for the broker-alone run.
@@ -43,6 +47,7 @@ inline std::string reading_json(int64_t n, bool warm, bool relayed = false) {
 struct HandRelay {
   int qos = 0;
   bool from_callback = true;
+  int window = kWindow;       // QoS 1 publishes in flight (libmosquitto's max_inflight_messages)
   mosquitto* mosq = nullptr;  // subscribes; publishes too when from_callback
   mosquitto* pub = nullptr;   // hq: publishes
   std::mutex mu;
@@ -66,7 +71,7 @@ struct HandRelay {
   void publish(const std::string& out) {
     if (!from_callback) {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return in_flight < kWindow || stopping; });
+      cv.wait(lock, [&] { return in_flight < window || stopping; });
       ++in_flight;
     }
     mosquitto_publish(from_callback ? mosq : pub, nullptr, kOutTopic, static_cast<int>(out.size()),
@@ -133,7 +138,7 @@ inline mosquitto* relay_client(const char* id, HandRelay* r) {
   mosquitto* m = mosquitto_new(id, true, r);
   mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
   mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
-  mosquitto_max_inflight_messages_set(m, kWindow);
+  mosquitto_max_inflight_messages_set(m, static_cast<unsigned>(r->window));
   mosquitto_connect_callback_set(m, HandRelay::on_connect);
   mosquitto_subscribe_callback_set(m, HandRelay::on_subscribe);
   mosquitto_publish_callback_set(m, HandRelay::on_publish);
