@@ -56,9 +56,9 @@ struct ClientOptions {
   int will_qos = 1;
   bool will_retain = true;
   // A client that never subscribes (libmosquitto only): publish() writes the packet on the
-  // caller's thread, and the network thread reads acknowledgements in batches, about once a
-  // millisecond while the in-flight window has room. Each message then wakes no other
-  // thread; a subscriber-side relay spends about a third less CPU per QoS 1 message.
+  // caller's thread, and the network thread reads acknowledgements in batches, every 2 ms
+  // when max_inflight is 64 or more. Each message then wakes no other thread (see
+  // mosquitto_client.cc and docs/benchmarks.md).
   bool publish_only = false;
   std::string username;
   std::string password;  // never logged: no message of this client includes it

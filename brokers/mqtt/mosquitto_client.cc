@@ -18,7 +18,9 @@
 // network thread through libmosquitto's socket pair, and every acknowledgement wakes it again:
 // measured, that thread cost a relay pipeline a third of its CPU at QoS 1. io_mu_ keeps the
 // two threads out of libmosquitto's I/O at the same time (a TLS session is not thread-safe,
-// and the reader may close the socket).
+// and the reader may close the socket). libmosquitto still writes a byte to its socket pair
+// for each packet; nobody reads it while connected, so once its buffer is full those writes
+// fail (harmlessly), and after a reconnect mosquitto_loop() drains it a byte a turn.
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <poll.h>
@@ -339,7 +341,9 @@ class MosquittoClient : public Client {
     if (rc != MOSQ_ERR_SUCCESS || !(fds[0].revents & POLLIN)) return rc;
     // Acknowledgements come one per publish: let them gather for a while, rather than waking
     // for each. 2 ms measured best in bench/mqtt_relay_bench (1 ms and 5 ms cost more CPU per
-    // message); a full window of 1000 at 2 ms would still pass 500,000 messages a second.
+    // message). It caps the rate at a window per 2 ms: 50,000 messages a second for the
+    // default 100, so a smaller window reads acknowledgements as they come.
+    if (options_.max_inflight < kGatherFromWindow) return MOSQ_ERR_SUCCESS;
     std::unique_lock<std::mutex> lock(mu_);
     if (!stopping_ && !pending_.empty())
       cv_.wait_for(lock, kAckGathering, [&] { return stopping_; });
@@ -363,7 +367,15 @@ class MosquittoClient : public Client {
       }
       if (need_connect) {
         if (!sleep_backoff()) break;
-        int rc = mosquitto_reconnect_async(mosq_);
+        int rc;
+        {
+          // libmosquitto resets its messages, then resolves and connects: a publish in
+          // between would be marked as sent and never sent. Publishers hold mu_ while they
+          // queue, and io_mu_ while they write.
+          std::lock_guard<std::mutex> io(io_mu_);
+          std::lock_guard<std::mutex> lock(mu_);
+          rc = mosquitto_reconnect_async(mosq_);
+        }
         if (rc != MOSQ_ERR_SUCCESS) {
           attempt_failed(mosq_error_text(rc, errno));
           continue;
@@ -480,8 +492,9 @@ class MosquittoClient : public Client {
       std::lock_guard<std::mutex> lock(mu_);
       acked = pending_.erase(mid) > 0;  // QoS 0 mids were never registered
       if (acked) stats_.unacknowledged.store(pending_.size(), std::memory_order_relaxed);
-      // Only the acknowledgements someone waits for: a full window's quarter, the last one.
-      wake = acked && waiting_ > 0 && (pending_.size() == low_mark() || pending_.empty());
+      // Only once someone can go on: a full window's quarter is free (flush() waits for the
+      // last, which is below that too).
+      wake = acked && waiting_ > 0 && pending_.size() <= low_mark();
     }
     if (acked) stats_.acknowledged.fetch_add(1, std::memory_order_relaxed);
     if (wake) cv_.notify_all();
@@ -514,6 +527,7 @@ class MosquittoClient : public Client {
   int wake_fd_ = -1;  // publish-only: wakes the network thread's poll()
   int waiting_ = 0;   // threads waiting for acknowledgements (under mu_)
   static constexpr std::chrono::microseconds kAckGathering{2000};
+  static constexpr int kGatherFromWindow = 64;
   std::mutex join_mu_;  // disconnect() from two threads joins once
 
   std::mutex mu_;

@@ -88,6 +88,10 @@ TEST_F(MqttConnectionsTest, WhatMustKeepItsOwnConnectionDoes) {
   // Not to be shared (a client id set by hand, a QoS 1 publisher): a connection of its own.
   auto own = mqttop::connect_publisher("p/n", "mosquitto", options("own"), false);
   EXPECT_FALSE(own.shared());
+  // It writes on the publisher's thread (mqtt::ClientOptions::publish_only); a subscriber's
+  // connection does not.
+  EXPECT_TRUE(own.client()->options().publish_only);
+  EXPECT_FALSE(sub.client()->options().publish_only);
   EXPECT_NE(own.client(), sub.client());
   EXPECT_NE(own.client(), sub2.client());
   // A persistent session is never shared, and no publisher joins it.
