@@ -19,8 +19,30 @@
 #include <fstream>
 #include <memory>
 
+#include "runtime/lazy_library.h"
+
 namespace edgeflow::crypto {
 namespace {
+
+// Both libraries are loaded on first use: a process that verifies and signs nothing (validate,
+// a relay) does not map them. nettle's headers rename sha256_init and the rest to nettle_*.
+constinit LazyLibrary nettle("libnettle.so.8", "libnettle8", "SHA-256 and Keccak-256");
+constinit LazyLibrary secp256k1("libsecp256k1.so.1", "libsecp256k1-1", "secp256k1 signatures");
+EF_LAZY_FUNCTION(nettle, nettle_sha3_permute);
+EF_LAZY_FUNCTION(nettle, nettle_sha256_init);
+EF_LAZY_FUNCTION(nettle, nettle_sha256_update);
+EF_LAZY_FUNCTION(nettle, nettle_sha256_digest);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_context_create);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_context_randomize);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_ec_pubkey_create);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_ec_pubkey_serialize);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_ec_seckey_verify);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_ecdsa_recover);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_ecdsa_recoverable_signature_parse_compact);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_ecdsa_recoverable_signature_serialize_compact);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_ecdsa_sign_recoverable);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_ecdsa_signature_normalize);
+EF_LAZY_FUNCTION(secp256k1, secp256k1_ecdsa_signature_parse_compact);
 
 constexpr size_t kKeccak256Rate = 136;  // 1600-bit state minus 2 x 256-bit capacity, in bytes
 

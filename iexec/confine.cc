@@ -22,6 +22,8 @@
 #include <mutex>
 #include <string>
 
+#include "runtime/lazy_library.h"
+
 // Landlock ABI 3 and 6, newer than Debian 12's headers.
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
@@ -34,6 +36,15 @@
 namespace edgeflow::iexec::confine {
 
 namespace {
+
+// libseccomp is loaded when the first task's filter is built: a process that runs no task
+// does not map it. (seccomp_rule_add is variadic: the _array form here.)
+constinit LazyLibrary libseccomp("libseccomp.so.2", "libseccomp2", "the task sandbox's filter");
+EF_LAZY_FUNCTION(libseccomp, seccomp_init);
+EF_LAZY_FUNCTION(libseccomp, seccomp_rule_add_array);
+EF_LAZY_FUNCTION(libseccomp, seccomp_syscall_resolve_name);
+EF_LAZY_FUNCTION(libseccomp, seccomp_export_bpf);
+EF_LAZY_FUNCTION(libseccomp, seccomp_release);
 
 void child_write(int fd, const void* data, size_t size) {
   const char* p = static_cast<const char*>(data);
@@ -265,13 +276,20 @@ const struct sock_fprog* syscall_filter(std::string* error) {
   static struct sock_fprog prog {};
   static std::string why;
   std::call_once(once, [] {
-    scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
+    try {
+      libseccomp.symbol("seccomp_init");  // loads it: a missing library is a reason, not a throw
+    } catch (const std::exception& e) {
+      why = e.what();
+      return;
+    }
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx) {
       why = "libseccomp could not start a filter";
       return;
     }
     const uint32_t deny = SCMP_ACT_ERRNO(EPERM);
-    int rc = ::seccomp_rule_add(ctx, deny, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+    const scmp_arg_cmp not_unix = SCMP_A0(SCMP_CMP_NE, AF_UNIX);
+    int rc = seccomp_rule_add_array(ctx, deny, SCMP_SYS(socket), 1, &not_unix);
     for (const char* name : {"ptrace",
                              "process_vm_readv",
                              "process_vm_writev",
@@ -304,20 +322,22 @@ const struct sock_fprog* syscall_filter(std::string* error) {
                              "reboot",
                              "acct",
                              "syslog"}) {
-      int nr = ::seccomp_syscall_resolve_name(name);
-      if (nr != __NR_SCMP_ERROR && rc == 0) rc = ::seccomp_rule_add(ctx, deny, nr, 0);
+      int nr = seccomp_syscall_resolve_name(name);
+      if (nr != __NR_SCMP_ERROR && rc == 0) rc = seccomp_rule_add_array(ctx, deny, nr, 0, nullptr);
     }
     // New namespaces: clone's flags are an argument; clone3's are in memory a filter cannot
     // read, so clone3 says ENOSYS and the C library falls back to clone.
     for (unsigned long ns : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS,
                              CLONE_NEWIPC, CLONE_NEWCGROUP}) {
       if (rc == 0) {
-        rc = ::seccomp_rule_add(ctx, deny, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, ns, ns));
+        const scmp_arg_cmp flag = SCMP_A0(SCMP_CMP_MASKED_EQ, ns, ns);
+        rc = seccomp_rule_add_array(ctx, deny, SCMP_SYS(clone), 1, &flag);
       }
     }
-    if (rc == 0) rc = ::seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    if (rc == 0)
+      rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0, nullptr);
     int fd = rc == 0 ? ::memfd_create("edgeflow-seccomp", MFD_CLOEXEC) : -1;
-    if (rc == 0 && fd >= 0 && ::seccomp_export_bpf(ctx, fd) == 0) {
+    if (rc == 0 && fd >= 0 && seccomp_export_bpf(ctx, fd) == 0) {
       off_t size = ::lseek(fd, 0, SEEK_END);
       code.resize(static_cast<size_t>(size) / sizeof(struct sock_filter));
       if (size > 0 && ::pread(fd, code.data(), static_cast<size_t>(size), 0) == size) {
@@ -326,7 +346,7 @@ const struct sock_fprog* syscall_filter(std::string* error) {
       }
     }
     if (fd >= 0) ::close(fd);
-    ::seccomp_release(ctx);
+    seccomp_release(ctx);
     if (!prog.filter) why = "libseccomp could not build the system-call filter";
   });
   if (!prog.filter) {

@@ -11,8 +11,28 @@
 #include <stdexcept>
 #include <thread>
 
+#include "runtime/lazy_library.h"
+
 namespace edgeflow::metrics {
 namespace {
+
+// civetweb is loaded by the first server: a process without --metrics or a service's HTTP
+// endpoint does not map it.
+constinit LazyLibrary civetweb("libcivetweb.so.1", "libcivetweb1", "the HTTP endpoint");
+EF_LAZY_FUNCTION(civetweb, mg_check_digest_access_authentication);
+EF_LAZY_FUNCTION(civetweb, mg_exit_library);
+EF_LAZY_FUNCTION(civetweb, mg_get_header);
+EF_LAZY_FUNCTION(civetweb, mg_get_request_info);
+EF_LAZY_FUNCTION(civetweb, mg_get_server_ports);
+EF_LAZY_FUNCTION(civetweb, mg_init_library);
+EF_LAZY_FUNCTION(civetweb, mg_modify_passwords_file);
+EF_LAZY_FUNCTION(civetweb, mg_printf);
+EF_LAZY_FUNCTION(civetweb, mg_send_digest_access_authentication_request);
+EF_LAZY_FUNCTION(civetweb, mg_send_http_error);
+EF_LAZY_FUNCTION(civetweb, mg_set_request_handler);
+EF_LAZY_FUNCTION(civetweb, mg_start);
+EF_LAZY_FUNCTION(civetweb, mg_stop);
+EF_LAZY_FUNCTION(civetweb, mg_write);
 
 int send_error(mg_connection* conn, int status, const std::string& text) {
   mg_send_http_error(conn, status, "%s", text.c_str());

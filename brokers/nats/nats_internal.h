@@ -18,9 +18,76 @@
 
 #include "brokers/nats/nats_channel.h"
 #include "runtime/clock.h"
+#include "runtime/lazy_library.h"
 #include "runtime/log.h"
 
 namespace edgeflow::nats_internal {
+
+// libnats (and its libprotobuf-c) is loaded by the first NATS link: a process without one does
+// not map them. Calls below and in the files using this namespace go through these.
+inline constinit LazyLibrary libnats("libnats.so.3.4", "libnats3.4", "links over NATS");
+inline EF_LAZY_FUNCTION(libnats, jsConsumerConfig_Init);
+inline EF_LAZY_FUNCTION(libnats, jsConsumerInfo_Destroy);
+inline EF_LAZY_FUNCTION(libnats, jsCtx_Destroy);
+inline EF_LAZY_FUNCTION(libnats, jsMsgMetaData_Destroy);
+inline EF_LAZY_FUNCTION(libnats, jsOptions_Init);
+inline EF_LAZY_FUNCTION(libnats, jsPubOptions_Init);
+inline EF_LAZY_FUNCTION(libnats, jsStreamConfig_Init);
+inline EF_LAZY_FUNCTION(libnats, jsStreamInfo_Destroy);
+inline EF_LAZY_FUNCTION(libnats, jsSubOptions_Init);
+inline EF_LAZY_FUNCTION(libnats, js_AddConsumer);
+inline EF_LAZY_FUNCTION(libnats, js_AddStream);
+inline EF_LAZY_FUNCTION(libnats, js_CreateKeyValue);
+inline EF_LAZY_FUNCTION(libnats, js_PublishMsgAsync);
+inline EF_LAZY_FUNCTION(libnats, js_PullSubscribe);
+inline EF_LAZY_FUNCTION(libnats, js_UpdateStream);
+inline EF_LAZY_FUNCTION(libnats, kvConfig_Init);
+inline EF_LAZY_FUNCTION(libnats, kvEntry_Created);
+inline EF_LAZY_FUNCTION(libnats, kvEntry_Destroy);
+inline EF_LAZY_FUNCTION(libnats, kvEntry_Revision);
+inline EF_LAZY_FUNCTION(libnats, kvEntry_ValueString);
+inline EF_LAZY_FUNCTION(libnats, kvStore_CreateString);
+inline EF_LAZY_FUNCTION(libnats, kvStore_Delete);
+inline EF_LAZY_FUNCTION(libnats, kvStore_Destroy);
+inline EF_LAZY_FUNCTION(libnats, kvStore_Get);
+inline EF_LAZY_FUNCTION(libnats, kvStore_PutString);
+inline EF_LAZY_FUNCTION(libnats, kvStore_UpdateString);
+inline EF_LAZY_FUNCTION(libnats, natsConnection_Close);
+inline EF_LAZY_FUNCTION(libnats, natsConnection_Connect);
+inline EF_LAZY_FUNCTION(libnats, natsConnection_Destroy);
+inline EF_LAZY_FUNCTION(libnats, natsConnection_FlushTimeout);
+inline EF_LAZY_FUNCTION(libnats, natsConnection_GetServers);
+inline EF_LAZY_FUNCTION(libnats, natsConnection_JetStream);
+inline EF_LAZY_FUNCTION(libnats, natsMsgHeader_Get);
+inline EF_LAZY_FUNCTION(libnats, natsMsgHeader_Set);
+inline EF_LAZY_FUNCTION(libnats, natsMsgList_Destroy);
+inline EF_LAZY_FUNCTION(libnats, natsMsg_Ack);
+inline EF_LAZY_FUNCTION(libnats, natsMsg_Create);
+inline EF_LAZY_FUNCTION(libnats, natsMsg_Destroy);
+inline EF_LAZY_FUNCTION(libnats, natsMsg_GetData);
+inline EF_LAZY_FUNCTION(libnats, natsMsg_GetDataLength);
+inline EF_LAZY_FUNCTION(libnats, natsMsg_GetMetaData);
+inline EF_LAZY_FUNCTION(libnats, natsMsg_InProgress);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_Create);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_Destroy);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_LoadCATrustedCertificates);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_LoadCertificatesChain);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetClosedCB);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetDisconnectedCB);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetExpectedHostname);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetMaxReconnect);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetName);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetReconnectWait);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetReconnectedCB);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetRetryOnFailedConnect);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetSecure);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetServers);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetTimeout);
+inline EF_LAZY_FUNCTION(libnats, natsOptions_SetUserInfo);
+inline EF_LAZY_FUNCTION(libnats, natsStatus_GetText);
+inline EF_LAZY_FUNCTION(libnats, natsSubscription_Destroy);
+inline EF_LAZY_FUNCTION(libnats, natsSubscription_Fetch);
+inline EF_LAZY_FUNCTION(libnats, nats_GetLastError);
 
 inline std::string servers_text(const NatsLinkOptions& o) {
   std::string s;

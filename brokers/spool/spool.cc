@@ -10,10 +10,34 @@
 #include <random>
 
 #include "runtime/clock.h"
+#include "runtime/lazy_library.h"
 #include "runtime/log.h"
 
 namespace edgeflow {
 namespace {
+
+// libsqlite3 is loaded by the first spool: a process without one (validate, a relay, a
+// cloud part without links) does not map it.
+constinit LazyLibrary sqlite("libsqlite3.so.0", "libsqlite3-0", "the link spool");
+EF_LAZY_FUNCTION(sqlite, sqlite3_bind_blob);
+EF_LAZY_FUNCTION(sqlite, sqlite3_bind_int64);
+EF_LAZY_FUNCTION(sqlite, sqlite3_bind_text);
+EF_LAZY_FUNCTION(sqlite, sqlite3_busy_timeout);
+EF_LAZY_FUNCTION(sqlite, sqlite3_close);
+EF_LAZY_FUNCTION(sqlite, sqlite3_column_blob);
+EF_LAZY_FUNCTION(sqlite, sqlite3_column_bytes);
+EF_LAZY_FUNCTION(sqlite, sqlite3_column_int64);
+EF_LAZY_FUNCTION(sqlite, sqlite3_errcode);
+EF_LAZY_FUNCTION(sqlite, sqlite3_errmsg);
+EF_LAZY_FUNCTION(sqlite, sqlite3_errstr);
+EF_LAZY_FUNCTION(sqlite, sqlite3_exec);
+EF_LAZY_FUNCTION(sqlite, sqlite3_extended_errcode);
+EF_LAZY_FUNCTION(sqlite, sqlite3_extended_result_codes);
+EF_LAZY_FUNCTION(sqlite, sqlite3_finalize);
+EF_LAZY_FUNCTION(sqlite, sqlite3_free);
+EF_LAZY_FUNCTION(sqlite, sqlite3_open_v2);
+EF_LAZY_FUNCTION(sqlite, sqlite3_prepare_v2);
+EF_LAZY_FUNCTION(sqlite, sqlite3_step);
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS out_links(link TEXT PRIMARY KEY, session INTEGER NOT NULL,
