@@ -740,35 +740,42 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  if (*validate) return cmd_validate(validate_files);
-  if (*run) return cmd_run(ra);
-  if (*ops) return cmd_ops(ops_name, ops_markdown);
-  if (*wallet_new) return cmd_wallet_new(wallet_file);
-  if (*wallet_address) return cmd_wallet_address(wallet_file);
-  if (*submit) return cmd_task_submit(ta);
-  if (*edge) {
-    NodeServiceHooks hooks;
-    hooks.metrics_address = service_metrics;
-    return run_node_service(service_config, hooks);
-  }
-  if (*cloud) return run_cloud_service(service_config, service_metrics, cloud_http);
-  if (*op_add) return cmd_operator("add", operator_file, operator_name);
-  if (*op_remove) return cmd_operator("remove", operator_file, operator_name);
-  if (*deploy) return cmd_deploy(da);
-  if (*undeploy) return cmd_undeploy(ua);
-  if (*nodes) return cmd_nodes(na);
-  if (*load) {
-    lg.per_sensor_clients = lg_clients == "per-sensor";
-    return loadgen::cmd_loadgen(lg);
-  }
-  if (*profile) return cmd_profile(pa);
-  if (*plan) return cmd_plan(pl);
-  if (*broker_config) return security::cmd_broker_config(bc);
-  if (*keys_zmq) return security::cmd_keys_zmq(ka);
-  if (*manifest) {
-    std::string why;
-    if (write_plugin_manifest(manifest_plugin, manifest_out, &why)) return 0;
-    std::cerr << "edgeflow plugin-manifest: " << why << "\n";
+  // A command's own errors are its to explain; this is for what escapes one (a library that
+  // cannot be loaded on first use, runtime/lazy_library.h): said, not a crash.
+  try {
+    if (*validate) return cmd_validate(validate_files);
+    if (*run) return cmd_run(ra);
+    if (*ops) return cmd_ops(ops_name, ops_markdown);
+    if (*wallet_new) return cmd_wallet_new(wallet_file);
+    if (*wallet_address) return cmd_wallet_address(wallet_file);
+    if (*submit) return cmd_task_submit(ta);
+    if (*edge) {
+      NodeServiceHooks hooks;
+      hooks.metrics_address = service_metrics;
+      return run_node_service(service_config, hooks);
+    }
+    if (*cloud) return run_cloud_service(service_config, service_metrics, cloud_http);
+    if (*op_add) return cmd_operator("add", operator_file, operator_name);
+    if (*op_remove) return cmd_operator("remove", operator_file, operator_name);
+    if (*deploy) return cmd_deploy(da);
+    if (*undeploy) return cmd_undeploy(ua);
+    if (*nodes) return cmd_nodes(na);
+    if (*load) {
+      lg.per_sensor_clients = lg_clients == "per-sensor";
+      return loadgen::cmd_loadgen(lg);
+    }
+    if (*profile) return cmd_profile(pa);
+    if (*plan) return cmd_plan(pl);
+    if (*broker_config) return security::cmd_broker_config(bc);
+    if (*keys_zmq) return security::cmd_keys_zmq(ka);
+    if (*manifest) {
+      std::string why;
+      if (write_plugin_manifest(manifest_plugin, manifest_out, &why)) return 0;
+      std::cerr << "edgeflow plugin-manifest: " << why << "\n";
+      return kExitFailure;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "edgeflow: " << e.what() << "\n";
     return kExitFailure;
   }
   return 2;

@@ -65,7 +65,12 @@ Opened open(const std::string& payload, const std::string& trust_address) {
   }
   auto sig = crypto::parse_signature(env["signature"].get<std::string>());
   std::optional<crypto::Address> signer;
-  if (sig) signer = crypto::recover_eip191(crypto::keccak256(text), *sig);
+  try {
+    if (sig) signer = crypto::recover_eip191(crypto::keccak256(text), *sig);
+  } catch (const std::exception& e) {  // nettle or libsecp256k1 cannot be loaded
+    out.error = std::string("cannot check the deployment's signature: ") + e.what();
+    return out;
+  }
   if (!signer) {
     out.error = "deployment with a malformed signature refused";
     return out;

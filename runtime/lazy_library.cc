@@ -2,7 +2,9 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
 #include <stdexcept>
+#include <string>
 
 namespace edgeflow {
 
@@ -11,7 +13,7 @@ void* LazyLibrary::symbol(const char* name) {
     handle_ = dlopen(soname_, RTLD_NOW | RTLD_LOCAL);
     if (!handle_) {
       const char* e = dlerror();
-      error_ = e ? e : "unknown dlopen failure";
+      std::snprintf(error_, sizeof error_, "%s", e ? e : "unknown dlopen failure");
     }
   });
   if (!handle_)

@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <mutex>
-#include <string>
 
 namespace edgeflow {
 
@@ -29,7 +28,9 @@ class LazyLibrary {
   const char* purpose_;
   std::once_flag once_;
   void* handle_ = nullptr;
-  std::string error_;  // dlopen's, when it failed
+  // dlopen's reason, when it failed. A fixed buffer: no destructor to run at exit while a
+  // library's own threads may still call through this object.
+  char error_[256] = {};
 };
 
 template <typename Fn>
