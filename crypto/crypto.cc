@@ -56,9 +56,9 @@ void absorb_block(sha3_state& st, const uint8_t* block) {
 }
 
 // A library that cannot be loaded is a CryptoError, as every other failure here is.
-void require(LazyLibrary& library, const char* symbol) {
+void require(LazyLibrary& library) {
   try {
-    library.symbol(symbol);
+    library.load();
   } catch (const std::runtime_error& e) {
     throw CryptoError(e.what());
   }
@@ -67,7 +67,7 @@ void require(LazyLibrary& library, const char* symbol) {
 const secp256k1_context* context() {
   // One context for the process: read-only after creation, so safe from every thread.
   static secp256k1_context* ctx = [] {
-    require(secp256k1, "secp256k1_context_create");
+    require(secp256k1);
     secp256k1_context* c = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
     unsigned char seed[32];
     // Blinding against side channels; signing stays correct without it.
@@ -143,7 +143,7 @@ std::optional<Address> parse_address(std::string_view hex) { return parse_fixed<
 std::optional<Signature> parse_signature(std::string_view hex) { return parse_fixed<65>(hex); }
 
 Hash32 keccak256(const void* data, size_t size) {
-  require(nettle, "nettle_sha3_permute");
+  require(nettle);
   sha3_state st;
   std::memset(&st, 0, sizeof st);
   const auto* p = static_cast<const uint8_t*>(data);
@@ -159,7 +159,7 @@ Hash32 keccak256(const void* data, size_t size) {
 }
 
 Hash32 sha256(const void* data, size_t size) {
-  require(nettle, "nettle_sha256_init");
+  require(nettle);
   sha256_ctx ctx;
   sha256_init(&ctx);
   sha256_update(&ctx, size, static_cast<const uint8_t*>(data));
@@ -169,7 +169,7 @@ Hash32 sha256(const void* data, size_t size) {
 }
 
 Hash32 sha256_file(const std::string& path) {
-  require(nettle, "nettle_sha256_init");
+  require(nettle);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw CryptoError("cannot read " + path + ": " + std::strerror(errno));
   sha256_ctx ctx;

@@ -277,7 +277,7 @@ const struct sock_fprog* syscall_filter(std::string* error) {
   static std::string why;
   std::call_once(once, [] {
     try {
-      libseccomp.symbol("seccomp_init");  // loads it: a missing library is a reason, not a throw
+      libseccomp.load();  // a missing library is a reason here, not a throw
     } catch (const std::exception& e) {
       why = e.what();
       return;

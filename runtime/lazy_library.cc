@@ -8,7 +8,7 @@
 
 namespace edgeflow {
 
-void* LazyLibrary::symbol(const char* name) {
+void LazyLibrary::load() {
   std::call_once(once_, [this] {
     handle_ = dlopen(soname_, RTLD_NOW | RTLD_LOCAL);
     if (!handle_) {
@@ -19,6 +19,10 @@ void* LazyLibrary::symbol(const char* name) {
   if (!handle_)
     throw std::runtime_error(std::string("cannot load ") + soname_ + ", needed for " + purpose_ +
                              ": " + error_ + " (install it: apt-get install " + package_ + ")");
+}
+
+void* LazyLibrary::symbol(const char* name) {
+  load();
   dlerror();
   void* p = dlsym(handle_, name);
   if (!p)

@@ -19,6 +19,8 @@ class LazyLibrary {
   // initializer of another file calls one of them.
   constexpr LazyLibrary(const char* soname, const char* package, const char* purpose)
       : soname_(soname), package_(package), purpose_(purpose) {}
+  // Loads the library if it is not yet; throws std::runtime_error when it cannot be.
+  void load();
   // The symbol's address; throws std::runtime_error when the library or symbol is missing.
   void* symbol(const char* name);
 
@@ -33,49 +35,47 @@ class LazyLibrary {
   char error_[256] = {};
 };
 
+// The address of one function of a LazyLibrary, looked up on first use and kept.
+template <typename F>
+class LazySymbol {
+ public:
+  constexpr LazySymbol(LazyLibrary& library, const char* name) : library_(&library), name_(name) {}
+
+ protected:
+  F get() const {
+    F f = fn_.load(std::memory_order_acquire);
+    if (!f) {
+      f = reinterpret_cast<F>(library_->symbol(name_));
+      fn_.store(f, std::memory_order_release);
+    }
+    return f;
+  }
+
+ private:
+  LazyLibrary* library_;
+  const char* name_;
+  mutable std::atomic<F> fn_{nullptr};
+};
+
 template <typename Fn>
 class LazyFunction;
 
 template <typename R, typename... A>
-class LazyFunction<R (*)(A...)> {
+class LazyFunction<R (*)(A...)> : public LazySymbol<R (*)(A...)> {
  public:
-  constexpr LazyFunction(LazyLibrary& library, const char* name)
-      : library_(&library), name_(name) {}
-  R operator()(A... args) const {
-    R (*f)(A...) = fn_.load(std::memory_order_acquire);
-    if (!f) {
-      f = reinterpret_cast<R (*)(A...)>(library_->symbol(name_));
-      fn_.store(f, std::memory_order_release);
-    }
-    return f(args...);
-  }
-
- private:
-  LazyLibrary* library_;
-  const char* name_;
-  mutable std::atomic<R (*)(A...)> fn_{nullptr};
+  using LazySymbol<R (*)(A...)>::LazySymbol;
+  R operator()(A... args) const { return this->get()(args...); }
 };
 
 // A C function with variable arguments (printf-like): the fixed ones, then any others.
 template <typename R, typename... A>
-class LazyFunction<R (*)(A..., ...)> {
+class LazyFunction<R (*)(A..., ...)> : public LazySymbol<R (*)(A..., ...)> {
  public:
-  constexpr LazyFunction(LazyLibrary& library, const char* name)
-      : library_(&library), name_(name) {}
+  using LazySymbol<R (*)(A..., ...)>::LazySymbol;
   template <typename... V>
   R operator()(A... args, V... more) const {
-    R (*f)(A..., ...) = fn_.load(std::memory_order_acquire);
-    if (!f) {
-      f = reinterpret_cast<R (*)(A..., ...)>(library_->symbol(name_));
-      fn_.store(f, std::memory_order_release);
-    }
-    return f(args..., more...);
+    return this->get()(args..., more...);
   }
-
- private:
-  LazyLibrary* library_;
-  const char* name_;
-  mutable std::atomic<R (*)(A..., ...)> fn_{nullptr};
 };
 
 namespace lazy_detail {
